@@ -1,0 +1,332 @@
+"""The import pipeline every format shares: find files, read, validate, quarantine, id, commit.
+
+A reader turns one file into :class:`ReadBatch` es. Everything after that is here, once:
+rows that fail validation go to the quarantine file with their reason; the rest get stable
+ids and are appended in atomic commits, so ``read = accepted + duplicates + quarantined``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import polars as pl
+
+from tastemaker.domain import EVENT_TYPES, ITEM_KINDS
+from tastemaker.errors import ImportFormatError
+from tastemaker.ingest.identity import EVENT_IDENTITY, row_ids
+from tastemaker.store import Store, conform, spec
+
+#: Events before this instant are rejected as clock garbage (epoch zero, 1900 defaults).
+EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+MAX_MS_PLAYED = 24 * 3600 * 1000
+META = ("_file", "_line", "_reject")
+
+
+@dataclass(slots=True)
+class Reject:
+    """A record that could not even be parsed into a row."""
+
+    file: str
+    line: int | None
+    reason: str
+    record: str
+
+
+@dataclass(slots=True)
+class ReadBatch:
+    """What a reader got from (part of) a file.
+
+    ``primary`` rows are the records read — each is counted, and is accepted, a duplicate or
+    quarantined. They may carry ``_line`` (1-based record number) and ``_reject`` (a reason,
+    set by the reader when a field did not parse). ``derived`` rows (e.g. the tracks named by
+    play events) are stored too but not counted.
+    """
+
+    primary: dict[str, pl.DataFrame] = field(default_factory=dict)
+    derived: dict[str, pl.DataFrame] = field(default_factory=dict)
+    rejects: list[Reject] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadOptions:
+    """Options a reader may use: the user of an export without user ids, a column mapping."""
+
+    user: str | None = None
+    user_prefix: str = ""
+    mapping: dict[str, str] = field(default_factory=dict)
+    table: str = "events"
+
+
+Reader = Callable[[Path, ReadOptions], Iterator[ReadBatch]]
+
+
+@dataclass(frozen=True, slots=True)
+class Format:
+    """An import format: its CLI name, which files in a folder it reads, and its reader."""
+
+    name: str
+    patterns: tuple[str, ...]
+    read: Reader
+    needs_user: bool = False
+    description: str = ""
+
+
+@dataclass(slots=True)
+class ImportSummary:
+    """The account of one import; ``read == accepted + duplicates + quarantined`` always."""
+
+    format: str
+    path: str
+    import_id: str
+    files: int = 0
+    read: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    quarantine_file: str | None = None
+    seconds: float = 0.0
+    tables: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-able form."""
+        return {k: getattr(self, k) for k in self.__slots__}  # type: ignore[attr-defined]
+
+
+def open_text(path: Path) -> IO[str]:
+    """Open a text file, gunzipping when its name ends in ``.gz``."""
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="replace", newline="")
+    return open(path, encoding="utf-8", errors="replace", newline="")
+
+
+def read_bytes(path: Path) -> bytes:
+    """A file's bytes, gunzipped when its name ends in ``.gz``."""
+    data = path.read_bytes()
+    return gzip.decompress(data) if path.suffix == ".gz" else data
+
+
+def _matches(path: Path, patterns: tuple[str, ...]) -> bool:
+    name = Path(path.name[:-3]) if path.name.endswith(".gz") else Path(path.name)
+    return any(name.match(p) for p in patterns)
+
+
+def discover(path: Path, fmt: Format, user: str | None) -> list[tuple[Path, str | None]]:
+    """The files to read under ``path`` and the user each belongs to.
+
+    A folder of per-listener subfolders gives each file its subfolder's name as the user;
+    files directly in the folder (or a single file) belong to ``user``.
+    """
+    if not path.exists():
+        raise ImportFormatError(f"{path} does not exist")
+    if path.is_file():
+        files = [(path, user)]
+    else:
+        found = sorted(p for p in path.rglob("*") if p.is_file() and _matches(p, fmt.patterns))
+        if not found:
+            raise ImportFormatError(
+                f"no {fmt.name} files under {path} (looked for {', '.join(fmt.patterns)}, optionally .gz)"
+            )
+        files = [(p, (p.relative_to(path).parts[0] if len(p.relative_to(path).parts) > 1 else user)) for p in found]
+    if fmt.needs_user and any(u is None for _, u in files):
+        raise ImportFormatError(
+            f"{fmt.name} exports carry no user id: pass --user ID, or import a folder of per-listener subfolders"
+        )
+    return files
+
+
+def _validate_events(frame: pl.DataFrame, now: datetime) -> pl.Expr:
+    def bad(cond: pl.Expr, reason: str) -> tuple[pl.Expr, str]:
+        return cond.fill_null(False), reason
+
+    checks = [
+        bad(pl.col("user_id").is_null() | (pl.col("user_id").str.strip_chars() == ""), "missing user id"),
+        bad(pl.col("item_id").is_null() | (pl.col("item_id").str.strip_chars() == ""), "missing item id"),
+        bad(~pl.col("type").is_in(sorted(EVENT_TYPES)), f"unknown event type (known: {', '.join(sorted(EVENT_TYPES))})"),
+        bad(~pl.col("item_kind").is_in(sorted(ITEM_KINDS)), "unknown item kind"),
+        bad(pl.col("ms_played") < 0, "negative ms_played"),
+        bad(pl.col("ms_played") > MAX_MS_PLAYED, "ms_played over 24 hours"),
+        bad(pl.col("count") < 1, "count must be at least 1"),
+        bad(pl.col("ts") < EARLIEST, "timestamp before 1990"),
+        bad(pl.col("ts") > now + timedelta(days=1), "timestamp in the future"),
+    ]
+    return _first_reason(checks)
+
+
+def _validate_entities(key: str) -> pl.Expr:
+    cond = pl.col(key).is_null() | (pl.col(key).str.strip_chars() == "")
+    return _first_reason([(cond.fill_null(False), f"missing {key}")])
+
+
+def _first_reason(checks: list[tuple[pl.Expr, str]]) -> pl.Expr:
+    expr: pl.Expr = pl.lit(None, dtype=pl.String)
+    for cond, reason in reversed(checks):
+        expr = pl.when(cond).then(pl.lit(reason)).otherwise(expr)
+    return expr
+
+
+def _prepare(table: str, frame: pl.DataFrame, fmt: str, file: str, now: datetime) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split ``frame`` into (valid rows conformed to the table with ids, quarantined rows)."""
+    if "_reject" not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias("_reject"))
+    if "_line" not in frame.columns:
+        frame = frame.with_row_index("_line", offset=1)
+    data = conform(table, frame.drop([c for c in META if c in frame.columns] + (["row_id"] if "row_id" in frame.columns else [])))
+    key = spec(table).key
+    if table == "events":
+        data = data.with_columns(
+            pl.col("count").fill_null(1),
+            pl.lit(fmt).alias("source"),
+            pl.col("source_file").fill_null(pl.lit(file)),
+            pl.lit(now).cast(spec("events").schema["ingested_at"]).alias("ingested_at"),
+        )
+        reason = _validate_events(data, now)
+    elif key is not None:
+        reason = _validate_entities(key)
+    else:
+        reason = pl.lit(None, dtype=pl.String)
+    reasons = data.select(pl.coalesce(frame["_reject"], reason).alias("reason"))["reason"]
+    bad = reasons.is_not_null()
+    quarantined = pl.DataFrame(
+        {
+            "file": pl.Series([file] * int(bad.sum()), dtype=pl.String),
+            "line": frame["_line"].filter(bad).cast(pl.Int64),
+            "reason": reasons.filter(bad),
+            "record": frame.drop([c for c in META if c in frame.columns]).filter(bad).select(
+                pl.struct(pl.all()).struct.json_encode().alias("record")
+            )["record"] if bad.any() else pl.Series([], dtype=pl.String),
+        }
+    )
+    good = data.filter(~bad)
+    return _with_ids(table, good), quarantined
+
+
+def _with_ids(table: str, frame: pl.DataFrame) -> pl.DataFrame:
+    if table == "events":
+        # Identical records within one file are distinct events (a rapid double skip, an
+        # export's repeated row), numbered by occurrence; the same record in two files
+        # (overlapping exports, a re-send) gets the same id and is stored once.
+        base = frame.select(row_ids(frame, EVENT_IDENTITY))
+        occ = base.select(pl.int_range(pl.len(), dtype=pl.Int64).over("row_id").alias("occ"))
+        again = row_ids(pl.concat([base, occ], how="horizontal"), ["row_id", "occ"])
+        ids = pl.Series("row_id", np.where(occ["occ"].to_numpy() > 0, again.to_numpy(), base["row_id"].to_numpy()))
+    else:
+        ids = row_ids(frame, [c for c in spec(table).schema if c != "row_id"])
+    return frame.with_columns(ids)
+
+
+@dataclass(slots=True)
+class _Pending:
+    primary: dict[str, list[pl.DataFrame]] = field(default_factory=dict)
+    derived: dict[str, list[pl.DataFrame]] = field(default_factory=dict)
+    rows: int = 0
+
+
+def run_import(
+    store: Store,
+    fmt: Format,
+    path: Path,
+    options: ReadOptions | None = None,
+    *,
+    commit_rows: int = 1_000_000,
+    on_progress: Callable[[ImportSummary, int], None] | None = None,
+) -> ImportSummary:
+    """Import ``path`` (a file or folder, files optionally gzip-compressed) into ``store``.
+
+    ``on_progress(summary, total_files)`` is called after every commit; the counts in the
+    summary are durable at that point.
+
+    >>> run_import(store, FORMATS["spotify-account"], Path("raw/"))  # doctest: +SKIP
+    """
+    options = options or ReadOptions()
+    started = time.perf_counter()
+    now = datetime.now(UTC)
+    import_id = f"{now:%Y%m%dT%H%M%S}-{fmt.name}-{uuid.uuid4().hex[:6]}"
+    files = discover(path, fmt, options.user)
+    summary = _new_summary(fmt, path, import_id)
+    pending = _Pending()
+
+    def commit() -> None:
+        # Primary rows first, in one atomic commit, so their counts are exact; then the
+        # catalog rows they imply (re-derived on every import, so a crash in between loses nothing).
+        primary = {t: pl.concat(fs, how="vertical_relaxed") for t, fs in pending.primary.items() if fs}
+        derived = {t: pl.concat(fs, how="vertical_relaxed") for t, fs in pending.derived.items() if fs}
+        for t, res in (store.append(primary) if primary else {}).items():
+            summary.accepted += res.accepted
+            summary.duplicates += res.duplicates
+            stats = summary.tables.setdefault(t, {"accepted": 0, "duplicates": 0})
+            stats["accepted"] += res.accepted
+            stats["duplicates"] += res.duplicates
+        if derived:
+            store.append(derived)
+        pending.primary.clear()
+        pending.derived.clear()
+        pending.rows = 0
+        summary.seconds = time.perf_counter() - started
+        if on_progress:
+            on_progress(summary, len(files))
+
+    for file, user in files:
+        file_options = ReadOptions(
+            user=None if user is None else options.user_prefix + user,
+            user_prefix=options.user_prefix,
+            mapping=options.mapping,
+            table=options.table,
+        )
+        for batch in fmt.read(file, file_options):
+            _take(batch, pending, summary, store, fmt, str(file), now, import_id)
+            if pending.rows >= commit_rows:
+                commit()
+        summary.files += 1
+    commit()
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _new_summary(fmt: Format, path: Path, import_id: str) -> ImportSummary:
+    return ImportSummary(format=fmt.name, path=str(path), import_id=import_id)
+
+
+def _take(
+    batch: ReadBatch,
+    pending: _Pending,
+    summary: ImportSummary,
+    store: Store,
+    fmt: Format,
+    file: str,
+    now: datetime,
+    import_id: str,
+) -> None:
+    quarantine = [
+        pl.DataFrame(
+            {
+                "file": [r.file for r in batch.rejects],
+                "line": pl.Series([r.line for r in batch.rejects], dtype=pl.Int64),
+                "reason": [r.reason for r in batch.rejects],
+                "record": [r.record for r in batch.rejects],
+            },
+            schema={"file": pl.String, "line": pl.Int64, "reason": pl.String, "record": pl.String},
+        )
+    ]
+    summary.read += len(batch.rejects)
+    for table, frame in batch.primary.items():
+        summary.read += frame.height
+        good, bad = _prepare(table, frame, fmt.name, file, now)
+        quarantine.append(bad)
+        pending.primary.setdefault(table, []).append(good)
+        pending.rows += good.height
+    for table, frame in batch.derived.items():
+        good, _ = _prepare(table, frame, fmt.name, file, now)
+        pending.derived.setdefault(table, []).append(good)
+    rejected = pl.concat(quarantine)
+    if rejected.height:
+        summary.quarantined += rejected.height
+        summary.quarantine_file = str(store.write_quarantine(import_id, rejected.with_columns(pl.lit(fmt.name).alias("source"))))
