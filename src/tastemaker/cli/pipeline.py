@@ -1,1 +1,147 @@
-"""Placeholder while the command is written."""
+"""Train, recommend, evaluate and play: the commands after ``import``, and ``demo`` running them all."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import polars as pl
+import typer
+from rich.table import Table
+
+from tastemaker.candidates.popularity import Popularity
+from tastemaker.cli.main import app, fail, open_workspace_store, out, print_json, settings
+from tastemaker.errors import TastemakerError
+from tastemaker.features.interactions import interactions
+
+#: name -> model factory. ``trending`` is popularity with a one-week half-life.
+MODELS = {
+    "popularity": lambda: Popularity(),
+    "trending": lambda: Popularity(half_life_days=7.0),
+}
+
+playlist_app = typer.Typer(help="Playlists for one listener.", no_args_is_help=True)
+app.add_typer(playlist_app, name="playlist")
+
+
+def _model_dir(name: str) -> Path:
+    return settings().models_dir / name
+
+
+def _make(name: str) -> Popularity:
+    try:
+        return MODELS[name]()
+    except KeyError:
+        raise fail(f"unknown model {name!r}; known: {', '.join(MODELS)}") from None
+
+
+def _load(name: str) -> Popularity:
+    path = _model_dir(name)
+    if not (path / "params.json").exists():
+        raise fail(f"no trained {name!r} model in {settings().workspace}: run `tastemaker train {name}` first")
+    return Popularity.load(path)
+
+
+@app.command()
+def train(model: Annotated[str, typer.Argument(help=f"One of: {', '.join(MODELS)}")] = "popularity") -> None:
+    """Train MODEL on every listen in the workspace store and save it."""
+    estimator = _make(model)
+    data = interactions(open_workspace_store().events())
+    if data.is_empty():
+        raise fail("the store has no listens yet: run `tastemaker import` or `tastemaker generate` first")
+    estimator.fit(data).save(_model_dir(model))
+    out.print(f"trained [bold]{model}[/] on {data.height:,} user-item pairs -> {_model_dir(model)}")
+
+
+def _heard(user: str) -> pl.DataFrame:
+    events = open_workspace_store().events().filter(pl.col("user_id") == user)
+    return events.select("user_id", "item_id").unique().collect()
+
+
+@app.command()
+def recommend(
+    user: Annotated[str, typer.Option(help="The listener's id.")],
+    k: Annotated[int, typer.Option("-k", help="How many items.")] = 10,
+    model: Annotated[str, typer.Option(help="A trained model.")] = "popularity",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Top-k items USER has not heard, from a trained model."""
+    recs = _load(model).recommend([user], k=k, exclude=_heard(user))
+    if as_json:
+        print_json({"user": user, "model": model, "items": recs.select("item_id", "score", "rank").to_dicts()})
+        return
+    _print_frame(f"{model} for {user}", recs.select("rank", "item_id", "score"))
+
+
+@playlist_app.command("discover-weekly")
+def discover_weekly_cmd(
+    user: Annotated[str, typer.Option(help="The listener's id.")],
+    model: Annotated[str, typer.Option(help="A trained model.")] = "popularity",
+    size: Annotated[int, typer.Option(help="Tracks in the playlist.")] = 30,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """USER's Discover Weekly: unheard tracks, at most two per artist."""
+    from tastemaker.surfaces.discover_weekly import discover_weekly
+
+    store = open_workspace_store()
+    playlist = discover_weekly(_load(model), user, _heard(user), store.entities("tracks"), size=size)
+    if as_json:
+        print_json({"user": user, "playlist": "discover-weekly", "tracks": playlist.to_dicts()})
+        return
+    _print_frame(f"Discover Weekly for {user}", playlist.select("position", "name", "artist_name", "reason"))
+
+
+@app.command()
+def evaluate(
+    test_days: Annotated[float, typer.Option(help="The last N days are the test period.")] = 7.0,
+    k: Annotated[int, typer.Option("-k")] = 10,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Train every model on all but the last TEST_DAYS and score unheard listens after the cut."""
+    try:
+        results = evaluate_models(open_workspace_store().events(), test_days, k)
+    except (TastemakerError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        print_json(results)
+        return
+    _print_results(results, test_days, k)
+
+
+def evaluate_models(events: pl.LazyFrame, test_days: float, k: int) -> dict[str, dict[str, float]]:
+    """Metrics@k of each model in :data:`MODELS` on a temporal discovery split."""
+    from tastemaker.evaluation.metrics import evaluate as score
+    from tastemaker.evaluation.split import temporal_split
+
+    split = temporal_split(events, test_days=test_days, discovery=True)
+    if split.test.is_empty():
+        raise ValueError(f"no warm user listened to anything new in the last {test_days} days; use more --test-days")
+    users = split.test["user_id"].unique().to_list()
+    n_items = split.train["item_id"].n_unique()
+    results = {}
+    for name, factory in MODELS.items():
+        model = factory().fit(split.train, now=split.cutoff)
+        recs = model.recommend(users, k=k, exclude=split.train.select("user_id", "item_id"))
+        results[name] = score(recs, split.test, k=k, n_items=n_items)
+    return results
+
+
+def _print_results(results: dict[str, dict[str, float]], test_days: float, k: int) -> None:
+    metrics = [m for m in next(iter(results.values())) if m != "users"]
+    users = int(next(iter(results.values()))["users"])
+    grid = Table(title=f"temporal split, last {test_days:g} days, unheard items only ({users:,} users)")
+    grid.add_column("model")
+    for m in metrics:
+        grid.add_column(m, justify="right")
+    for name, row in results.items():
+        grid.add_row(name, *(f"{row[m]:.4f}" for m in metrics))
+    out.print(grid)
+
+
+def _print_frame(title: str, frame: pl.DataFrame) -> None:
+    grid = Table(title=title)
+    for col in frame.columns:
+        grid.add_column(col, justify="right" if frame.schema[col].is_numeric() else "left")
+    for row in frame.iter_rows():
+        grid.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
+    out.print(grid)

@@ -214,10 +214,13 @@ def _with_ids(table: str, frame: pl.DataFrame) -> pl.DataFrame:
         # Identical records within one file are distinct events (a rapid double skip, an
         # export's repeated row), numbered by occurrence; the same record in two files
         # (overlapping exports, a re-send) gets the same id and is stored once.
-        base = frame.select(row_ids(frame, EVENT_IDENTITY))
-        occ = base.select(pl.int_range(pl.len(), dtype=pl.Int64).over("row_id").alias("occ"))
-        again = row_ids(pl.concat([base, occ], how="horizontal"), ["row_id", "occ"])
-        ids = pl.Series("row_id", np.where(occ["occ"].to_numpy() > 0, again.to_numpy(), base["row_id"].to_numpy()))
+        ids = row_ids(frame, EVENT_IDENTITY)
+        ranked = np.sort(ids.to_numpy())
+        if (ranked[1:] == ranked[:-1]).any():
+            base = ids.to_frame()
+            occ = base.select(pl.int_range(pl.len(), dtype=pl.Int64).over("row_id").alias("occ"))
+            again = row_ids(pl.concat([base, occ], how="horizontal"), ["row_id", "occ"])
+            ids = pl.Series("row_id", np.where(occ["occ"].to_numpy() > 0, again.to_numpy(), ids.to_numpy()))
     else:
         ids = row_ids(frame, [c for c in spec(table).schema if c != "row_id"])
     return frame.with_columns(ids)

@@ -120,14 +120,16 @@ class LakeStore:
     def _new_rows(self, name: str, frame: pl.DataFrame, segments: list[dict[str, object]]) -> pl.DataFrame:
         if frame["row_id"].null_count():
             raise ValueError(f"table {name!r}: every row needs a row_id; compute it before append()")
-        frame = frame.unique(subset="row_id", keep="first", maintain_order=True)
         ids = frame["row_id"].to_numpy()
+        order = np.argsort(ids, kind="stable")
+        ranked = ids[order]
         fresh = np.ones(len(ids), dtype=bool)
+        fresh[order[1:]] = ranked[1:] != ranked[:-1]  # a repeat within the batch keeps its first row
         for seg in segments:
             stored = self._segment_ids(str(seg["file"]))
             pos = np.minimum(np.searchsorted(stored, ids), len(stored) - 1)
             fresh &= stored[pos] != ids
-        return frame.filter(pl.Series(fresh))
+        return frame if fresh.all() else frame.filter(pl.Series(fresh))
 
     def _segment_ids(self, file: str) -> np.ndarray:
         ids = self._ids.get(file)

@@ -1,0 +1,43 @@
+"""User–item interactions from the event log: the input every candidate model trains on.
+
+A stream counts as a *listen* when it was not skipped: the export's own ``skipped`` flag where
+there is one, otherwise ``ms_played >= 30 s`` (``SKIP_THRESHOLD_MS``). Aggregate sources
+(play counts) contribute their ``count``; ratings and playlist additions count once each.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import polars as pl
+
+from tastemaker.domain import SKIP_THRESHOLD_MS
+
+POSITIVE_TYPES = ("play", "complete", "save", "replay", "add_to_playlist", "rate")
+
+
+def listens(events: pl.LazyFrame, until: datetime | None = None) -> pl.LazyFrame:
+    """Positive events (one row each) with ``user_id, item_id, artist_id, ts, weight``.
+
+    ``until`` keeps only events strictly before that instant (point-in-time cut).
+    """
+    skipped = pl.coalesce(pl.col("skipped"), pl.col("ms_played") < SKIP_THRESHOLD_MS, pl.lit(False))
+    frame = events.filter(pl.col("type").is_in(POSITIVE_TYPES) & ~(skipped & (pl.col("type") == "play")))
+    if until is not None:
+        frame = frame.filter(pl.col("ts") < until)
+    return frame.select("user_id", "item_id", "artist_id", "ts", pl.col("count").fill_null(1).cast(pl.Float64).alias("weight"))
+
+
+def interactions(events: pl.LazyFrame, until: datetime | None = None) -> pl.DataFrame:
+    """One row per (user, item): ``weight`` (summed listens), ``first_ts``, ``last_ts``, ``artist_id``."""
+    return (
+        listens(events, until)
+        .group_by("user_id", "item_id")
+        .agg(
+            pl.col("weight").sum(),
+            pl.col("ts").min().alias("first_ts"),
+            pl.col("ts").max().alias("last_ts"),
+            pl.col("artist_id").drop_nulls().first(),
+        )
+        .collect()
+    )
