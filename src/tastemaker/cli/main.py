@@ -84,8 +84,12 @@ def import_(
     mapping: Annotated[list[str] | None, typer.Option("--map", help="table format: COLUMN=SOURCE_COLUMN, repeatable.")] = None,
     table: Annotated[str, typer.Option(help="table format: the table to load (events, tracks, users, ...).")] = "events",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object; progress goes to stderr as JSON lines.")] = False,
+    commit_rows: Annotated[int, typer.Option(help="Rows per durable commit (progress is reported per commit).")] = 1_000_000,
 ) -> None:
-    """Import a file or folder of FORMAT into the workspace store."""
+    """Import a file or folder of FORMAT into the workspace store.
+
+    Counts reported in progress lines are committed: they survive a crash of this process.
+    """
     from tastemaker.ingest import ReadOptions, run_import
     from tastemaker.ingest.formats import get_format
 
@@ -103,7 +107,7 @@ def import_(
                                                           "read": summary.read, "accepted": summary.accepted}}).decode() + "\n")
                 err.file.flush()
 
-            summary = run_import(store, fmt_, path, options, on_progress=progress)
+            summary = run_import(store, fmt_, path, options, commit_rows=commit_rows, on_progress=progress)
         else:
             with _progress() as bar:
                 task = bar.add_task(f"importing {fmt}", total=None)
@@ -112,7 +116,7 @@ def import_(
                     bar.update(task, completed=summary.files, total=total,
                                description=f"importing {fmt}: {summary.read:,} records")
 
-                summary = run_import(store, fmt_, path, options, on_progress=progress)
+                summary = run_import(store, fmt_, path, options, commit_rows=commit_rows, on_progress=progress)
     except (TastemakerError, ValueError) as exc:
         raise fail(str(exc)) from None
     if as_json:
@@ -159,3 +163,4 @@ def stats(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON o
 
 from tastemaker.cli import generate as _generate  # noqa: E402,F401  (registers `generate`)
 from tastemaker.cli import pipeline as _pipeline  # noqa: E402,F401  (registers train/recommend/evaluate/demo)
+
