@@ -150,6 +150,7 @@ def _validate_events(frame: pl.DataFrame, now: datetime) -> pl.Expr:
     checks = [
         bad(pl.col("user_id").is_null() | (pl.col("user_id").str.strip_chars() == ""), "missing user id"),
         bad(pl.col("item_id").is_null() | (pl.col("item_id").str.strip_chars() == ""), "missing item id"),
+        bad(pl.col("type").is_null(), "missing event type"),
         bad(~pl.col("type").is_in(sorted(EVENT_TYPES)), f"unknown event type (known: {', '.join(sorted(EVENT_TYPES))})"),
         bad(~pl.col("item_kind").is_in(sorted(ITEM_KINDS)), "unknown item kind"),
         bad(pl.col("ms_played") < 0, "negative ms_played"),
@@ -184,6 +185,7 @@ def _prepare(table: str, frame: pl.DataFrame, fmt: str, file: str, now: datetime
     if table == "events":
         data = data.with_columns(
             pl.col("count").fill_null(1),
+            pl.col("item_kind").fill_null("track"),
             pl.lit(fmt).alias("source"),
             pl.col("source_file").fill_null(pl.lit(file)),
             pl.lit(now).cast(spec("events").schema["ingested_at"]).alias("ingested_at"),

@@ -5,6 +5,9 @@ The target table is the file's stem when that names a table (``events.csv``, ``t
 name; ``--map item_id=song`` takes ``item_id`` from the source column ``song``. Source columns
 no table knows are ignored. Large files stream in blocks, so memory stays bounded.
 
+An events file without a ``type`` column is a listening log: every row is a ``play``;
+``item_kind`` defaults to ``track``.
+
 Value rules: timestamps are ISO-8601 (``Z`` or offset) or Unix epoch seconds/milliseconds;
 booleans are true/false/1/0/yes/no; list columns (``genres``) are ``|``-separated in text
 formats. A value that does not convert rejects its row with the column named in the reason.
@@ -126,6 +129,8 @@ def coerce(frame: pl.DataFrame, table: str, options: ReadOptions) -> pl.DataFram
     """Cast each column to the table's type; a value that does not convert sets ``_reject``."""
     schema = spec(table).schema
     typed = pl.DataFrame([_cast(frame[c], schema[c]).alias(c) for c in frame.columns])
+    if table == "events" and "type" not in frame.columns:
+        typed = typed.with_columns(pl.lit("play").alias("type"))  # a bare listening log: every row is a play
     if options.user is not None and "user_id" in schema and "user_id" not in frame.columns:
         typed = typed.with_columns(pl.lit(options.user).alias("user_id"))
     elif options.user_prefix and "user_id" in typed.columns:

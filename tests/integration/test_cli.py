@@ -1,0 +1,62 @@
+"""The `tastemaker` command as a user runs it: a real process, real files, JSON out, errors on stderr."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def tm(workspace: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tastemaker", "--workspace", str(workspace), *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.realdata
+def test_import_stats_train_and_playlist_from_a_real_export(tmp_path: Path, shared_data: Path) -> None:
+    ws = tmp_path / "ws"
+    assert tm(ws, "init").returncode == 0
+    raw = shared_data / "spotify-extended-streaming-history-sample" / "raw"
+    done = tm(ws, "import", "spotify-extended", str(raw), "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["read"] == 38_756 == summary["accepted"] + summary["duplicates"] + summary["quarantined"]
+    stats = json.loads(tm(ws, "stats", "--json").stdout)
+    assert stats["events"] == summary["accepted"] and stats["users"] == 2
+    assert stats["tracks"] > 1000 and stats["artists"] > 100
+    assert tm(ws, "train", "popularity").returncode == 0
+    recs = json.loads(tm(ws, "recommend", "--user", "e01", "-k", "5", "--json").stdout)
+    assert len(recs["items"]) == 5
+    playlist = json.loads(tm(ws, "playlist", "discover-weekly", "--user", "e01", "--json").stdout)
+    tracks = playlist["tracks"]
+    assert len(tracks) == 30 and all(t["reason"] for t in tracks)
+    heard = tm(ws, "recommend", "--user", "e01", "-k", "500", "--json")
+    assert heard.returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["import", "no-such-format", "."], "unknown format"),
+        (["import", "table", "/does/not/exist"], "does not exist"),
+        (["import", "table", ".", "--map", "nonsense"], "COLUMN=SOURCE_COLUMN"),
+        (["recommend", "--user", "x"], "tastemaker train"),
+        (["train", "no-such-model"], "unknown model"),
+    ],
+)
+def test_errors_go_to_stderr_with_a_fix_and_a_non_zero_exit(tmp_path: Path, args: list[str], message: str) -> None:
+    done = tm(tmp_path / "ws", *args)
+    assert done.returncode != 0
+    assert message in done.stderr and done.stdout == ""
+
+
+def test_an_export_without_user_ids_asks_for_one(tmp_path: Path) -> None:
+    export = tmp_path / "StreamingHistory0.json"
+    export.write_text('[{"endTime": "2021-03-11 17:34", "artistName": "A", "trackName": "T", "msPlayed": 1}]')
+    done = tm(tmp_path / "ws", "import", "spotify-account", str(export))
+    assert done.returncode != 0 and "--user" in done.stderr
+    ok = tm(tmp_path / "ws", "import", "spotify-account", str(export), "--user", "me", "--json")
+    assert json.loads(ok.stdout)["accepted"] == 1
