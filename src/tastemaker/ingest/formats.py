@@ -13,12 +13,14 @@ FORMATS: dict[str, Format] = {
             ("StreamingHistory*.json",),
             spotify.read_account,
             needs_user=True,
+            user_folders=True,
             description="Spotify account-data export (StreamingHistory*.json)",
         ),
         Format(
             "spotify-extended",
             ("Streaming_History_Audio_*.json", "Streaming_History_Audio_*.csv", "endsong*.json"),
             spotify.read_extended,
+            user_folders=True,
             description="Spotify extended streaming history (JSON, or the same columns as CSV)",
         ),
         Format(

@@ -78,6 +78,8 @@ class Format:
     read: Reader
     needs_user: bool = False
     description: str = ""
+    #: a folder of per-listener subfolders names each file's user after its subfolder
+    user_folders: bool = False
 
 
 @dataclass(slots=True)
@@ -122,8 +124,8 @@ def _matches(path: Path, patterns: tuple[str, ...]) -> bool:
 def discover(path: Path, fmt: Format, user: str | None) -> list[tuple[Path, str | None]]:
     """The files to read under ``path`` and the user each belongs to.
 
-    A folder of per-listener subfolders gives each file its subfolder's name as the user;
-    files directly in the folder (or a single file) belong to ``user``.
+    For formats with ``user_folders``, a folder of per-listener subfolders gives each file its
+    subfolder's name as the user; every other file belongs to ``user``.
     """
     if not path.exists():
         raise ImportFormatError(f"{path} does not exist")
@@ -135,12 +137,16 @@ def discover(path: Path, fmt: Format, user: str | None) -> list[tuple[Path, str 
             raise ImportFormatError(
                 f"no {fmt.name} files under {path} (looked for {', '.join(fmt.patterns)}, optionally .gz)"
             )
-        files = [(p, (p.relative_to(path).parts[0] if len(p.relative_to(path).parts) > 1 else user)) for p in found]
+        files = [(p, _folder_user(p.relative_to(path), user) if fmt.user_folders else user) for p in found]
     if fmt.needs_user and any(u is None for _, u in files):
         raise ImportFormatError(
             f"{fmt.name} exports carry no user id: pass --user ID, or import a folder of per-listener subfolders"
         )
     return files
+
+
+def _folder_user(relative: Path, user: str | None) -> str | None:
+    return relative.parts[0] if len(relative.parts) > 1 else user
 
 
 def _validate_events(frame: pl.DataFrame, now: datetime) -> pl.Expr:
@@ -174,7 +180,9 @@ def _first_reason(checks: list[tuple[pl.Expr, str]]) -> pl.Expr:
     return expr
 
 
-def _prepare(table: str, frame: pl.DataFrame, fmt: str, file: str, now: datetime) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _prepare(
+    table: str, frame: pl.DataFrame, fmt: str, file: str, now: datetime, derived: bool = False
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split ``frame`` into (valid rows conformed to the table with ids, quarantined rows)."""
     if "_reject" not in frame.columns:
         frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias("_reject"))
@@ -207,8 +215,11 @@ def _prepare(table: str, frame: pl.DataFrame, fmt: str, file: str, now: datetime
             )["record"] if bad.any() else pl.Series([], dtype=pl.String),
         }
     )
-    good = data.filter(~bad)
-    return _with_ids(table, good), quarantined
+    good = _with_ids(table, data.filter(~bad))
+    if derived:
+        # Inferred rows live in their own id space, so a file's own identical row still counts as new.
+        good = good.with_columns(row_ids(good.select("row_id", pl.lit(1).alias("derived")), ["row_id", "derived"]))
+    return good, quarantined
 
 
 def _with_ids(table: str, frame: pl.DataFrame) -> pl.DataFrame:
@@ -260,18 +271,20 @@ def run_import(
     pending = _Pending()
 
     def commit() -> None:
-        # Primary rows first, in one atomic commit, so their counts are exact; then the
-        # catalog rows they imply (re-derived on every import, so a crash in between loses nothing).
+        # The catalog rows that records imply go first, so that a table's own rows (say, a
+        # metadata file's show names) win over names inferred from events in entities(); then
+        # the primary rows in one atomic commit, so their counts are exact. Derived rows are
+        # re-derived on every import, so a crash in between loses nothing.
         primary = {t: pl.concat(fs, how="vertical_relaxed") for t, fs in pending.primary.items() if fs}
         derived = {t: pl.concat(fs, how="vertical_relaxed") for t, fs in pending.derived.items() if fs}
+        if derived:
+            store.append(derived)
         for t, res in (store.append(primary) if primary else {}).items():
             summary.accepted += res.accepted
             summary.duplicates += res.duplicates
             stats = summary.tables.setdefault(t, {"accepted": 0, "duplicates": 0})
             stats["accepted"] += res.accepted
             stats["duplicates"] += res.duplicates
-        if derived:
-            store.append(derived)
         pending.primary.clear()
         pending.derived.clear()
         pending.rows = 0
@@ -329,7 +342,7 @@ def _take(
         pending.primary.setdefault(table, []).append(good)
         pending.rows += good.height
     for table, frame in batch.derived.items():
-        good, _ = _prepare(table, frame, fmt.name, file, now)
+        good, _ = _prepare(table, frame, fmt.name, file, now, derived=True)
         pending.derived.setdefault(table, []).append(good)
     rejected = pl.concat(quarantine)
     if rejected.height:
