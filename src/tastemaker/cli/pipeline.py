@@ -145,3 +145,45 @@ def _print_frame(title: str, frame: pl.DataFrame) -> None:
     for row in frame.iter_rows():
         grid.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
     out.print(grid)
+
+
+@app.command()
+def demo(
+    users: Annotated[int, typer.Option(help="Listeners in the generated world.")] = 2_000,
+    seed: Annotated[int, typer.Option(help="World seed.")] = 0,
+) -> None:
+    """The main job end to end on the embedded store: generate, import, train, playlist, evaluate."""
+    from tastemaker.ingest import run_import
+    from tastemaker.ingest.formats import FORMATS
+    from tastemaker.simulate import World, WorldConfig, write_world
+    from tastemaker.store.stats import store_stats
+
+    world_dir = settings().workspace / "world"
+    out.rule("1. generate a listener world")
+    summary = write_world(World(WorldConfig(seed=seed, n_users=users)), world_dir, "parquet").as_dict()
+    out.print({k: v for k, v in summary.items() if k in ("users", "tracks", "artists", "events", "seconds")})
+    out.rule("2. import it into the embedded store")
+    store = open_workspace_store()
+    imported = run_import(store, FORMATS["table"], world_dir)
+    out.print(f"read {imported.read:,} = accepted {imported.accepted:,} + duplicates {imported.duplicates:,}"
+              f" + quarantined {imported.quarantined:,} in {imported.seconds:.1f}s")
+    out.print(store_stats(store))
+    out.rule("3. train the baseline")
+    data = interactions(store.events())
+    model = Popularity().fit(data)
+    model.save(_model_dir("popularity"))
+    out.print(f"popularity trained on {data.height:,} user-track pairs")
+    out.rule("4. one listener's Discover Weekly")
+    from tastemaker.surfaces.discover_weekly import discover_weekly
+
+    user = _demo_user(data)
+    playlist = discover_weekly(model, user, _heard(user), store.entities("tracks"))
+    _print_frame(f"Discover Weekly for {user}", playlist.select("position", "name", "artist_name", "reason"))
+    out.rule("5. offline evaluation")
+    _print_results(evaluate_models(store.events(), 7.0, 10), 7.0, 10)
+
+
+def _demo_user(data: pl.DataFrame) -> str:
+    """A typical listener: the median one by listening volume."""
+    per_user = data.group_by("user_id").agg(pl.col("weight").sum()).sort("weight", "user_id")
+    return str(per_user["user_id"][per_user.height // 2])
