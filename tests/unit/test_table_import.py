@@ -51,7 +51,9 @@ def test_rows_that_do_not_convert_are_quarantined_with_the_column_named(store, t
     ))
     summary = run_import(store, TABLE, path)
     assert (summary.read, summary.accepted, summary.quarantined) == (6, 1, 5)
-    reasons = " | ".join(_quarantine(summary).values())
+    by_line = _quarantine(summary)
+    assert "'ts'" in by_line[3] and "expected 5 fields" in by_line[6] and "event type" in by_line[7]
+    reasons = " | ".join(by_line.values())
     for expected in ("'ts'", "'ms_played'", "missing user id", "expected 5 fields", "unknown event type"):
         assert expected in reasons
     row = store.events().collect().row(0, named=True)
@@ -79,7 +81,7 @@ def test_file_stem_picks_the_table_and_list_columns_split_on_bars(store, tmp_pat
     (tmp_path / "tracks.tsv").write_text("track_id\tname\tgenres\tduration_ms\nt1\tSong\trock|indie\t180000\n\tNo id\t\t1\n")
     summary = run_import(store, TABLE, tmp_path / "tracks.tsv")
     assert (summary.accepted, summary.quarantined) == (1, 1)
-    assert "missing track_id" in _quarantine(summary)[2]
+    assert "missing track_id" in _quarantine(summary)[3]  # physical line: the header is line 1
     assert store.entities("tracks").row(0, named=True)["genres"] == ["rock", "indie"]
 
 

@@ -125,10 +125,10 @@ class LakeStore:
         ranked = ids[order]
         fresh = np.ones(len(ids), dtype=bool)
         fresh[order[1:]] = ranked[1:] != ranked[:-1]  # a repeat within the batch keeps its first row
-        for seg in segments:
+        for seg in segments:  # sorted queries against sorted segments: cache-friendly lookups
             stored = self._segment_ids(str(seg["file"]))
-            pos = np.minimum(np.searchsorted(stored, ids), len(stored) - 1)
-            fresh &= stored[pos] != ids
+            pos = np.minimum(np.searchsorted(stored, ranked), len(stored) - 1)
+            fresh[order[stored[pos] == ranked]] = False
         return frame if fresh.all() else frame.filter(pl.Series(fresh))
 
     def _segment_ids(self, file: str) -> np.ndarray:

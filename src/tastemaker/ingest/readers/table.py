@@ -15,8 +15,12 @@ formats. A value that does not convert rejects its row with the column named in 
 
 from __future__ import annotations
 
+import csv
+import gzip
 from collections.abc import Iterator
 from pathlib import Path
+
+import numpy as np
 
 import orjson
 import polars as pl
@@ -28,7 +32,7 @@ from tastemaker.ingest.pipeline import ReadBatch, ReadOptions, Reject, open_text
 from tastemaker.store import TABLES, spec
 
 PATTERNS: tuple[str, ...] = ("*.csv", "*.tsv", "*.parquet", "*.jsonl", "*.ndjson")
-BLOCK_BYTES = 64 << 20
+BLOCK_BYTES = 32 << 20
 PARQUET_BATCH_ROWS = 1_000_000
 _TRUE = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False, "t": True, "f": False}
 
@@ -48,41 +52,83 @@ def read_table(path: Path, options: ReadOptions) -> Iterator[ReadBatch]:
     line = 1
     try:
         for block, rejects in readers[suffix](path):
-            frame = coerce(_rename(block, table, options), table, options)
-            frame = frame.with_columns(pl.int_range(line, line + frame.height, dtype=pl.Int64).alias("_line"))
-            line += frame.height
+            lines = block["_line"] if "_line" in block.columns else pl.int_range(line, line + block.height, eager=True)
+            frame = coerce(_rename(block.drop("_line", strict=False), table, options), table, options)
+            frame = frame.with_columns(lines.cast(pl.Int64).alias("_line"))
+            line = int(frame["_line"].max() or line) + 1
             yield ReadBatch(primary={table: frame}, rejects=rejects)
     except (pa.ArrowInvalid, pl.exceptions.PolarsError, OSError, EOFError) as exc:
         yield ReadBatch(rejects=[Reject(str(path), line, f"cannot read the rest of the file from here: {exc}", "")])
 
 
 def _csv_blocks(path: Path) -> Iterator[tuple[pl.DataFrame, list[Reject]]]:
+    """Parse a delimited file in blocks of whole lines we read ourselves.
+
+    pyarrow's own streaming reader reads far ahead of the parser (1.8 GB resident on a 1.8 GB
+    file, measured); reading the blocks here keeps memory at one block while pyarrow still
+    parses each block on every core.
+    """
     delimiter = "\t" if path.name.removesuffix(".gz").endswith(".tsv") else ","
     names = _csv_header(path, delimiter)
-    bad: list[Reject] = []
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rb") as fh:
+        fh.readline()
+        first_line = 2
+        while chunk := fh.read(BLOCK_BYTES):
+            chunk += fh.readline()
+            frame, rejects, n_lines = _parse_block(chunk, names, delimiter, first_line, str(path))
+            first_line += n_lines
+            yield frame, rejects
+
+
+def _parse_block(
+    chunk: bytes, names: list[str], delimiter: str, first_line: int, file: str
+) -> tuple[pl.DataFrame, list[Reject], int]:
+    invalid: list[str] = []
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
-        bad.append(Reject(str(path), row.number, f"expected {row.expected_columns} fields, got {row.actual_columns}",
-                          row.text or ""))
+        invalid.append(row.text or "")
         return "skip"
 
-    reader = pacsv.open_csv(
-        path,
-        read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES, use_threads=True),
+    table = pacsv.read_csv(
+        pa.py_buffer(chunk),
+        read_options=pacsv.ReadOptions(column_names=names, use_threads=True),
         parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid, newlines_in_values=False),
         convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=True),
     )
-    for batch in reader:
-        rejects, bad[:] = list(bad), []
-        yield pl.from_arrow(pa.Table.from_batches([batch])), rejects  # type: ignore[misc]
-    if bad:
-        yield pl.DataFrame(schema={n: pl.String for n in names}), list(bad)
+    raw = np.frombuffer(chunk, dtype=np.uint8)
+    ends = np.flatnonzero(raw == 10)
+    if len(chunk) and raw[-1] != 10:
+        ends = np.append(ends, len(chunk))
+    starts = np.concatenate([[0], ends[:-1] + 1]).astype(np.int64)
+    lengths = ends - starts - (raw[np.maximum(ends - 1, 0)] == 13)
+    numbers = first_line + np.arange(len(starts))
+    keep = lengths > 0
+    rejects, cursor = [], 0
+    for text in invalid:  # rare: find each bad line to report its number
+        at = chunk.find(text.encode(), cursor)
+        index = int(np.searchsorted(starts, at, side="right") - 1) if at >= 0 else -1
+        cursor = max(cursor, at + 1)
+        if index >= 0:
+            keep[index] = False
+        reason = f"expected {len(names)} fields, got {_fields(text, delimiter)}"
+        rejects.append(Reject(file, int(numbers[index]) if index >= 0 else None, reason, text[:2000]))
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    lines = numbers[keep]
+    if len(lines) != frame.height:  # a quoted line break moved rows; fall back to row order
+        lines = first_line + np.arange(frame.height)
+    return frame.with_columns(pl.Series("_line", lines, dtype=pl.Int64)), rejects, len(starts)
 
 
 def _csv_header(path: Path, delimiter: str) -> list[str]:
     with open_text(path) as fh:
         first = fh.readline().rstrip("\r\n")
     return [c.strip().strip('"') for c in first.split(delimiter)]
+
+
+def _fields(text: str, delimiter: str) -> int:
+    return len(next(csv.reader([text], delimiter=delimiter), []))
 
 
 def _parquet_blocks(path: Path) -> Iterator[tuple[pl.DataFrame, list[Reject]]]:
