@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import orjson
 import polars as pl
 import pytest
 
-from tastemaker.ingest import ImportSummary, ReadOptions, run_import
+from summaries import counts as _counts, quarantine_rows as _quarantine
+from tastemaker.ingest import ReadOptions, run_import
 from tastemaker.ingest.formats import FORMATS
 from tastemaker.ingest.identity import artist_id, track_id
 from tastemaker.store import Store
@@ -19,15 +18,6 @@ HEADER = (
     "track,artist,uri,danceability,energy,key,loudness,mode,speechiness,acousticness,instrumentalness,"
     "liveness,valence,tempo,duration_ms,time_signature,chorus_hit,sections,target"
 )
-
-
-def _counts(summary: ImportSummary) -> tuple[int, int, int, int]:
-    return summary.read, summary.accepted, summary.duplicates, summary.quarantined
-
-
-def _quarantine(summary: ImportSummary) -> list[dict[str, Any]]:
-    assert summary.quarantine_file is not None
-    return [orjson.loads(line) for line in Path(summary.quarantine_file).read_bytes().splitlines()]
 
 
 @pytest.mark.realdata

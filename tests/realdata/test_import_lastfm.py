@@ -6,30 +6,18 @@ import gzip
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-import orjson
 import polars as pl
 import pytest
 
+from summaries import balanced, quarantined
 from tastemaker.errors import ImportFormatError
-from tastemaker.ingest import ImportSummary, ReadOptions, run_import
+from tastemaker.ingest import ReadOptions, run_import
 from tastemaker.ingest.formats import FORMATS
 from tastemaker.ingest.identity import artist_id, track_id
 
 HETREC_ROWS = {"user_artists": 92_834, "artists": 17_632, "user_taggedartists": 186_479, "user_friends": 25_434}
 #: user_taggedartists.dat dates five assignments in 1956, 1957 and 1979: quarantined as before 1990.
 HETREC_OLD_TAGS = 5
-
-
-def quarantined(summary: ImportSummary) -> dict[tuple[str, int | None], dict[str, object]]:
-    """The quarantine file's rows by (file name, line)."""
-    assert summary.quarantine_file is not None
-    rows = [orjson.loads(line) for line in Path(summary.quarantine_file).read_bytes().splitlines()]
-    assert all({"file", "line", "reason", "record"} <= row.keys() for row in rows)
-    return {(Path(str(row["file"])).name, row["line"]): row for row in rows}  # type: ignore[misc]
-
-
-def balanced(summary: ImportSummary) -> bool:
-    return summary.read == summary.accepted + summary.duplicates + summary.quarantined
 
 
 @pytest.mark.realdata

@@ -7,20 +7,13 @@ from pathlib import Path
 
 import orjson
 import polars as pl
-from tastemaker.ingest import ImportSummary, ReadOptions, run_import
+from summaries import quarantined
+from tastemaker.ingest import ReadOptions, run_import
 from tastemaker.ingest.formats import FORMATS
 from tastemaker.ingest.identity import artist_id, track_id
 
 FORMAT = FORMATS["listenbrainz"]
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "listenbrainz"
-
-
-def quarantined(summary: ImportSummary) -> dict[tuple[str, int | None], dict[str, object]]:
-    """The quarantine file's rows by (file name, line)."""
-    assert summary.quarantine_file is not None
-    rows = [orjson.loads(line) for line in Path(summary.quarantine_file).read_bytes().splitlines()]
-    assert all({"file", "line", "reason", "record"} <= row.keys() for row in rows)
-    return {(Path(str(row["file"])).name, row["line"]): row for row in rows}  # type: ignore[misc]
 
 
 def listen(ts: float | str | None, track: str | None = "Song", user: str | None = "lb_dee") -> dict[str, object]:

@@ -6,26 +6,14 @@ import gzip
 from datetime import UTC, datetime
 from pathlib import Path
 
-import orjson
 import polars as pl
 import pytest
 
-from tastemaker.ingest import ImportSummary, ReadOptions, run_import
+from summaries import balanced, quarantined
+from tastemaker.ingest import ReadOptions, run_import
 from tastemaker.ingest.formats import FORMATS
 
 FORMAT = FORMATS["movielens"]
-
-
-def quarantined(summary: ImportSummary) -> dict[tuple[str, int | None], dict[str, object]]:
-    """The quarantine file's rows by (file name, line)."""
-    assert summary.quarantine_file is not None
-    rows = [orjson.loads(line) for line in Path(summary.quarantine_file).read_bytes().splitlines()]
-    assert all({"file", "line", "reason", "record"} <= row.keys() for row in rows)
-    return {(Path(str(row["file"])).name, row["line"]): row for row in rows}  # type: ignore[misc]
-
-
-def balanced(summary: ImportSummary) -> bool:
-    return summary.read == summary.accepted + summary.duplicates + summary.quarantined
 
 
 @pytest.mark.realdata

@@ -10,21 +10,13 @@ import orjson
 import polars as pl
 import pytest
 
-from tastemaker.ingest import ImportSummary, ReadOptions, run_import
+from summaries import counts as _counts, quarantine_rows as _quarantine
+from tastemaker.ingest import ReadOptions, run_import
 from tastemaker.ingest.formats import FORMATS
 from tastemaker.ingest.identity import artist_id, track_id
 from tastemaker.store import Store
 
 MPD = FORMATS["mpd"]
-
-
-def _counts(summary: ImportSummary) -> tuple[int, int, int, int]:
-    return summary.read, summary.accepted, summary.duplicates, summary.quarantined
-
-
-def _quarantine(summary: ImportSummary) -> list[dict[str, Any]]:
-    assert summary.quarantine_file is not None
-    return [orjson.loads(line) for line in Path(summary.quarantine_file).read_bytes().splitlines()]
 
 
 @pytest.mark.realdata

@@ -9,22 +9,14 @@ import orjson
 import polars as pl
 import pytest
 
-from tastemaker.ingest import ImportSummary, run_import
+from summaries import counts as _counts, quarantine_rows as _quarantine
+from tastemaker.ingest import run_import
 from tastemaker.ingest.formats import FORMATS
 from tastemaker.store import Store
 
 PODCASTS = FORMATS["podcasts"]
 SHOWS_HEADER = "Parent_Category,Category,Podcast_Name,Description,Publisher,Episode_Count,ID,Cover_URL"
 EPISODES_HEADER = "Podcast Name,Podcast ID,Episode Name,Description"
-
-
-def _counts(summary: ImportSummary) -> tuple[int, int, int, int]:
-    return summary.read, summary.accepted, summary.duplicates, summary.quarantined
-
-
-def _quarantine(summary: ImportSummary) -> list[dict[str, Any]]:
-    assert summary.quarantine_file is not None
-    return [orjson.loads(line) for line in Path(summary.quarantine_file).read_bytes().splitlines()]
 
 
 def _show(store: Store, uri: str) -> dict[str, Any]:

@@ -10,16 +10,13 @@ import orjson
 import polars as pl
 import pytest
 
+from summaries import balanced as _balanced
 from tastemaker.errors import ImportFormatError
 from tastemaker.ingest import ReadOptions, run_import
 from tastemaker.ingest.formats import FORMATS
 from tastemaker.ingest.identity import track_id
 
 pytestmark = pytest.mark.realdata
-
-
-def _balanced(summary) -> bool:  # type: ignore[no-untyped-def]
-    return summary.read == summary.accepted + summary.duplicates + summary.quarantined
 
 
 def test_account_export_of_all_26_listeners_is_fully_accounted_and_idempotent(store, shared_data: Path) -> None:
