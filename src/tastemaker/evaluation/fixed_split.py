@@ -1,0 +1,134 @@
+"""Fixed train/valid/test split files, full-ranking evaluation, and the models run on them.
+
+A split folder holds ``train.tsv[.gz]``, ``valid.tsv[.gz]`` and ``test.tsv[.gz]`` (``user_id``,
+``item_id``, optional ``weight``), as in ``../shared/data/benchmarks``. Protocol (the field's,
+and the peers' reference script's): fit on train; score every item; for valid exclude train
+items, for test exclude train + valid items (nothing in *familiar* mode); users with an empty
+target are skipped; binary relevance. Metrics come from :mod:`tastemaker.evaluation.metrics`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, Self
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+from tastemaker.candidates.als import ALS
+from tastemaker.candidates.ease import EASE
+from tastemaker.evaluation.metrics import per_user
+
+BATCH_USERS = 1024
+
+
+class MatrixModel(Protocol):
+    """A model over a user × item matrix: fit, then score every item for some users."""
+
+    name: str
+
+    def fit(self, X: sp.csr_matrix) -> Self: ...
+    def score(self, users: np.ndarray, X: sp.csr_matrix) -> np.ndarray: ...
+
+
+class ItemPopularity:
+    """Items ranked by how many training users have them (the same list for everyone)."""
+
+    name = "pop"
+
+    def fit(self, X: sp.csr_matrix) -> Self:
+        """Count each item's training interactions."""
+        self.counts_ = np.asarray(X.sum(axis=0)).ravel()
+        return self
+
+    def score(self, users: np.ndarray, X: sp.csr_matrix) -> np.ndarray:
+        """The counts, repeated for each user."""
+        return np.tile(self.counts_, (len(users), 1))
+
+
+#: name -> factory taking keyword parameters
+MATRIX_MODELS: dict[str, Callable[..., MatrixModel]] = {
+    "pop": lambda: ItemPopularity(),
+    "ease": lambda **p: EASE(**p),
+    "als": lambda **p: ALS(**p),
+}
+
+
+def _read(folder: Path, name: str) -> pl.DataFrame:
+    for candidate in (folder / f"{name}.tsv", folder / f"{name}.tsv.gz"):
+        if candidate.exists():
+            return pl.read_csv(candidate, separator="\t", schema_overrides={"user_id": pl.String, "item_id": pl.String})
+    raise FileNotFoundError(f"{folder} has no {name}.tsv or {name}.tsv.gz")
+
+
+@dataclass(frozen=True)
+class FixedSplit:
+    """The three parts as frames and as binary user × item matrices over one id map."""
+
+    name: str
+    users: pl.Series
+    items: pl.Series
+    frames: dict[str, pl.DataFrame]
+    matrices: dict[str, sp.csr_matrix]
+
+    @classmethod
+    def load(cls, folder: Path) -> FixedSplit:
+        """Read a split folder; users and items are indexed in sorted order."""
+        frames = {part: _read(folder, part) for part in ("train", "valid", "test")}
+        both = pl.concat([f.select("user_id", "item_id") for f in frames.values()])
+        users, items = both["user_id"].unique().sort(), both["item_id"].unique().sort()
+        uidx = pl.DataFrame({"user_id": users, "u": np.arange(len(users))})
+        iidx = pl.DataFrame({"item_id": items, "i": np.arange(len(items))})
+        matrices = {}
+        for part, frame in frames.items():
+            pairs = frame.join(uidx, on="user_id").join(iidx, on="item_id")
+            m = sp.csr_matrix((np.ones(pairs.height, dtype=np.float32), (pairs["u"].to_numpy(), pairs["i"].to_numpy())),
+                              shape=(len(users), len(items)))
+            m.sum_duplicates()
+            m.data[:] = 1.0
+            matrices[part] = m
+        return cls(folder.name, users, items, frames, matrices)
+
+
+def top_k(model: MatrixModel, X: sp.csr_matrix, target: sp.csr_matrix, mask: sp.csr_matrix | None,
+          k: int) -> pl.DataFrame:
+    """Each target user's top ``k`` item indices as ``u, i, rank`` (masked items never ranked)."""
+    users = np.flatnonzero(np.diff(target.indptr) > 0)
+    parts = []
+    for start in range(0, len(users), BATCH_USERS):
+        batch = users[start:start + BATCH_USERS]
+        scores = np.asarray(model.score(batch, X), dtype=np.float64)
+        if mask is not None:
+            rows, cols = mask[batch].nonzero()
+            scores[rows, cols] = -np.inf
+        top = np.argpartition(-scores, k, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
+        top = np.take_along_axis(top, order, axis=1)
+        parts.append(pl.DataFrame({"u": np.repeat(batch, k), "i": top.ravel(),
+                                   "rank": np.tile(np.arange(1, k + 1), len(batch))}))
+    return pl.concat(parts)
+
+
+def evaluate_model(split: FixedSplit, model: MatrixModel, part: str = "test", ks: tuple[int, ...] = (10, 20),
+                   familiar: bool = False) -> dict[str, float]:
+    """Mean metrics of an already fitted ``model`` on ``part`` (``valid`` or ``test``)."""
+    X = split.matrices["train"]
+    if familiar:
+        mask = None
+    elif part == "valid":
+        mask = X
+    else:
+        mask = X + split.matrices["valid"]
+    target = split.matrices[part]
+    top = top_k(model, X, target, mask, max(ks))
+    recs = top.select(pl.col("u").alias("user_id"), pl.col("i").alias("item_id"), "rank")
+    tu, ti = target.nonzero()
+    truth = pl.DataFrame({"user_id": tu, "item_id": ti})
+    result: dict[str, float] = {}
+    for k in ks:
+        scores = per_user(recs, truth, k)
+        result.update({c: round(float(scores[c].mean()), 4) for c in scores.columns if c != "user_id"})
+    return result

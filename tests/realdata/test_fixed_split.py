@@ -1,0 +1,39 @@
+"""Our metric code on the fixed benchmark splits reproduces the peers' reference numbers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tastemaker.evaluation.fixed_split import MATRIX_MODELS, FixedSplit, evaluate_model
+
+pytestmark = pytest.mark.realdata
+
+#: our model name and parameters -> the peer entry they correspond to
+SAME_MODEL = {
+    "pop": ("pop", lambda p: {}),
+    "ease": ("ease", lambda p: {"l2": float(p["lambda"])}),
+    "als": ("als", lambda p: {"factors": p["factors"], "regularization": p["reg"], "alpha": p["alpha"]}),
+}
+
+
+@pytest.mark.parametrize("model", ["pop", "ease", "als"])
+def test_ml100k_matches_the_peer_numbers_within_0_002(shared_data: Path, model: str) -> None:
+    bench = shared_data / "benchmarks"
+    peers = json.loads((bench / "peers" / "ml100k-recbole.json").read_text())["models"]
+    peer_name, to_params = SAME_MODEL[model]
+    peer = peers[peer_name]
+    split = FixedSplit.load(bench / "ml100k-recbole")
+    fitted = MATRIX_MODELS[model](**to_params(peer["params"])).fit(split.matrices["train"])
+    ours = evaluate_model(split, fitted, "test", (10, 20))
+    for metric in ("ndcg@10", "recall@10", "precision@10", "mrr@10", "ndcg@20", "recall@20"):
+        assert abs(ours[metric] - peer["test"][metric]) <= 0.002, (metric, ours[metric], peer["test"][metric])
+    assert abs(ours["hitrate@10"] - peer["test"]["hit@10"]) <= 0.002
+
+
+def test_split_shapes_match_the_benchmark_readme(shared_data: Path) -> None:
+    split = FixedSplit.load(shared_data / "benchmarks" / "ml100k-recbole")
+    assert (len(split.users), len(split.items)) == (943, 1682)
+    assert [split.matrices[p].nnz for p in ("train", "valid", "test")] == [80_808, 9_596, 9_596]
