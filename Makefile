@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export OPENBLAS_NUM_THREADS := 1
 
-.PHONY: demo test install bench bench-import clean
+.PHONY: demo test install bench bench-import bench-quality clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,10 @@ test: $(STAMP)
 bench-import: $(STAMP)
 	$(BIN)/python bench/import_throughput.py
 
-bench: bench-import
+bench-quality: $(STAMP)
+	$(BIN)/python -W ignore bench/quality.py
+
+bench: bench-import bench-quality
 
 clean:
 	rm -rf $(VENV) .demo-workspace .pytest_cache

@@ -70,3 +70,15 @@ def test_demo_runs_the_whole_job_on_a_small_world(tmp_path: Path) -> None:
         assert step in done.stdout
     again = tm(tmp_path / "ws", "demo", "--users", "300")  # same seed, same files: the import adds nothing
     assert again.returncode == 0 and "accepted 0 " in again.stdout
+
+
+@pytest.mark.realdata
+def test_evaluate_split_scores_a_model_on_a_fixed_split_in_one_command(tmp_path: Path, shared_data: Path) -> None:
+    split = shared_data / "benchmarks" / "ml100k-recbole"
+    done = tm(tmp_path / "ws", "evaluate-split", str(split), "--model", "als", "--param", "factors=64",
+              "--param", "regularization=30", "--param", "alpha=3", "--json")
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads(done.stdout)["metrics"]
+    assert abs(metrics["ndcg@10"] - 0.3343) <= 0.002  # the peer's number for the same model and parameters
+    bad = tm(tmp_path / "ws", "evaluate-split", str(split), "--model", "ease", "--param", "colour=red")
+    assert bad.returncode != 0 and "colour" in bad.stderr

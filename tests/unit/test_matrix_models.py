@@ -32,3 +32,41 @@ def test_scoring_before_fit_is_a_clear_error() -> None:
         EASE().score(np.array([0]), X)
     with pytest.raises(NotFittedError):
         ALS().score(np.array([0]), X)
+
+
+def test_itemknn_ranks_the_co_listened_item_first_and_checks_its_weighting() -> None:
+    from tastemaker.candidates.itemknn import ItemKNN
+
+    for weighting in ("cosine", "bm25"):
+        scores = ItemKNN(k=5, weighting=weighting).fit(X).score(np.array([12]), X)[0]
+        assert max([2, 3, 4, 5], key=lambda i: scores[i]) == 2
+    with pytest.raises(ValueError, match="weighting"):
+        ItemKNN(weighting="jaccard").fit(X)
+
+
+def test_history_ranks_own_plays_by_count_then_popularity() -> None:
+    from tastemaker.candidates.history import PersonalHistory
+
+    counts = sp.csr_matrix(np.array([[5, 0, 1, 0], [0, 2, 0, 0], [0, 3, 0, 1]], dtype=np.float32))
+    scores = PersonalHistory().fit(counts).score(np.array([0]), counts)[0]
+    assert list(np.argsort(-scores)) == [0, 2, 1, 3]  # own 5 > own 1 > unheard but popular (2 users) > 1 user
+
+
+def test_hybrid_blends_standardised_scores_and_tuning_finds_the_better_member() -> None:
+    from tastemaker.candidates.history import PersonalHistory
+    from tastemaker.candidates.hybrid import Hybrid, standardise, tune_weights
+
+    assert np.allclose(standardise(np.array([[1.0, 2.0, 3.0], [4.0, 4.0, 4.0]])), [[-1.2247, 0, 1.2247], [0, 0, 0]],
+                       atol=1e-4)
+    # history fitted where item 3 is the most popular unheard item, so alone it would pick item 3
+    crowd = sp.vstack([X, sp.csr_matrix(np.array([[0, 0, 0, 1, 0, 0]] * 3, dtype=np.float32))]).tocsr()
+    ease, hist = EASE(l2=1.0).fit(X), PersonalHistory().fit(crowd)
+    with pytest.raises(ValueError, match="one weight per model"):
+        Hybrid([ease, hist], [1.0])
+    blended = Hybrid([hist, ease], [0.0, 1.0]).score(np.array([12]), X)[0]
+    assert np.allclose(blended, standardise(ease.score(np.array([12]), X))[0])
+    # objective: how high item 2 (the missing cluster member) ranks for user 12 — only EASE puts it first
+    objective = lambda h: float(np.argsort(-np.where(X[12].toarray()[0] > 0, -np.inf, h.score(np.array([12]), X)[0]))[0] == 2)  # noqa: E731
+    assert objective(Hybrid([hist, ease], [1.0, 0.0])) == 0.0
+    weights, value = tune_weights([hist, ease], objective, grid=(0.0, 1.0, 4.0))
+    assert value == 1.0 and weights[1] > 0

@@ -187,3 +187,50 @@ def _demo_user(data: pl.DataFrame) -> str:
     """A typical listener: the median one by listening volume."""
     per_user = data.group_by("user_id").agg(pl.col("weight").sum()).sort("weight", "user_id")
     return str(per_user["user_id"][per_user.height // 2])
+
+
+@app.command("evaluate-split")
+def evaluate_split(
+    split_dir: Annotated[Path, typer.Argument(help="A folder with train/valid/test.tsv[.gz] (user_id, item_id[, weight]).")],
+    model: Annotated[str, typer.Option(help="pop, history, itemknn, als or ease.")] = "als",
+    param: Annotated[list[str] | None, typer.Option("--param", help="NAME=VALUE, repeatable (e.g. factors=64).")] = None,
+    part: Annotated[str, typer.Option(help="valid or test.")] = "test",
+    familiar: Annotated[bool, typer.Option(help="Do not exclude already-heard items (familiar protocol).")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Fit MODEL on a fixed split's train part and score it with full ranking on valid or test."""
+    from tastemaker.evaluation.fixed_split import MATRIX_MODELS, FixedSplit, evaluate_model
+
+    if model not in MATRIX_MODELS:
+        raise fail(f"unknown model {model!r}; known: {', '.join(MATRIX_MODELS)}")
+    if part not in ("valid", "test"):
+        raise fail(f"--part must be valid or test, got {part!r}")
+    try:
+        params = {k: _number(v) for k, v in (_split_param(p) for p in param or [])}
+        split = FixedSplit.load(split_dir)
+        estimator = MATRIX_MODELS[model](**params)
+        estimator.fit(split.train_weights if model == "history" else split.matrices["train"])
+    except (FileNotFoundError, ValueError, TypeError) as exc:
+        raise fail(str(exc)) from None
+    metrics = evaluate_model(split, estimator, part, (10, 20), familiar)
+    if as_json:
+        print_json({"split": split.name, "model": model, "params": params, "part": part, "metrics": metrics})
+        return
+    _print_frame(f"{model} on {split.name} ({part})",
+                 pl.DataFrame({"metric": list(metrics), "value": list(metrics.values())}))
+
+
+def _split_param(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise ValueError(f"--param takes NAME=VALUE, got {text!r}")
+    return name.strip(), value.strip()
+
+
+def _number(value: str) -> int | float | str:
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except ValueError:
+            pass
+    return value

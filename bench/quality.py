@@ -1,0 +1,160 @@
+"""Recommendation quality on the fixed benchmark splits, next to the tuned peers' numbers.
+
+    python bench/quality.py [--splits ml100k-recbole,lastfm2k,...]
+
+For every split in ../shared/data/benchmarks: each model is tuned on valid NDCG@10 over a small
+grid, fit on train, and scored on test (full ranking, masks as the split's protocol says); then a
+hybrid blends the best single models with weights tuned on valid. A paired t-test and a
+Wilcoxon test over test users compare the hybrid with our run of the split's best peer model
+(same parameters as the peer's file). Writes bench/results/quality.json
+(split -> model -> test metrics) and the table between the markers in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+from scipy import stats  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+from tastemaker.candidates.hybrid import Hybrid, tune_weights  # noqa: E402
+from tastemaker.evaluation.fixed_split import (  # noqa: E402
+    MATRIX_MODELS,
+    FixedSplit,
+    evaluate_model,
+    evaluate_per_user,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = Path(os.environ.get("TASTEMAKER_SHARED_DATA", ROOT.parent / "shared" / "data")) / "benchmarks"
+RESULTS = ROOT / "bench" / "results" / "quality.json"
+DOC = ROOT / "docs" / "benchmarks.md"
+BEGIN, END = "<!-- quality:begin -->", "<!-- quality:end -->"
+FAMILIAR = {"spotify-basic-familiar"}
+MAX_EASE_ITEMS = 20_000
+
+GRIDS: dict[str, list[dict[str, Any]]] = {
+    "pop": [{}],
+    "history": [{}],
+    "itemknn": [{"k": k, "weighting": w} for k in (50, 100, 200) for w in ("cosine", "bm25")],
+    "als": [{"factors": f, "regularization": r, "alpha": a} for f in (64, 128) for r in (10.0, 30.0)
+            for a in (0.3, 1.0, 3.0, 10.0)],
+    "ease": [{"l2": lam} for lam in (100.0, 250.0, 500.0, 1000.0)],
+}
+#: one EASE fit on 17,632 items takes about 210 s here: tune over the peers' valid-chosen value only
+NARROW = {"lastfm2k": {"ease": [{"l2": 50.0}]}}
+PEER_TO_OURS = {"pop": "pop", "userpop": "history", "ease": "ease", "als": "als", "itemknn": "itemknn"}
+
+
+def _fit(split: FixedSplit, name: str, params: dict[str, Any]) -> Any:
+    model = MATRIX_MODELS[name](**params)
+    return model.fit(split.train_weights if name == "history" else split.matrices["train"])
+
+
+def _valid(split: FixedSplit, model: Any) -> float:
+    return evaluate_model(split, model, "valid", (10,), split.name in FAMILIAR)["ndcg@10"]
+
+
+def tune(split: FixedSplit, name: str) -> tuple[dict[str, Any], Any, float] | None:
+    if name == "ease" and len(split.items) > MAX_EASE_ITEMS:
+        return None
+    best = None
+    for params in NARROW.get(split.name, {}).get(name, GRIDS[name]):
+        model = _fit(split, name, params)
+        score = _valid(split, model)
+        if best is None or score > best[2]:
+            best = (params, model, score)
+    return best
+
+
+def peer_model(split: FixedSplit, peers: dict[str, Any]) -> tuple[str, Any]:
+    """Our run of the peer model with the best test NDCG@10, with the peer's parameters."""
+    name, entry = max(((n, e) for n, e in peers.items() if n in PEER_TO_OURS), key=lambda x: x[1]["test"]["ndcg@10"])
+    p = entry["params"]
+    params = {"ease": {"l2": float(p.get("lambda", 0))},
+              "als": {"factors": p.get("factors"), "regularization": p.get("reg"), "alpha": p.get("alpha")},
+              "itemknn": {"k": p.get("K"), "weighting": "bm25" if "BM25" in str(p.get("model")) else "cosine"},
+              }.get(name, {})
+    return name, _fit(split, PEER_TO_OURS[name], params)
+
+
+def run_split(folder: Path) -> dict[str, Any]:
+    split = FixedSplit.load(folder)
+    familiar = split.name in FAMILIAR
+    peers = json.loads((BENCH / "peers" / f"{split.name}.json").read_text())["models"]
+    out: dict[str, Any] = {}
+    fitted: dict[str, tuple[Any, float]] = {}
+    for name in GRIDS:
+        start = time.perf_counter()
+        best = tune(split, name)
+        if best is None:
+            out[name] = {"skipped": f"EASE refuses {len(split.items):,} items (memory guard)"}
+            continue
+        params, model, valid = best
+        fitted[name] = (model, valid)
+        out[name] = {**evaluate_model(split, model, "test", (10, 20), familiar), "params": params,
+                     "valid_ndcg@10": valid, "seconds": round(time.perf_counter() - start, 1)}
+        print(split.name, name, out[name], flush=True)
+    members = [n for n, _ in sorted(fitted.items(), key=lambda kv: -kv[1][1]) if n != "pop"][:3]
+    weights, valid = tune_weights([fitted[n][0] for n in members], lambda h: _valid(split, h))
+    hybrid = Hybrid([fitted[n][0] for n in members], weights)
+    out["hybrid"] = {**evaluate_model(split, hybrid, "test", (10, 20), familiar),
+                     "params": dict(zip(members, weights, strict=True)), "valid_ndcg@10": valid}
+    peer_name, peer = peer_model(split, peers)
+    ours = evaluate_per_user(split, hybrid, "test", 10, familiar)["ndcg@10"].to_numpy()
+    theirs = evaluate_per_user(split, peer, "test", 10, familiar)["ndcg@10"].to_numpy()
+    diff = ours - theirs
+    out["hybrid"]["vs_best_peer"] = {
+        "peer": peer_name, "peer_ndcg@10": peers[peer_name]["test"]["ndcg@10"],
+        "peer_rerun_ndcg@10": round(float(theirs.mean()), 4), "users": int(len(diff)),
+        "mean_diff": round(float(diff.mean()), 4),
+        "paired_t_p": float(stats.ttest_rel(ours, theirs).pvalue) if diff.any() else 1.0,
+        "wilcoxon_p": float(stats.wilcoxon(ours, theirs).pvalue) if diff.any() else 1.0,
+    }
+    print(split.name, "hybrid", out["hybrid"], flush=True)
+    return out
+
+
+def write_doc(results: dict[str, Any]) -> None:
+    lines = [BEGIN, "", f"`python bench/quality.py` ({time.strftime('%Y-%m-%d')}). Test NDCG@10 / Recall@10; "
+             "each model tuned on valid NDCG@10; best peer = the best tuned peer in "
+             "`../shared/data/benchmarks/README.md`. p = paired t-test over test users, hybrid vs our run of "
+             "that peer model with its parameters.", "",
+             "| split | pop | history | item-kNN | ALS | EASE | **hybrid** | best peer | hybrid vs peer (p) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for split, models in results.items():
+        cell = lambda m: f"{models[m]['ndcg@10']:.4f} / {models[m]['recall@10']:.4f}" if "ndcg@10" in models.get(m, {}) else "—"  # noqa: E731
+        vs = models["hybrid"]["vs_best_peer"]
+        lines.append(f"| {split} | {cell('pop')} | {cell('history')} | {cell('itemknn')} | {cell('als')} | "
+                     f"{cell('ease')} | **{cell('hybrid')}** | {vs['peer']} {vs['peer_ndcg@10']:.4f} | "
+                     f"{vs['mean_diff']:+.4f} (p={vs['paired_t_p']:.2g}) |")
+    text = DOC.read_text()
+    if BEGIN not in text:
+        text += "\n## Recommendation quality (fixed splits)\n\n" + BEGIN + "\n" + END + "\n"
+    head, _, rest = text.partition(BEGIN)
+    DOC.write_text(head + "\n".join(lines + ["", END]) + rest.partition(END)[2])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--splits", default="ml100k-recbole,spotify-basic-discovery,spotify-basic-familiar,lastfm2k")
+    args = parser.parse_args()
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    with threadpool_limits(2, "blas"):
+        for name in args.splits.split(","):
+            results[name] = run_split(BENCH / name)
+            RESULTS.parent.mkdir(parents=True, exist_ok=True)
+            RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+    write_doc(results)
+
+
+if __name__ == "__main__":
+    main()

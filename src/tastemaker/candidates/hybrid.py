@@ -1,0 +1,63 @@
+"""A weighted blend of several models' scores, each standardised per user first.
+
+Scores of different models live on different scales; per-user z-scores make a weight mean
+the same thing for every model. Weights are chosen on the valid split (see ``bench/quality.py``
+and :func:`tune_weights`), never on test.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from typing import Any, Self
+
+import numpy as np
+import scipy.sparse as sp
+
+
+def standardise(scores: np.ndarray) -> np.ndarray:
+    """Per-row z-scores (a constant row becomes zeros)."""
+    mean = scores.mean(axis=1, keepdims=True)
+    std = scores.std(axis=1, keepdims=True)
+    return (scores - mean) / np.where(std > 0, std, 1.0)
+
+
+class Hybrid:
+    """``score = Σ weight_m · z(score_m)`` over already fitted models.
+
+    >>> Hybrid([ease, als], [0.7, 0.3]).score(users, X)  # doctest: +SKIP
+    """
+
+    name = "hybrid"
+
+    def __init__(self, models: Sequence[Any], weights: Sequence[float]) -> None:
+        if len(models) != len(weights) or not models:
+            raise ValueError(f"need one weight per model, got {len(models)} models and {len(weights)} weights")
+        self.models = list(models)
+        self.weights = [float(w) for w in weights]
+
+    def fit(self, X: sp.csr_matrix) -> Self:
+        """Fit every member model on ``X``."""
+        for model in self.models:
+            model.fit(X)
+        return self
+
+    def score(self, users: np.ndarray, X: sp.csr_matrix) -> np.ndarray:
+        """The blended, standardised scores."""
+        total = np.zeros((len(users), X.shape[1]))
+        for model, weight in zip(self.models, self.weights, strict=True):
+            if weight:
+                total += weight * standardise(np.asarray(model.score(users, X), dtype=np.float64))
+        return total
+
+
+def tune_weights(models: Sequence[Any], objective: Callable[[Hybrid], float],
+                 grid: Sequence[float] = (0.0, 0.25, 0.5, 1.0)) -> tuple[list[float], float]:
+    """Grid-search blend weights (first model's weight fixed at 1) maximising ``objective``."""
+    best: tuple[list[float], float] = ([1.0] + [0.0] * (len(models) - 1), -np.inf)
+    for rest in itertools.product(grid, repeat=len(models) - 1):
+        weights = [1.0, *rest]
+        value = objective(Hybrid(models, weights))
+        if value > best[1]:
+            best = (weights, value)
+    return best
