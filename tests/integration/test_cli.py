@@ -65,8 +65,8 @@ def test_an_export_without_user_ids_asks_for_one(tmp_path: Path) -> None:
 def test_demo_runs_the_whole_job_on_a_small_world(tmp_path: Path) -> None:
     done = tm(tmp_path / "ws", "demo", "--users", "300")
     assert done.returncode == 0, done.stderr
-    for step in ("generate a listener world", "import it", "train the baseline", "Discover Weekly for",
-                 "offline evaluation", "ndcg@10", "popularity"):
+    for step in ("generate a listener world", "import it", "train the popularity baseline", "Discover Weekly for",
+                 "offline evaluation", "ndcg@10", "popularity", "als"):
         assert step in done.stdout
     again = tm(tmp_path / "ws", "demo", "--users", "300")  # same seed, same files: the import adds nothing
     assert again.returncode == 0 and "accepted 0 " in again.stdout

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import polars as pl
 import typer
 from rich.table import Table
 
 from tastemaker.candidates.popularity import Popularity
+from tastemaker.candidates.recommender import MatrixRecommender
 from tastemaker.cli.main import app, fail, open_workspace_store, out, print_json, settings
 from tastemaker.errors import TastemakerError
 from tastemaker.features.interactions import interactions
 
-#: name -> model factory. ``trending`` is popularity with a one-week half-life.
-MODELS = {
+#: name -> model factory with its default parameters. ``trending`` is popularity with a one-week half-life.
+MODELS: dict[str, Any] = {
     "popularity": lambda: Popularity(),
     "trending": lambda: Popularity(half_life_days=7.0),
+    "itemknn": lambda: MatrixRecommender("itemknn", k=100, weighting="bm25"),
+    "als": lambda: MatrixRecommender("als", factors=64, regularization=10.0, alpha=3.0),
 }
+Model = Popularity | MatrixRecommender
 
 playlist_app = typer.Typer(help="Playlists for one listener.", no_args_is_help=True)
 app.add_typer(playlist_app, name="playlist")
@@ -28,18 +34,23 @@ def _model_dir(name: str) -> Path:
     return settings().models_dir / name
 
 
-def _make(name: str) -> Popularity:
+def _make(name: str) -> Model:
     try:
-        return MODELS[name]()
+        return MODELS[name]()  # type: ignore[no-any-return]
     except KeyError:
         raise fail(f"unknown model {name!r}; known: {', '.join(MODELS)}") from None
 
 
-def _load(name: str) -> Popularity:
+def _fit(model: Model, data: pl.DataFrame, now: datetime | None = None) -> Model:
+    return model.fit(data, now=now) if isinstance(model, Popularity) else model.fit(data)
+
+
+def _load(name: str) -> Model:
     path = _model_dir(name)
     if not (path / "params.json").exists():
         raise fail(f"no trained {name!r} model in {settings().workspace}: run `tastemaker train {name}` first")
-    return Popularity.load(path)
+    kind = json.loads((path / "params.json").read_text())["model"]
+    return Popularity.load(path) if kind == "popularity" else MatrixRecommender.load(path)
 
 
 @app.command()
@@ -49,7 +60,7 @@ def train(model: Annotated[str, typer.Argument(help=f"One of: {', '.join(MODELS)
     data = interactions(open_workspace_store().events())
     if data.is_empty():
         raise fail("the store has no listens yet: run `tastemaker import` or `tastemaker generate` first")
-    estimator.fit(data).save(_model_dir(model))
+    _fit(estimator, data).save(_model_dir(model))
     out.print(f"trained [bold]{model}[/] on {data.height:,} user-item pairs -> {_model_dir(model)}")
 
 
@@ -120,7 +131,7 @@ def evaluate_models(events: pl.LazyFrame, test_days: float, k: int) -> dict[str,
     n_items = split.train["item_id"].n_unique()
     results = {}
     for name, factory in MODELS.items():
-        model = factory().fit(split.train, now=split.cutoff)
+        model = _fit(factory(), split.train, now=split.cutoff)
         recs = model.recommend(users, k=k, exclude=split.train.select("user_id", "item_id"))
         results[name] = score(recs, split.test, k=k, n_items=n_items)
     return results
@@ -168,16 +179,16 @@ def demo(
     out.print(f"read {imported.read:,} = accepted {imported.accepted:,} + duplicates {imported.duplicates:,}"
               f" + quarantined {imported.quarantined:,} in {imported.seconds:.1f}s")
     out.print(store_stats(store))
-    out.rule("3. train the baseline")
+    out.rule("3. train the popularity baseline and ALS")
     data = interactions(store.events())
-    model = Popularity().fit(data)
-    model.save(_model_dir("popularity"))
-    out.print(f"popularity trained on {data.height:,} user-track pairs")
-    out.rule("4. one listener's Discover Weekly")
+    for name in ("popularity", "als"):
+        _fit(_make(name), data).save(_model_dir(name))
+    out.print(f"trained popularity and als on {data.height:,} user-track pairs")
+    out.rule("4. one listener's Discover Weekly (ALS)")
     from tastemaker.surfaces.discover_weekly import discover_weekly
 
     user = _demo_user(data)
-    playlist = discover_weekly(model, user, _heard(user), store.entities("tracks"))
+    playlist = discover_weekly(_load("als"), user, _heard(user), store.entities("tracks"))
     _print_frame(f"Discover Weekly for {user}", playlist.select("position", "name", "artist_name", "reason"))
     out.rule("5. offline evaluation")
     _print_results(evaluate_models(store.events(), 7.0, 10), 7.0, 10)

@@ -1,0 +1,127 @@
+"""External ids in, ranked items out: any matrix model behind the same ``recommend`` as Popularity.
+
+The model works on integer rows and columns; this wrapper owns the id maps, builds the matrix
+from ``user_id, item_id, weight`` interactions, masks what a user must not get again, falls
+back to popularity for users it has never seen, and saves everything as JSON + ``.npz``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+from tastemaker.candidates.als import ALS
+from tastemaker.candidates.ease import EASE
+from tastemaker.candidates.history import PersonalHistory
+from tastemaker.candidates.itemknn import ItemKNN
+from tastemaker.errors import NotFittedError
+
+#: model name -> class; every class takes keyword parameters and has fit(X) / score(users, X)
+MATRIX_CLASSES: dict[str, type] = {"als": ALS, "ease": EASE, "itemknn": ItemKNN, "history": PersonalHistory}
+
+
+class MatrixRecommender:
+    """Wrap a matrix model (``als``, ``ease``, ``itemknn``, ``history``) for external ids.
+
+    >>> MatrixRecommender("als", factors=64).fit(interactions).recommend(["u1"], k=10)  # doctest: +SKIP
+    """
+
+    def __init__(self, model: str, **params: Any) -> None:
+        if model not in MATRIX_CLASSES:
+            raise ValueError(f"unknown model {model!r}; known: {', '.join(MATRIX_CLASSES)}")
+        self.name = model
+        self.params = params
+        self.model = MATRIX_CLASSES[model](**params)
+
+    def fit(self, interactions: pl.DataFrame) -> Self:
+        """Build the user × item matrix from ``user_id, item_id, weight`` and fit the model."""
+        self.users_ = interactions["user_id"].unique().sort().to_numpy().astype(str)
+        self.items_ = interactions["item_id"].unique().sort().to_numpy().astype(str)
+        rows = np.searchsorted(self.users_, interactions["user_id"].to_numpy().astype(str))
+        cols = np.searchsorted(self.items_, interactions["item_id"].to_numpy().astype(str))
+        counts = sp.csr_matrix((interactions["weight"].to_numpy().astype(np.float32), (rows, cols)),
+                               shape=(len(self.users_), len(self.items_)))
+        counts.sum_duplicates()
+        binary = counts.copy()
+        binary.data[:] = 1.0
+        self.matrix_ = counts if self.name == "history" else binary
+        self.popularity_ = np.asarray(binary.sum(axis=0), dtype=np.float64).ravel()
+        self.model.fit(self.matrix_)
+        return self
+
+    def recommend(self, user_ids: list[str], k: int = 10, exclude: pl.DataFrame | None = None) -> pl.DataFrame:
+        """Top ``k`` items per user as ``user_id, item_id, score, rank``; ``exclude`` pairs are never returned."""
+        if not hasattr(self, "matrix_"):
+            raise NotFittedError(f"{self.name} is not fitted: call fit() or load() first")
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        ids = np.asarray(user_ids, dtype=str)
+        rows = np.minimum(np.searchsorted(self.users_, ids), len(self.users_) - 1)
+        known = self.users_[rows] == ids
+        scores = np.tile(self.popularity_, (len(ids), 1))  # never-seen users get popularity
+        if known.any():
+            scores[known] = np.asarray(self.model.score(rows[known], self.matrix_), dtype=np.float64)
+        if exclude is not None and exclude.height:
+            ex = exclude.filter(pl.col("user_id").is_in(ids.tolist()) & pl.col("item_id").is_in(self.items_.tolist()))
+            r = np.searchsorted(np.sort(ids), ex["user_id"].to_numpy().astype(str))
+            order = np.argsort(ids)
+            scores[order[r], np.searchsorted(self.items_, ex["item_id"].to_numpy().astype(str))] = -np.inf
+        k = min(k, len(self.items_))
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        top = np.take_along_axis(top, np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1), axis=1)
+        best = np.take_along_axis(scores, top, axis=1)
+        frame = pl.DataFrame({"user_id": np.repeat(ids, k), "item_id": self.items_[top.ravel()],
+                              "score": best.ravel(), "rank": np.tile(np.arange(1, k + 1), len(ids))})
+        return frame.filter(pl.col("score") > -np.inf)
+
+    def save(self, path: Path) -> None:
+        """Write ``params.json`` and ``arrays.npz`` (ids, matrix, the model's learned arrays)."""
+        if not hasattr(self, "matrix_"):
+            raise NotFittedError(f"{self.name} is not fitted: nothing to save")
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "params.json").write_text(json.dumps({"model": self.name, **self.params}))
+        arrays: dict[str, np.ndarray] = {"users": self.users_, "items": self.items_, "popularity": self.popularity_}
+        state = {"matrix": self.matrix_, **{f"model.{k}": v for k, v in vars(self.model).items() if k.endswith("_")}}
+        for key, value in state.items():
+            if sp.issparse(value):
+                csr = value.tocsr()
+                arrays |= {f"{key}.data": csr.data, f"{key}.indices": csr.indices, f"{key}.indptr": csr.indptr,
+                           f"{key}.shape": np.asarray(csr.shape)}
+            else:
+                arrays[key] = np.asarray(value)
+        np.savez(path / "arrays.npz", **arrays)
+
+    @classmethod
+    def load(cls, path: Path) -> MatrixRecommender:
+        """Read a model written by :meth:`save`."""
+        params = json.loads((path / "params.json").read_text())
+        self = cls(params.pop("model"), **params)
+        with np.load(path / "arrays.npz", allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        self.users_, self.items_, self.popularity_ = arrays["users"], arrays["items"], arrays["popularity"]
+        for key in {k.rsplit(".", 1)[0] if k.endswith((".data", ".indices", ".indptr", ".shape")) else k
+                    for k in arrays}:
+            value = _restore(arrays, key)
+            if key == "matrix":
+                self.matrix_ = value
+            elif key.startswith("model."):
+                setattr(self.model, key.removeprefix("model."), value)
+        return self
+
+
+def _restore(arrays: dict[str, np.ndarray], key: str) -> Any:
+    if f"{key}.indptr" in arrays:
+        return sp.csr_matrix((arrays[f"{key}.data"], arrays[f"{key}.indices"], arrays[f"{key}.indptr"]),
+                             shape=tuple(arrays[f"{key}.shape"]))
+    return arrays[key]
+
+
+def model_params(name: str) -> list[str]:
+    """The parameter names a matrix model takes (for CLI help and validation)."""
+    return [p for p in inspect.signature(MATRIX_CLASSES[name].__init__).parameters if p != "self"]
