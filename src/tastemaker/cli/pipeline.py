@@ -54,14 +54,29 @@ def _load(name: str) -> Model:
 
 
 @app.command()
-def train(model: Annotated[str, typer.Argument(help=f"One of: {', '.join(MODELS)}")] = "popularity") -> None:
+def train(
+    model: Annotated[str, typer.Argument(help=f"One of: {', '.join(MODELS)}")] = "popularity",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with the time of each phase.")] = False,
+) -> None:
     """Train MODEL on every listen in the workspace store and save it."""
+    import time
+
     estimator = _make(model)
+    started = time.perf_counter()
     data = interactions(open_workspace_store().events())
     if data.is_empty():
         raise fail("the store has no listens yet: run `tastemaker import` or `tastemaker generate` first")
-    _fit(estimator, data).save(_model_dir(model))
-    out.print(f"trained [bold]{model}[/] on {data.height:,} user-item pairs -> {_model_dir(model)}")
+    loaded = time.perf_counter()
+    _fit(estimator, data)
+    fitted = time.perf_counter()
+    estimator.save(_model_dir(model))
+    saved = time.perf_counter()
+    if as_json:
+        print_json({"model": model, "pairs": data.height, "load_s": round(loaded - started, 3),
+                    "fit_s": round(fitted - loaded, 3), "save_s": round(saved - fitted, 3)})
+        return
+    out.print(f"trained [bold]{model}[/] on {data.height:,} user-item pairs in {fitted - loaded:.1f}s "
+              f"(data {loaded - started:.1f}s) -> {_model_dir(model)}")
 
 
 def _heard(user: str) -> pl.DataFrame:
