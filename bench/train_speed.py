@@ -68,7 +68,7 @@ def main() -> None:
     for _ in range(args.runs):
         wall, peak, stdout = run(tm(ws, "train", "als", "--json"))
         ours.append({"wall_s": wall, "peak_rss_mib": peak, **json.loads(stdout)})
-    model = ws / "models" / "als"
+    model = ws / "models" / "als" / (ws / "models" / "als" / "LATEST").read_text().strip()
     for _ in range(args.runs):
         wall, peak, stdout = run([sys.executable, "-c", BARE, str(model / "arrays.npz"), str(model / "params.json")])
         bare.append({"wall_s": wall, "peak_rss_mib": peak, **json.loads(stdout)})

@@ -82,3 +82,17 @@ def test_evaluate_split_scores_a_model_on_a_fixed_split_in_one_command(tmp_path:
     assert abs(metrics["ndcg@10"] - 0.3343) <= 0.002  # the peer's number for the same model and parameters
     bad = tm(tmp_path / "ws", "evaluate-split", str(split), "--model", "ease", "--param", "colour=red")
     assert bad.returncode != 0 and "colour" in bad.stderr
+
+
+def test_models_are_versioned_and_roll_back_from_the_cli(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    assert tm(ws, "demo", "--users", "200").returncode == 0  # trains popularity and als v0001
+    trained = json.loads(tm(ws, "train", "als", "--json").stdout)
+    assert trained["version"] == "v0002"
+    listed = json.loads(tm(ws, "models", "list", "--json").stdout)
+    assert {(m["name"], m["version"]) for m in listed} >= {("als", "v0001"), ("als", "v0002"), ("popularity", "v0001")}
+    assert all(m["data"]["store_version"] >= 1 and m["data"]["pairs"] > 0 for m in listed)
+    assert tm(ws, "models", "rollback", "als", "v0001").returncode == 0
+    assert json.loads(tm(ws, "models", "show", "als").stdout)["version"] == "v0001"
+    missing = tm(ws, "models", "rollback", "als", "v0099")
+    assert missing.returncode != 0 and "v0001, v0002" in missing.stderr

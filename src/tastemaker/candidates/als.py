@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from typing import Self
 
 import numpy as np
 import scipy.sparse as sp
 
-from tastemaker.errors import NotFittedError
+from threadpoolctl import threadpool_limits
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # implicit's advice: BLAS threads fight its own
+from tastemaker.errors import NotFittedError
 
 
 class ALS:
@@ -33,9 +32,11 @@ class ALS:
         """Factorise interactions ``X`` (users × items)."""
         from implicit.cpu.als import AlternatingLeastSquares
 
-        model = AlternatingLeastSquares(factors=self.factors, regularization=self.regularization, alpha=self.alpha,
-                                        iterations=self.iterations, random_state=self.random_state)
-        model.fit(X.tocsr().astype(np.float32), show_progress=False)
+        with threadpool_limits(1, "blas"):  # implicit parallelises itself; BLAS threads would fight it
+            model = AlternatingLeastSquares(factors=self.factors, regularization=self.regularization,
+                                            alpha=self.alpha, iterations=self.iterations,
+                                            random_state=self.random_state)
+            model.fit(X.tocsr().astype(np.float32), show_progress=False)
         self.user_factors_ = np.asarray(model.user_factors)
         self.item_factors_ = np.asarray(model.item_factors)
         return self

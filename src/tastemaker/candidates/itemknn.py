@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Self
 
 import numpy as np
@@ -30,7 +31,9 @@ class ItemKNN:
         if self.weighting not in kinds:
             raise ValueError(f"weighting must be one of {sorted(kinds)}, got {self.weighting!r}")
         model = kinds[self.weighting](K=self.k)
-        model.fit(X.tocsr().astype(np.float32), show_progress=False)
+        with warnings.catch_warnings():  # implicit converts its own weighted copy and warns about it
+            warnings.simplefilter("ignore")
+            model.fit(X.tocsr().astype(np.float32), show_progress=False)
         self.similarity_ = model.similarity.tocsr()
         return self
 

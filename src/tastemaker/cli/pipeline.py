@@ -30,8 +30,12 @@ playlist_app = typer.Typer(help="Playlists for one listener.", no_args_is_help=T
 app.add_typer(playlist_app, name="playlist")
 
 
-def _model_dir(name: str) -> Path:
-    return settings().models_dir / name
+def _save(name: str, model: Model, store: Any, pairs: int) -> str:
+    """Register a trained model with the store snapshot it saw; returns its version."""
+    from tastemaker.candidates.registry import register
+
+    data = {"store": store.url, "store_version": store.version(), "events": store.count("events"), "pairs": pairs}
+    return register(settings().models_dir, name, model, data)
 
 
 def _make(name: str) -> Model:
@@ -45,10 +49,13 @@ def _fit(model: Model, data: pl.DataFrame, now: datetime | None = None) -> Model
     return model.fit(data, now=now) if isinstance(model, Popularity) else model.fit(data)
 
 
-def _load(name: str) -> Model:
-    path = _model_dir(name)
-    if not (path / "params.json").exists():
-        raise fail(f"no trained {name!r} model in {settings().workspace}: run `tastemaker train {name}` first")
+def _load(name: str, version: str | None = None) -> Model:
+    from tastemaker.candidates.registry import resolve
+
+    try:
+        path = resolve(settings().models_dir, name, version)
+    except ValueError as exc:
+        raise fail(f"{exc} (workspace {settings().workspace})") from None
     kind = json.loads((path / "params.json").read_text())["model"]
     return Popularity.load(path) if kind == "popularity" else MatrixRecommender.load(path)
 
@@ -63,20 +70,63 @@ def train(
 
     estimator = _make(model)
     started = time.perf_counter()
-    data = interactions(open_workspace_store().events())
+    store = open_workspace_store()
+    data = interactions(store.events())
     if data.is_empty():
         raise fail("the store has no listens yet: run `tastemaker import` or `tastemaker generate` first")
     loaded = time.perf_counter()
     _fit(estimator, data)
     fitted = time.perf_counter()
-    estimator.save(_model_dir(model))
+    version = _save(model, estimator, store, data.height)
     saved = time.perf_counter()
     if as_json:
-        print_json({"model": model, "pairs": data.height, "load_s": round(loaded - started, 3),
+        print_json({"model": model, "version": version, "pairs": data.height, "load_s": round(loaded - started, 3),
                     "fit_s": round(fitted - loaded, 3), "save_s": round(saved - fitted, 3)})
         return
-    out.print(f"trained [bold]{model}[/] on {data.height:,} user-item pairs in {fitted - loaded:.1f}s "
-              f"(data {loaded - started:.1f}s) -> {_model_dir(model)}")
+    out.print(f"trained [bold]{model}[/] {version} on {data.height:,} user-item pairs in {fitted - loaded:.1f}s "
+              f"(data {loaded - started:.1f}s)")
+
+
+models_app = typer.Typer(help="The model registry: trained versions, what they saw, rollback.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("list")
+def models_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Every trained version of every model."""
+    from tastemaker.candidates.registry import catalogue
+
+    rows = catalogue(settings().models_dir)
+    if as_json:
+        print_json(rows)
+        return
+    _print_frame("models", pl.DataFrame(
+        [{"model": r["name"], "version": r["version"], "latest": "*" if r["latest"] else "", "trained": r["created_at"],
+          "pairs": r["data"].get("pairs"), "store version": r["data"].get("store_version")} for r in rows]
+        or [{"model": "(none yet: tastemaker train MODEL)"}]))
+
+
+@models_app.command("show")
+def models_show(name: str, version: Annotated[str | None, typer.Option()] = None) -> None:
+    """One version's parameters, data snapshot and metrics, as JSON."""
+    from tastemaker.candidates.registry import describe
+
+    try:
+        print_json(describe(settings().models_dir, name, version))
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+
+
+@models_app.command("rollback")
+def models_rollback(name: str, version: str) -> None:
+    """Make an older VERSION of NAME the one in use."""
+    from tastemaker.candidates.registry import rollback
+
+    try:
+        rollback(settings().models_dir, name, version)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    out.print(f"{name} now serves {version}")
 
 
 def _heard(user: str) -> pl.DataFrame:
@@ -197,7 +247,7 @@ def demo(
     out.rule("3. train the popularity baseline and ALS")
     data = interactions(store.events())
     for name in ("popularity", "als"):
-        _fit(_make(name), data).save(_model_dir(name))
+        _save(name, _fit(_make(name), data), store, data.height)
     out.print(f"trained popularity and als on {data.height:,} user-track pairs")
     out.rule("4. one listener's Discover Weekly (ALS)")
     from tastemaker.surfaces.discover_weekly import discover_weekly

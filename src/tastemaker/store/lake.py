@@ -193,6 +193,10 @@ class LakeStore:
         assert isinstance(tables, dict)
         return sum(int(s["rows"]) for s in tables.get(table, []))
 
+    def version(self) -> int:
+        """The manifest version: it names the snapshot a training job read."""
+        return int(self.manifest()["version"])  # type: ignore[call-overload]
+
     def table_names(self) -> list[str]:
         """Every table the store knows."""
         return list(TABLES)
