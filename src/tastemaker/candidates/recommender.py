@@ -29,13 +29,19 @@ MATRIX_CLASSES: dict[str, type] = {"als": ALS, "ease": EASE, "itemknn": ItemKNN,
 class MatrixRecommender:
     """Wrap a matrix model (``als``, ``ease``, ``itemknn``, ``history``) for external ids.
 
+    ``signal="binary"`` feeds the model 1 per listened pair; ``"weights"`` feeds it the
+    interactions' weights (play counts, or listening-aware confidence).
+
     >>> MatrixRecommender("als", factors=64).fit(interactions).recommend(["u1"], k=10)  # doctest: +SKIP
     """
 
-    def __init__(self, model: str, **params: Any) -> None:
+    def __init__(self, model: str, *, signal: str = "binary", **params: Any) -> None:
         if model not in MATRIX_CLASSES:
             raise ValueError(f"unknown model {model!r}; known: {', '.join(MATRIX_CLASSES)}")
+        if signal not in ("binary", "weights"):
+            raise ValueError(f"signal must be 'binary' or 'weights' (the interactions' weights), got {signal!r}")
         self.name = model
+        self.signal = signal
         self.params = params
         self.model = MATRIX_CLASSES[model](**params)
 
@@ -50,7 +56,7 @@ class MatrixRecommender:
         counts.sum_duplicates()
         binary = counts.copy()
         binary.data[:] = 1.0
-        self.matrix_ = counts if self.name == "history" else binary
+        self.matrix_ = counts if self.name == "history" or self.signal == "weights" else binary
         self.popularity_ = np.asarray(binary.sum(axis=0), dtype=np.float64).ravel()
         self.model.fit(self.matrix_)
         return self
@@ -85,7 +91,7 @@ class MatrixRecommender:
         if not hasattr(self, "matrix_"):
             raise NotFittedError(f"{self.name} is not fitted: nothing to save")
         path.mkdir(parents=True, exist_ok=True)
-        (path / "params.json").write_text(json.dumps({"model": self.name, **self.params}))
+        (path / "params.json").write_text(json.dumps({"model": self.name, "signal": self.signal, **self.params}))
         arrays: dict[str, np.ndarray] = {"users": self.users_, "items": self.items_, "popularity": self.popularity_}
         state = {"matrix": self.matrix_, **{f"model.{k}": v for k, v in vars(self.model).items() if k.endswith("_")}}
         for key, value in state.items():
