@@ -96,3 +96,14 @@ def test_models_are_versioned_and_roll_back_from_the_cli(tmp_path: Path) -> None
     assert json.loads(tm(ws, "models", "show", "als").stdout)["version"] == "v0001"
     missing = tm(ws, "models", "rollback", "als", "v0099")
     assert missing.returncode != 0 and "v0001, v0002" in missing.stderr
+
+
+def test_every_model_trains_and_recommends_from_the_cli(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    assert tm(ws, "generate", "--users", "150", "--tracks", "2000", "--days", "20", "--json").returncode == 0
+    assert tm(ws, "import", "table", str(ws / "world"), "--json").returncode == 0
+    for model in ("popularity", "trending", "itemknn", "als", "ease", "history"):
+        trained = tm(ws, "train", model, "--json")
+        assert trained.returncode == 0, (model, trained.stderr)
+        recs = json.loads(tm(ws, "recommend", "--user", "tm:user:000001", "--model", model, "-k", "5", "--json").stdout)
+        assert len(recs["items"]) == 5, model
