@@ -317,3 +317,49 @@ def _number(value: str) -> int | float | str:
         except ValueError:
             pass
     return value
+
+
+@app.command()
+def tune(
+    model: Annotated[str, typer.Argument(help="als, ease or itemknn.")],
+    split_dir: Annotated[Path, typer.Argument(help="A folder with train/valid/test.tsv[.gz].")],
+    trials: Annotated[int, typer.Option(help="Optuna trials, each a fit scored on valid NDCG@10.")] = 30,
+    familiar: Annotated[bool, typer.Option(help="Do not exclude already-heard items.")] = False,
+    seed: Annotated[int, typer.Option(help="Sampler seed.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Tune MODEL on a split's valid part with Optuna; score test once; register the best model."""
+    from tastemaker.candidates.registry import register
+    from tastemaker.evaluation.fixed_split import FixedSplit
+    from tastemaker.evaluation.tuning import tune as run_tune
+
+    try:
+        split = FixedSplit.load(split_dir)
+        result = run_tune(split, model, trials, familiar, seed)
+    except (FileNotFoundError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    saved = _SplitModel(model, result.params, result.fitted)
+    version = register(settings().models_dir, f"{model}-{split.name}", saved,
+                       {"split": str(split_dir), "trials": trials, "familiar": familiar},
+                       {"valid_ndcg@10": result.valid_ndcg, **{f"test_{k}": v for k, v in result.test.items()}})
+    summary = {"model": model, "split": split.name, "version": version, "params": result.params,
+               "valid_ndcg@10": round(result.valid_ndcg, 4), "test": result.test, "trials": trials}
+    if as_json:
+        print_json(summary)
+        return
+    out.print(summary)
+
+
+class _SplitModel:
+    """A model tuned on a split, saved with its parameters and learned arrays."""
+
+    def __init__(self, name: str, params: dict[str, Any], fitted: Any) -> None:
+        self.name, self.params, self.fitted = name, params, fitted
+
+    def save(self, path: Path) -> None:
+        import numpy as np
+
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "params.json").write_text(json.dumps({"model": self.name, **self.params}))
+        arrays = {k: np.asarray(v) for k, v in vars(self.fitted).items() if k.endswith("_") and not hasattr(v, "tocsr")}
+        np.savez(path / "arrays.npz", **arrays)
