@@ -107,3 +107,12 @@ def test_every_model_trains_and_recommends_from_the_cli(tmp_path: Path) -> None:
         assert trained.returncode == 0, (model, trained.stderr)
         recs = json.loads(tm(ws, "recommend", "--user", "tm:user:000001", "--model", model, "-k", "5", "--json").stdout)
         assert len(recs["items"]) == 5, model
+
+
+@pytest.mark.realdata
+def test_compare_reports_a_paired_test_between_two_models(tmp_path: Path, shared_data: Path) -> None:
+    split = shared_data / "benchmarks" / "ml100k-recbole"
+    done = tm(tmp_path / "ws", "compare", str(split), "--a", "pop", "--b", "ease:l2=500", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["users"] == 943 and result["diff"] > 0.15 and result["ci_low"] > 0 and result["t_p"] < 1e-10

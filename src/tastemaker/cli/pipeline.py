@@ -295,7 +295,7 @@ def evaluate_split(
         estimator.fit(split.train_weights if model == "history" else split.matrices["train"])
     except (FileNotFoundError, ValueError, TypeError) as exc:
         raise fail(str(exc)) from None
-    metrics = evaluate_model(split, estimator, part, (10, 20), familiar)
+    metrics = evaluate_model(split, estimator, part, (10, 20), familiar, beyond=True)
     if as_json:
         print_json({"split": split.name, "model": model, "params": params, "part": part, "metrics": metrics})
         return
@@ -363,3 +363,44 @@ class _SplitModel:
         (path / "params.json").write_text(json.dumps({"model": self.name, **self.params}))
         arrays = {k: np.asarray(v) for k, v in vars(self.fitted).items() if k.endswith("_") and not hasattr(v, "tocsr")}
         np.savez(path / "arrays.npz", **arrays)
+
+
+def _spec(text: str) -> tuple[str, dict[str, int | float | str]]:
+    """``als:factors=64,alpha=3`` -> ("als", {"factors": 64, "alpha": 3})."""
+    name, _, rest = text.partition(":")
+    params = dict(_split_param(p) for p in rest.split(",") if p.strip())
+    return name.strip(), {k: _number(v) for k, v in params.items()}
+
+
+@app.command()
+def compare(
+    split_dir: Annotated[Path, typer.Argument(help="A folder with train/valid/test.tsv[.gz].")],
+    a: Annotated[str, typer.Option("--a", help="Model A as NAME[:param=value,...], e.g. als:factors=64.")],
+    b: Annotated[str, typer.Option("--b", help="Model B, the same way.")],
+    metric: Annotated[str, typer.Option(help="Per-user metric to test.")] = "ndcg@10",
+    familiar: Annotated[bool, typer.Option(help="Do not exclude already-heard items.")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Two models on the same test users: B minus A, a bootstrap interval, paired t and Wilcoxon p."""
+    from tastemaker.evaluation.fixed_split import MATRIX_MODELS, FixedSplit, evaluate_per_user
+    from tastemaker.evaluation.significance import paired
+
+    k = int(metric.rsplit("@", 1)[1]) if "@" in metric else 10
+    try:
+        split = FixedSplit.load(split_dir)
+        frames = []
+        for spec in (a, b):
+            name, params = _spec(spec)
+            if name not in MATRIX_MODELS:
+                raise ValueError(f"unknown model {name!r}; known: {', '.join(MATRIX_MODELS)}")
+            model = MATRIX_MODELS[name](**params)
+            model.fit(split.train_weights if name == "history" else split.matrices["train"])
+            frames.append(evaluate_per_user(split, model, "test", k, familiar))
+        result = paired(frames[0], frames[1], metric)
+    except (FileNotFoundError, ValueError, TypeError) as exc:
+        raise fail(str(exc)) from None
+    payload = {"split": split.name, "a": a, "b": b, **result.as_dict()}
+    if as_json:
+        print_json(payload)
+        return
+    _print_frame(f"{b} vs {a} on {split.name}", pl.DataFrame({"what": list(payload), "value": [str(v) for v in payload.values()]}))

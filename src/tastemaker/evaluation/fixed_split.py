@@ -22,7 +22,7 @@ from tastemaker.candidates.als import ALS
 from tastemaker.candidates.ease import EASE
 from tastemaker.candidates.history import PersonalHistory
 from tastemaker.candidates.itemknn import ItemKNN
-from tastemaker.evaluation.metrics import per_user
+from tastemaker.evaluation.metrics import beyond_accuracy, per_user
 
 BATCH_USERS = 1024
 
@@ -122,9 +122,9 @@ def top_k(model: MatrixModel, X: sp.csr_matrix, target: sp.csr_matrix, mask: sp.
     return pl.concat(parts)
 
 
-def evaluate_per_user(split: FixedSplit, model: MatrixModel, part: str = "test", k: int = 10,
-                      familiar: bool = False) -> pl.DataFrame:
-    """Per-user metrics@k of a fitted ``model`` on ``part`` (``valid`` or ``test``), for paired tests."""
+def _ranked(split: FixedSplit, model: MatrixModel, part: str, k: int,
+            familiar: bool) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(per-user metrics@k, the top-k lists) of a fitted ``model`` on ``part``."""
     X = split.matrices["train"]
     if familiar:
         mask = None
@@ -136,14 +136,24 @@ def evaluate_per_user(split: FixedSplit, model: MatrixModel, part: str = "test",
     top = top_k(model, X, target, mask, k)
     recs = top.select(pl.col("u").alias("user_id"), pl.col("i").alias("item_id"), "rank")
     tu, ti = target.nonzero()
-    return per_user(recs, pl.DataFrame({"user_id": tu, "item_id": ti}), k).sort("user_id")
+    return per_user(recs, pl.DataFrame({"user_id": tu, "item_id": ti}), k).sort("user_id"), recs
+
+
+def evaluate_per_user(split: FixedSplit, model: MatrixModel, part: str = "test", k: int = 10,
+                      familiar: bool = False) -> pl.DataFrame:
+    """Per-user metrics@k of a fitted ``model`` on ``part`` (``valid`` or ``test``), for paired tests."""
+    return _ranked(split, model, part, k, familiar)[0]
 
 
 def evaluate_model(split: FixedSplit, model: MatrixModel, part: str = "test", ks: tuple[int, ...] = (10, 20),
-                   familiar: bool = False) -> dict[str, float]:
-    """Mean metrics of an already fitted ``model`` on ``part`` (``valid`` or ``test``)."""
+                   familiar: bool = False, beyond: bool = False) -> dict[str, float]:
+    """Mean metrics of an already fitted ``model`` on ``part``; ``beyond`` adds coverage, Gini, novelty."""
     result: dict[str, float] = {}
     for k in ks:
-        scores = evaluate_per_user(split, model, part, k, familiar)
+        scores, recs = _ranked(split, model, part, k, familiar)
         result.update({c: round(float(scores[c].mean()), 4) for c in scores.columns if c != "user_id"})
+        if beyond:
+            tu, ti = split.matrices["train"].nonzero()
+            extra = beyond_accuracy(recs, pl.DataFrame({"user_id": tu, "item_id": ti}), len(split.items), k)
+            result.update({name: round(value, 4) for name, value in extra.items()})
     return result

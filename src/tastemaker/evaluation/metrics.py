@@ -61,3 +61,28 @@ def evaluate(recs: pl.DataFrame, truth: pl.DataFrame, k: int = 10, n_items: int 
         shown = recs.filter(pl.col("rank") <= k)["item_id"].n_unique()
         result[f"coverage@{k}"] = shown / n_items
     return result
+
+
+def beyond_accuracy(recs: pl.DataFrame, train: pl.DataFrame, n_items: int, k: int = 10) -> dict[str, float]:
+    """Catalog coverage, Gini of exposure, novelty and popularity bias of the top-``k`` lists.
+
+    ``train``: ``user_id, item_id`` pairs the popularity is measured on. Novelty is the mean
+    self-information ``-log2(users who had the item / users)``; ``popularity_lift`` is the mean
+    popularity of recommended items over the mean popularity of the catalog's items.
+    """
+    top = recs.filter(pl.col("rank") <= k)
+    n_users = max(train["user_id"].n_unique(), 1)
+    pop = train.group_by("item_id").agg(pl.col("user_id").n_unique().alias("pop"))
+    shown = top.join(pop, on="item_id", how="left").with_columns(pl.col("pop").fill_null(0))
+    exposure = np.sort(np.concatenate([top.group_by("item_id").len()["len"].to_numpy(),
+                                       np.zeros(max(n_items - top["item_id"].n_unique(), 0))]))
+    cum = np.cumsum(exposure)
+    gini = float(1 - 2 * np.sum(cum) / (len(exposure) * cum[-1]) + 1 / len(exposure)) if cum[-1] else 0.0
+    novelty = -np.log2(np.maximum(shown["pop"].to_numpy(), 1) / n_users)
+    catalog_mean = float(pop["pop"].sum()) / max(n_items, 1)
+    return {
+        f"coverage@{k}": top["item_id"].n_unique() / max(n_items, 1),
+        f"gini@{k}": gini,
+        f"novelty@{k}": float(novelty.mean()) if len(novelty) else 0.0,
+        f"popularity_lift@{k}": float(shown["pop"].mean() or 0.0) / catalog_mean if catalog_mean else 0.0,
+    }
