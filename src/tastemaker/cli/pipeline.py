@@ -404,3 +404,26 @@ def compare(
         print_json(payload)
         return
     _print_frame(f"{b} vs {a} on {split.name}", pl.DataFrame({"what": list(payload), "value": [str(v) for v in payload.values()]}))
+
+
+@app.command("split")
+def split_cmd(
+    protocol: Annotated[str, typer.Argument(help="random, temporal-global or temporal-user.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write train/valid/test.tsv into.")],
+    discovery: Annotated[bool, typer.Option("--discovery/--familiar",
+                                            help="Targets only items new to the user (default), or all.")] = True,
+    seed: Annotated[int, typer.Option(help="Seed of the random protocol.")] = 2020,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Cut the workspace's listening into a split folder for evaluate-split, tune and compare."""
+    from tastemaker.evaluation.protocols import make_split, write_split
+
+    try:
+        parts = make_split(open_workspace_store().events(), protocol, discovery, seed)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    counts = write_split(parts, out_dir, {"protocol": protocol, "discovery": discovery, "seed": seed})
+    if as_json:
+        print_json({"protocol": protocol, "discovery": discovery, "out": str(out_dir), **counts})
+        return
+    out.print(f"{protocol} split ({'discovery' if discovery else 'familiar'}) -> {out_dir}: {counts}")
