@@ -120,14 +120,18 @@ def run_split(folder: Path) -> dict[str, Any]:
             continue
         params, model, valid = best
         fitted[name] = (model, valid)
-        out[name] = {**evaluate_model(split, model, "test", (10, 20), familiar), "params": params,
+        out[name] = {**evaluate_model(split, model, "test", (10, 20), familiar, beyond=True), "params": params,
                      "valid_ndcg@10": valid, "seconds": round(time.perf_counter() - start, 1)}
         print(split.name, name, out[name], flush=True)
     members = [n for n, _ in sorted(fitted.items(), key=lambda kv: -kv[1][1]) if n != "pop"][:3]
-    weights, valid = tune_weights([fitted[n][0] for n in members], lambda h: _valid(split, h))
-    hybrid = Hybrid([fitted[n][0] for n in members], weights)
-    out["hybrid"] = {**evaluate_model(split, hybrid, "test", (10, 20), familiar),
-                     "params": dict(zip(members, weights, strict=True)), "valid_ndcg@10": valid}
+    candidates = []
+    for fusion in ("zscore", "rrf"):  # the fusion, like the weights, is chosen on valid
+        weights, valid = tune_weights([fitted[n][0] for n in members], lambda h: _valid(split, h), fusion=fusion)
+        candidates.append((valid, fusion, weights))
+    valid, fusion, weights = max(candidates, key=lambda c: c[0])
+    hybrid = Hybrid([fitted[n][0] for n in members], weights, fusion)
+    out["hybrid"] = {**evaluate_model(split, hybrid, "test", (10, 20), familiar, beyond=True),
+                     "params": {"fusion": fusion, **dict(zip(members, weights, strict=True))}, "valid_ndcg@10": valid}
     peer_name, peer = peer_model(split, peers)
     ours = evaluate_per_user(split, hybrid, "test", 10, familiar)["ndcg@10"].to_numpy()
     theirs = evaluate_per_user(split, peer, "test", 10, familiar)["ndcg@10"].to_numpy()

@@ -37,3 +37,16 @@ def test_split_shapes_match_the_benchmark_readme(shared_data: Path) -> None:
     split = FixedSplit.load(shared_data / "benchmarks" / "ml100k-recbole")
     assert (len(split.users), len(split.items)) == (943, 1682)
     assert [split.matrices[p].nnz for p in ("train", "valid", "test")] == [80_808, 9_596, 9_596]
+
+
+def test_segments_cover_every_test_user_once(shared_data: Path) -> None:
+    from tastemaker.evaluation.fixed_split import evaluate_segments
+
+    split = FixedSplit.load(shared_data / "benchmarks" / "ml100k-recbole")
+    model = MATRIX_MODELS["ease"](l2=500.0).fit(split.matrices["train"])
+    segments = evaluate_segments(split, model)
+    overall = evaluate_model(split, model, "test", (10,))
+    users = sum(s["users"] for s in segments.values())
+    assert users == 943
+    weighted = sum(s["users"] * s["ndcg@10"] for s in segments.values()) / users
+    assert weighted == pytest.approx(overall["ndcg@10"], abs=1e-3)

@@ -70,3 +70,32 @@ def test_hybrid_blends_standardised_scores_and_tuning_finds_the_better_member() 
     assert objective(Hybrid([hist, ease], [1.0, 0.0])) == 0.0
     weights, value = tune_weights([hist, ease], objective, grid=(0.0, 1.0, 4.0))
     assert value == 1.0 and weights[1] > 0
+
+
+def test_reciprocal_rank_fusion_ranks_by_position_not_scale() -> None:
+    from tastemaker.candidates.hybrid import Hybrid, reciprocal_ranks
+
+    rr = reciprocal_ranks(np.array([[0.1, 9.0, 5.0]]), k0=0.0)
+    assert np.allclose(rr, [[1 / 3, 1.0, 1 / 2]])
+
+    class Fixed:
+        def __init__(self, row: list[float]) -> None:
+            self.row = np.array([row])
+
+        def score(self, users: np.ndarray, X: sp.csr_matrix) -> np.ndarray:
+            return self.row
+
+    loud, quiet = Fixed([1000.0, 0.0, 999.0]), Fixed([0.0, 0.2, 0.1])  # same weight, wildly different scales
+    fused = Hybrid([loud, quiet], [1.0, 1.0], fusion="rrf").score(np.array([0]), X[:1, :3])[0]
+    assert np.allclose(fused, [1 / 61 + 1 / 63, 1 / 63 + 1 / 61, 2 / 62])
+    louder = Fixed([1e9, 0.0, 9.99e8])  # rescaling a member changes nothing under RRF
+    assert np.allclose(Hybrid([louder, quiet], [1.0, 1.0], fusion="rrf").score(np.array([0]), X[:1, :3])[0], fused)
+    with pytest.raises(ValueError, match="fusion"):
+        Hybrid([loud], [1.0], fusion="mean")
+
+
+def test_segments_split_users_by_history_length() -> None:
+    from tastemaker.evaluation.fixed_split import SEGMENTS
+
+    bounds = [(low, high) for low, high, _ in SEGMENTS]
+    assert all(a[1] + 1 == b[0] for a, b in zip(bounds, bounds[1:], strict=False)) and bounds[0][0] == 1

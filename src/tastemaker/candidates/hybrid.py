@@ -22,19 +22,33 @@ def standardise(scores: np.ndarray) -> np.ndarray:
     return (scores - mean) / np.where(std > 0, std, 1.0)
 
 
+def reciprocal_ranks(scores: np.ndarray, k0: float = 60.0) -> np.ndarray:
+    """Per row, ``1 / (k0 + rank)`` of every item (rank 1 = highest score)."""
+    order = np.argsort(-scores, axis=1, kind="stable")
+    ranks = np.empty_like(order)
+    np.put_along_axis(ranks, order, np.arange(1, scores.shape[1] + 1)[None, :].repeat(len(scores), 0), axis=1)
+    return 1.0 / (k0 + ranks)
+
+
 class Hybrid:
-    """``score = Σ weight_m · z(score_m)`` over already fitted models.
+    """``score = Σ weight_m · f(score_m)`` over already fitted models.
+
+    ``fusion="zscore"``: f standardises each user's scores; ``"rrf"``: reciprocal-rank fusion,
+    f = 1 / (60 + rank), which ignores score scales altogether.
 
     >>> Hybrid([ease, als], [0.7, 0.3]).score(users, X)  # doctest: +SKIP
     """
 
     name = "hybrid"
 
-    def __init__(self, models: Sequence[Any], weights: Sequence[float]) -> None:
+    def __init__(self, models: Sequence[Any], weights: Sequence[float], fusion: str = "zscore") -> None:
         if len(models) != len(weights) or not models:
             raise ValueError(f"need one weight per model, got {len(models)} models and {len(weights)} weights")
+        if fusion not in ("zscore", "rrf"):
+            raise ValueError(f"fusion must be 'zscore' or 'rrf', got {fusion!r}")
         self.models = list(models)
         self.weights = [float(w) for w in weights]
+        self.fusion = fusion
 
     def fit(self, X: sp.csr_matrix) -> Self:
         """Fit every member model on ``X``."""
@@ -47,17 +61,18 @@ class Hybrid:
         total = np.zeros((len(users), X.shape[1]))
         for model, weight in zip(self.models, self.weights, strict=True):
             if weight:
-                total += weight * standardise(np.asarray(model.score(users, X), dtype=np.float64))
+                raw = np.asarray(model.score(users, X), dtype=np.float64)
+                total += weight * (standardise(raw) if self.fusion == "zscore" else reciprocal_ranks(raw))
         return total
 
 
 def tune_weights(models: Sequence[Any], objective: Callable[[Hybrid], float],
-                 grid: Sequence[float] = (0.0, 0.25, 0.5, 1.0)) -> tuple[list[float], float]:
+                 grid: Sequence[float] = (0.0, 0.25, 0.5, 1.0), fusion: str = "zscore") -> tuple[list[float], float]:
     """Grid-search blend weights (first model's weight fixed at 1) maximising ``objective``."""
     best: tuple[list[float], float] = ([1.0] + [0.0] * (len(models) - 1), -np.inf)
     for rest in itertools.product(grid, repeat=len(models) - 1):
         weights = [1.0, *rest]
-        value = objective(Hybrid(models, weights))
+        value = objective(Hybrid(models, weights, fusion))
         if value > best[1]:
             best = (weights, value)
     return best

@@ -279,10 +279,11 @@ def evaluate_split(
     param: Annotated[list[str] | None, typer.Option("--param", help="NAME=VALUE, repeatable (e.g. factors=64).")] = None,
     part: Annotated[str, typer.Option(help="valid or test.")] = "test",
     familiar: Annotated[bool, typer.Option(help="Do not exclude already-heard items (familiar protocol).")] = False,
+    segments: Annotated[bool, typer.Option(help="Also report metrics@10 per history-length segment.")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Fit MODEL on a fixed split's train part and score it with full ranking on valid or test."""
-    from tastemaker.evaluation.fixed_split import MATRIX_MODELS, FixedSplit, evaluate_model
+    from tastemaker.evaluation.fixed_split import MATRIX_MODELS, FixedSplit, evaluate_model, evaluate_segments
 
     if model not in MATRIX_MODELS:
         raise fail(f"unknown model {model!r}; known: {', '.join(MATRIX_MODELS)}")
@@ -296,9 +297,13 @@ def evaluate_split(
     except (FileNotFoundError, ValueError, TypeError) as exc:
         raise fail(str(exc)) from None
     metrics = evaluate_model(split, estimator, part, (10, 20), familiar, beyond=True)
+    by_segment = evaluate_segments(split, estimator, part, 10, familiar) if segments else {}
     if as_json:
-        print_json({"split": split.name, "model": model, "params": params, "part": part, "metrics": metrics})
+        print_json({"split": split.name, "model": model, "params": params, "part": part, "metrics": metrics,
+                    **({"segments": by_segment} if segments else {})})
         return
+    for label, row in by_segment.items():
+        out.print(f"segment {label} train items: {int(row['users'])} users, ndcg@10 {row['ndcg@10']:.4f}")
     _print_frame(f"{model} on {split.name} ({part})",
                  pl.DataFrame({"metric": list(metrics), "value": list(metrics.values())}))
 

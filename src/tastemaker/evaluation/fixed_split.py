@@ -157,3 +157,22 @@ def evaluate_model(split: FixedSplit, model: MatrixModel, part: str = "test", ks
             extra = beyond_accuracy(recs, pl.DataFrame({"user_id": tu, "item_id": ti}), len(split.items), k)
             result.update({name: round(value, 4) for name, value in extra.items()})
     return result
+
+
+#: history-length buckets (train items per user) for per-segment results
+SEGMENTS = ((1, 10, "1-10"), (11, 50, "11-50"), (51, 200, "51-200"), (201, 10**12, "201+"))
+
+
+def evaluate_segments(split: FixedSplit, model: MatrixModel, part: str = "test", k: int = 10,
+                      familiar: bool = False) -> dict[str, dict[str, float]]:
+    """Mean metrics@k per bucket of training-history length (cold to heavy listeners)."""
+    per = evaluate_per_user(split, model, part, k, familiar)
+    sizes = np.diff(split.matrices["train"].indptr)
+    per = per.with_columns(pl.Series("n_train", sizes[per["user_id"].to_numpy()]))
+    out: dict[str, dict[str, float]] = {}
+    for low, high, label in SEGMENTS:
+        group = per.filter(pl.col("n_train").is_between(low, high))
+        if group.height:
+            out[label] = {"users": float(group.height)} | {
+                c: round(float(group[c].mean()), 4) for c in per.columns if c not in ("user_id", "n_train")}
+    return out
