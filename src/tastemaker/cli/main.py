@@ -57,6 +57,16 @@ def print_json(obj: Any) -> None:
     sys.stdout.flush()
 
 
+def print_frame(title: str, frame: Any) -> None:
+    """A frame as a Rich table on stdout."""
+    grid = Table(title=title)
+    for col in frame.columns:
+        grid.add_column(col, justify="right" if frame.schema[col].is_numeric() else "left")
+    for row in frame.iter_rows():
+        grid.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
+    out.print(grid)
+
+
 def open_workspace_store() -> Any:
     """The store of the current workspace (created on first use)."""
     from tastemaker.store import open_store
@@ -163,4 +173,5 @@ def stats(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON o
 
 from tastemaker.cli import generate as _generate  # noqa: E402,F401  (registers `generate`)
 from tastemaker.cli import pipeline as _pipeline  # noqa: E402,F401  (registers train/recommend/evaluate/demo)
+from tastemaker.cli import splits as _splits  # noqa: E402,F401  (registers split/evaluate-split/compare/tune)
 
