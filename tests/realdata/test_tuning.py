@@ -35,3 +35,7 @@ def test_tune_command_registers_the_best_model_with_its_metrics(tmp_path: Path, 
     summary = json.loads(done.stdout)
     meta = json.loads((ws / "models" / "itemknn-ml100k-recbole" / summary["version"] / "meta.json").read_text())
     assert meta["metrics"]["test_ndcg@10"] == summary["test"]["ndcg@10"] and meta["params"]["k"] == summary["params"]["k"]
+    import numpy as np
+
+    with np.load(ws / "models" / "itemknn-ml100k-recbole" / summary["version"] / "arrays.npz") as arrays:
+        assert {"similarity_.data", "similarity_.indptr"} <= set(arrays.files)  # the sparse model itself is kept

@@ -40,3 +40,13 @@ def test_a_user_never_seen_gets_popular_items_and_unknown_models_are_named() -> 
         MatrixRecommender("slim")
     with pytest.raises(NotFittedError):
         MatrixRecommender("ease").recommend(["a0"])
+
+
+def test_exclusions_apply_to_every_request_row_even_repeated_users() -> None:
+    model = MatrixRecommender("ease", l2=1.0).fit(_interactions())
+    exclude = pl.DataFrame({"user_id": ["a0", "a0"], "item_id": ["x0", "x1"]})
+    recs = model.recommend(["b0", "a0", "a0"], k=3, exclude=exclude)
+    for_a0 = recs.filter(pl.col("user_id") == "a0")
+    assert for_a0.height == 6 and not set(for_a0["item_id"]) & {"x0", "x1"}
+    alone = model.recommend(["b0"], k=3)  # another user's exclusions leave b0's list as it was
+    assert recs.filter(pl.col("user_id") == "b0")["item_id"].to_list() == alone["item_id"].to_list()

@@ -74,10 +74,10 @@ class MatrixRecommender:
         if known.any():
             scores[known] = np.asarray(self.model.score(rows[known], self.matrix_), dtype=np.float64)
         if exclude is not None and exclude.height:
-            ex = exclude.filter(pl.col("user_id").is_in(ids.tolist()) & pl.col("item_id").is_in(self.items_.tolist()))
-            r = np.searchsorted(np.sort(ids), ex["user_id"].to_numpy().astype(str))
-            order = np.argsort(ids)
-            scores[order[r], np.searchsorted(self.items_, ex["item_id"].to_numpy().astype(str))] = -np.inf
+            positions = pl.DataFrame({"user_id": ids, "_row": np.arange(len(ids))})
+            items = pl.DataFrame({"item_id": self.items_, "_col": np.arange(len(self.items_))})
+            hit = exclude.select("user_id", "item_id").join(positions, on="user_id").join(items, on="item_id")
+            scores[hit["_row"].to_numpy(), hit["_col"].to_numpy()] = -np.inf
         k = min(k, len(self.items_))
         top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
         top = np.take_along_axis(top, np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1), axis=1)
@@ -92,16 +92,9 @@ class MatrixRecommender:
             raise NotFittedError(f"{self.name} is not fitted: nothing to save")
         path.mkdir(parents=True, exist_ok=True)
         (path / "params.json").write_text(json.dumps({"model": self.name, "signal": self.signal, **self.params}))
-        arrays: dict[str, np.ndarray] = {"users": self.users_, "items": self.items_, "popularity": self.popularity_}
-        state = {"matrix": self.matrix_, **{f"model.{k}": v for k, v in vars(self.model).items() if k.endswith("_")}}
-        for key, value in state.items():
-            if sp.issparse(value):
-                csr = value.tocsr()
-                arrays |= {f"{key}.data": csr.data, f"{key}.indices": csr.indices, f"{key}.indptr": csr.indptr,
-                           f"{key}.shape": np.asarray(csr.shape)}
-            else:
-                arrays[key] = np.asarray(value)
-        np.savez(path / "arrays.npz", **arrays)
+        state = {"users": self.users_, "items": self.items_, "popularity": self.popularity_, "matrix": self.matrix_,
+                 **{f"model.{k}": v for k, v in learned_state(self.model).items()}}
+        np.savez(path / "arrays.npz", **flatten_arrays(state))
 
     @classmethod
     def load(cls, path: Path) -> MatrixRecommender:
@@ -119,6 +112,24 @@ class MatrixRecommender:
             elif key.startswith("model."):
                 setattr(self.model, key.removeprefix("model."), value)
         return self
+
+
+def learned_state(model: Any) -> dict[str, Any]:
+    """A fitted model's learned attributes (names ending in ``_``, as in scikit-learn)."""
+    return {k: v for k, v in vars(model).items() if k.endswith("_")}
+
+
+def flatten_arrays(state: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Arrays for ``np.savez``: dense values as they are, sparse ones as ``key.data/indices/indptr/shape``."""
+    arrays: dict[str, np.ndarray] = {}
+    for key, value in state.items():
+        if sp.issparse(value):
+            csr = value.tocsr()
+            arrays |= {f"{key}.data": csr.data, f"{key}.indices": csr.indices, f"{key}.indptr": csr.indptr,
+                       f"{key}.shape": np.asarray(csr.shape)}
+        else:
+            arrays[key] = np.asarray(value)
+    return arrays
 
 
 def _restore(arrays: dict[str, np.ndarray], key: str) -> Any:

@@ -104,10 +104,11 @@ class _SplitModel:
     def save(self, path: Path) -> None:
         import numpy as np
 
+        from tastemaker.candidates.recommender import flatten_arrays, learned_state
+
         path.mkdir(parents=True, exist_ok=True)
         (path / "params.json").write_text(json.dumps({"model": self.name, **self.params}))
-        arrays = {k: np.asarray(v) for k, v in vars(self.fitted).items() if k.endswith("_") and not hasattr(v, "tocsr")}
-        np.savez(path / "arrays.npz", **arrays)
+        np.savez(path / "arrays.npz", **flatten_arrays(learned_state(self.fitted)))
 
 
 def _spec(text: str) -> tuple[str, dict[str, int | float | str]]:

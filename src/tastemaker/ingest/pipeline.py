@@ -267,7 +267,7 @@ def run_import(
     now = datetime.now(UTC)
     import_id = f"{now:%Y%m%dT%H%M%S}-{fmt.name}-{uuid.uuid4().hex[:6]}"
     files = discover(path, fmt, options.user)
-    summary = _new_summary(fmt, path, import_id)
+    summary = ImportSummary(format=fmt.name, path=str(path), import_id=import_id)
     pending = _Pending()
 
     def commit() -> None:
@@ -307,10 +307,6 @@ def run_import(
     commit()
     summary.seconds = time.perf_counter() - started
     return summary
-
-
-def _new_summary(fmt: Format, path: Path, import_id: str) -> ImportSummary:
-    return ImportSummary(format=fmt.name, path=str(path), import_id=import_id)
 
 
 def _take(
