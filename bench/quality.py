@@ -21,6 +21,7 @@ from typing import Any
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+import polars as pl  # noqa: E402
 from scipy import stats  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
@@ -72,21 +73,49 @@ class PeerBPR:
         return self.model.user_factors[users] @ self.model.item_factors.T
 
 
-def _fit(split: FixedSplit, name: str, params: dict[str, Any]) -> Any:
-    model = MATRIX_MODELS[name](**params)
-    return model.fit(split.train_weights if name == "history" else split.matrices["train"])
+#: the Spotify splits' source: their train part is every >= 30 s play before 80 % of each user's span
+STREAMS = BENCH.parent / "spotify-streaming-history-basic" / "streams.csv.gz"
+HALF_LIVES = (7.0, 14.0, 30.0, 60.0, 120.0, 365.0)
+
+
+def spotify_train_events(split: FixedSplit) -> pl.DataFrame | None:
+    """The train part's plays with their times, rebuilt from the export the split was cut from.
+
+    The split files hold counts only; :meth:`FixedSplit.recency_weights` checks these events
+    reproduce every train count exactly before using their times.
+    """
+    if not split.name.startswith("spotify-basic") or not STREAMS.exists():
+        return None
+    plays = (pl.read_csv(STREAMS, infer_schema_length=0)
+             .filter(pl.col("msPlayed").cast(pl.Int64) >= 30_000)
+             .select("user_id", (pl.col("artistName") + "\u241f" + pl.col("trackName")).alias("item_id"),
+                     pl.col("endTime").str.to_datetime().alias("ts")))
+    cut = plays.group_by("user_id").agg((pl.col("ts").min() + (pl.col("ts").max() - pl.col("ts").min()) * 0.8)
+                                        .alias("cut"))
+    return plays.join(cut, on="user_id").filter(pl.col("ts") < pl.col("cut")).drop("cut")
+
+
+def _fit(split: FixedSplit, name: str, params: dict[str, Any], events: pl.DataFrame | None = None) -> Any:
+    model = MATRIX_MODELS[name](**{k: v for k, v in params.items() if k != "half_life_days"})
+    if name == "history":
+        hl = params.get("half_life_days")
+        return model.fit(split.train_weights if hl is None else split.recency_weights(events, hl))
+    return model.fit(split.matrices["train"])
 
 
 def _valid(split: FixedSplit, model: Any) -> float:
     return evaluate_model(split, model, "valid", (10,), split.name in FAMILIAR)["ndcg@10"]
 
 
-def tune(split: FixedSplit, name: str) -> tuple[dict[str, Any], Any, float] | None:
+def tune(split: FixedSplit, name: str, events: pl.DataFrame | None = None) -> tuple[dict[str, Any], Any, float] | None:
     if name == "ease" and len(split.items) > MAX_EASE_ITEMS:
         return None
+    grid = NARROW.get(split.name, {}).get(name, GRIDS[name])
+    if name == "history" and events is not None:  # recency-weighted re-listening, half-life chosen on valid
+        grid = grid + [{"half_life_days": hl} for hl in HALF_LIVES]
     best = None
-    for params in NARROW.get(split.name, {}).get(name, GRIDS[name]):
-        model = _fit(split, name, params)
+    for params in grid:
+        model = _fit(split, name, params, events)
         score = _valid(split, model)
         if best is None or score > best[2]:
             best = (params, model, score)
@@ -112,9 +141,10 @@ def run_split(folder: Path) -> dict[str, Any]:
     peers = json.loads((BENCH / "peers" / f"{split.name}.json").read_text())["models"]
     out: dict[str, Any] = {}
     fitted: dict[str, tuple[Any, float]] = {}
+    events = spotify_train_events(split)
     for name in GRIDS:
         start = time.perf_counter()
-        best = tune(split, name)
+        best = tune(split, name, events)
         if best is None:
             out[name] = {"skipped": f"EASE refuses {len(split.items):,} items (memory guard)"}
             continue

@@ -22,6 +22,8 @@ from tastemaker.candidates.history import PersonalHistory
 from tastemaker.candidates.itemknn import ItemKNN
 from tastemaker.errors import NotFittedError
 
+#: what a model is fed: 1 per pair, the ``weight`` column, or the ``recency`` column
+SIGNALS = ("binary", "weights", "recency")
 #: model name -> class; every class takes keyword parameters and has fit(X) / score(users, X)
 MATRIX_CLASSES: dict[str, type] = {"als": ALS, "ease": EASE, "itemknn": ItemKNN, "history": PersonalHistory}
 
@@ -30,7 +32,9 @@ class MatrixRecommender:
     """Wrap a matrix model (``als``, ``ease``, ``itemknn``, ``history``) for external ids.
 
     ``signal="binary"`` feeds the model 1 per listened pair; ``"weights"`` feeds it the
-    interactions' weights (play counts, or listening-aware confidence).
+    interactions' weights (play counts, or listening-aware confidence); ``"recency"`` feeds it
+    the listens decayed by age (the ``recency`` column of
+    :func:`tastemaker.features.interactions.interactions`).
 
     >>> MatrixRecommender("als", factors=64).fit(interactions).recommend(["u1"], k=10)  # doctest: +SKIP
     """
@@ -38,8 +42,9 @@ class MatrixRecommender:
     def __init__(self, model: str, *, signal: str = "binary", **params: Any) -> None:
         if model not in MATRIX_CLASSES:
             raise ValueError(f"unknown model {model!r}; known: {', '.join(MATRIX_CLASSES)}")
-        if signal not in ("binary", "weights"):
-            raise ValueError(f"signal must be 'binary' or 'weights' (the interactions' weights), got {signal!r}")
+        if signal not in SIGNALS:
+            raise ValueError(f"signal must be one of {', '.join(SIGNALS)} (a column of the interactions), "
+                             f"got {signal!r}")
         self.name = model
         self.signal = signal
         self.params = params
@@ -51,12 +56,15 @@ class MatrixRecommender:
         self.items_ = interactions["item_id"].unique().sort().to_numpy().astype(str)
         rows = np.searchsorted(self.users_, interactions["user_id"].to_numpy().astype(str))
         cols = np.searchsorted(self.items_, interactions["item_id"].to_numpy().astype(str))
-        counts = sp.csr_matrix((interactions["weight"].to_numpy().astype(np.float32), (rows, cols)),
+        column = {"binary": "weight", "weights": "weight", "recency": "recency"}[self.signal]
+        if column not in interactions.columns:
+            raise ValueError(f"signal {self.signal!r} needs a {column!r} column in the interactions")
+        values = sp.csr_matrix((interactions[column].to_numpy().astype(np.float32), (rows, cols)),
                                shape=(len(self.users_), len(self.items_)))
-        counts.sum_duplicates()
-        binary = counts.copy()
+        values.sum_duplicates()
+        binary = values.copy()
         binary.data[:] = 1.0
-        self.matrix_ = counts if self.name == "history" or self.signal == "weights" else binary
+        self.matrix_ = binary if self.signal == "binary" else values
         self.popularity_ = np.asarray(binary.sum(axis=0), dtype=np.float64).ravel()
         self.model.fit(self.matrix_)
         return self

@@ -23,7 +23,7 @@ MODELS: dict[str, Any] = {
     "itemknn": lambda: MatrixRecommender("itemknn", k=100, weighting="bm25"),
     "als": lambda: MatrixRecommender("als", factors=64, regularization=10.0, alpha=3.0),
     "ease": lambda: MatrixRecommender("ease", l2=500.0),
-    "history": lambda: MatrixRecommender("history", signal="weights"),
+    "history": lambda: MatrixRecommender("history", signal="recency"),
 }
 #: what `evaluate` and the demo compare (EASE is left out: it refuses catalogs over ~20k tracks)
 EVALUATED = ("popularity", "trending", "itemknn", "als")

@@ -3,6 +3,11 @@
 A stream counts as a *listen* when it was not skipped: the export's own ``skipped`` flag where
 there is one, otherwise ``ms_played >= 30 s`` (``SKIP_THRESHOLD_MS``). Aggregate sources
 (play counts) contribute their ``count``; ratings and playlist additions count once each.
+
+``recency`` is the listens decayed by age, ``Σ weight · 0.5^(age / half-life)`` measured from
+the cut (``until``, or the newest listen): what a listener played last month outweighs what they
+played a year ago. The default half-life, 60 days, is the one chosen on the valid part of the
+``spotify-basic-familiar`` benchmark split (see ``docs/evaluation.md``).
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import polars as pl
 
 from tastemaker.domain import SKIP_THRESHOLD_MS
 
+#: days after which a listen counts half in ``recency``
+HALF_LIFE_DAYS = 60.0
 POSITIVE_TYPES = ("play", "complete", "save", "replay", "add_to_playlist", "rate")
 
 
@@ -28,13 +35,21 @@ def listens(events: pl.LazyFrame, until: datetime | None = None) -> pl.LazyFrame
     return frame.select("user_id", "item_id", "artist_id", "ts", pl.col("count").fill_null(1).cast(pl.Float64).alias("weight"))
 
 
-def interactions(events: pl.LazyFrame, until: datetime | None = None) -> pl.DataFrame:
-    """One row per (user, item): ``weight`` (summed listens), ``first_ts``, ``last_ts``, ``artist_id``."""
+def interactions(events: pl.LazyFrame, until: datetime | None = None,
+                 half_life_days: float = HALF_LIFE_DAYS) -> pl.DataFrame:
+    """One row per (user, item): ``weight`` (summed listens), ``recency`` (decayed listens),
+    ``first_ts``, ``last_ts``, ``artist_id``."""
+    if half_life_days <= 0:
+        raise ValueError(f"half_life_days must be positive, got {half_life_days}")
+    frame = listens(events, until)
+    ref = pl.lit(until) if until is not None else pl.col("ts").max()
+    age_days = (ref - pl.col("ts")).dt.total_seconds() / 86400.0
     return (
-        listens(events, until)
+        frame.with_columns((pl.col("weight") * 0.5 ** (age_days / half_life_days)).alias("recency"))
         .group_by("user_id", "item_id")
         .agg(
             pl.col("weight").sum(),
+            pl.col("recency").sum(),
             pl.col("ts").min().alias("first_ts"),
             pl.col("ts").max().alias("last_ts"),
             pl.col("artist_id").drop_nulls().first(),

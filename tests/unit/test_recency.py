@@ -1,0 +1,58 @@
+"""Recency-weighted re-listening: recent plays outweigh old ones, and split timestamps are checked."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+
+from tastemaker.candidates.recommender import MatrixRecommender
+from tastemaker.evaluation.fixed_split import FixedSplit
+from tastemaker.features.interactions import interactions
+
+NOW = datetime(2024, 6, 1, tzinfo=UTC)
+
+
+def _plays(rows: list[tuple[str, str, int]]) -> pl.LazyFrame:
+    """``(user, item, days ago)`` plays of a minute each."""
+    return pl.DataFrame(
+        {"user_id": [r[0] for r in rows], "item_id": [r[1] for r in rows], "artist_id": ["a"] * len(rows),
+         "ts": [NOW - timedelta(days=r[2]) for r in rows], "type": ["play"] * len(rows),
+         "skipped": [False] * len(rows), "ms_played": [60_000] * len(rows), "count": [None] * len(rows)},
+        schema_overrides={"count": pl.Int32, "ts": pl.Datetime("ms", "UTC")},
+    ).lazy()
+
+
+def test_recency_halves_a_listen_every_half_life() -> None:
+    frame = interactions(_plays([("u", "x", 0), ("u", "x", 60), ("u", "y", 120)]), half_life_days=60.0)
+    got = dict(frame.select("item_id", "recency").iter_rows())
+    assert got == pytest.approx({"x": 1.5, "y": 0.25})
+    with pytest.raises(ValueError, match="half_life_days"):
+        interactions(_plays([("u", "x", 0)]), half_life_days=0)
+
+
+def test_recent_favourite_outranks_an_old_one_with_recency_but_not_with_counts() -> None:
+    # five plays of "old" a year ago, two plays of "new" this week
+    data = interactions(_plays([("u", "old", 365)] * 5 + [("u", "new", 1)] * 2 + [("v", "new", 3)]))
+    by_count = MatrixRecommender("history", signal="weights").fit(data).recommend(["u"], k=1)
+    by_recency = MatrixRecommender("history", signal="recency").fit(data).recommend(["u"], k=1)
+    assert by_count["item_id"].to_list() == ["old"]
+    assert by_recency["item_id"].to_list() == ["new"]
+
+
+def test_split_recency_refuses_events_that_are_not_the_train_part(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    train = pl.DataFrame({"user_id": ["u", "u"], "item_id": ["x", "y"], "weight": [2, 1]})
+    train.write_csv(tmp_path / "train.tsv", separator="\t")
+    for part in ("valid", "test"):
+        pl.DataFrame({"user_id": ["u"], "item_id": ["z"]}).write_csv(tmp_path / f"{part}.tsv", separator="\t")
+    split = FixedSplit.load(tmp_path)
+    ts = [NOW - timedelta(days=d) for d in (100, 0, 50)]
+    events = pl.DataFrame({"user_id": ["u"] * 3, "item_id": ["x", "x", "y"], "ts": ts})
+    weights = split.recency_weights(events, half_life_days=50.0).toarray()[0]
+    # x: one play 100 days before the user's newest (0.25) plus the newest itself (1); y: 50 days (0.5)
+    assert weights[:2] == pytest.approx([1.25, 0.5]) and weights[2] == 0
+    with pytest.raises(ValueError, match="not this split's train part"):
+        split.recency_weights(events.head(2), half_life_days=50.0)
+    assert np.isfinite(weights).all()
