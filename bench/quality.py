@@ -48,6 +48,8 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
     "als": [{"factors": f, "regularization": r, "alpha": a} for f in (64, 128) for r in (10.0, 30.0)
             for a in (0.3, 1.0, 3.0, 10.0)],
     "ease": [{"l2": lam} for lam in (100.0, 250.0, 500.0, 1000.0)],
+    # ALS with the star ratings as confidence, where the split's source has them (MovieLens)
+    "als-rated": [{"factors": 64, "regularization": r, "alpha": a} for r in (10.0, 30.0, 60.0) for a in (0.5, 1.0, 2.0)],
 }
 #: one EASE fit on 17,632 items takes about 210 s here: tune over the peers' valid-chosen value only
 NARROW = {"lastfm2k": {"ease": [{"l2": 50.0}]}}
@@ -95,11 +97,31 @@ def spotify_train_events(split: FixedSplit) -> pl.DataFrame | None:
     return plays.join(cut, on="user_id").filter(pl.col("ts") < pl.col("cut")).drop("cut")
 
 
-def _fit(split: FixedSplit, name: str, params: dict[str, Any], events: pl.DataFrame | None = None) -> Any:
-    model = MATRIX_MODELS[name](**{k: v for k, v in params.items() if k != "half_life_days"})
+RATINGS = BENCH.parent / "movielens-100k" / "u.data.gz"
+
+
+def movielens_train_ratings(split: FixedSplit) -> Any:
+    """The star rating of every train pair of the MovieLens split, as a matrix (side information).
+
+    The split files say only that a user rated a film; the ratings come from the data set the
+    split was dumped from, for train pairs only (:meth:`FixedSplit.pair_weights` checks that).
+    """
+    if not split.name.startswith("ml100k") or not RATINGS.exists():
+        return None
+    raw = pl.read_csv(RATINGS, separator="\t", has_header=False, new_columns=["user_id", "item_id", "value", "ts"],
+                      schema_overrides={"user_id": pl.String, "item_id": pl.String})
+    train = split.frames["train"].select("user_id", "item_id")
+    return split.pair_weights(train.join(raw.select("user_id", "item_id", "value"), on=["user_id", "item_id"]))
+
+
+def _fit(split: FixedSplit, name: str, params: dict[str, Any], side: dict[str, Any] | None = None) -> Any:
+    side = side or {}
+    model = MATRIX_MODELS[name.removesuffix("-rated")](**{k: v for k, v in params.items() if k != "half_life_days"})
     if name == "history":
         hl = params.get("half_life_days")
-        return model.fit(split.train_weights if hl is None else split.recency_weights(events, hl))
+        return model.fit(split.train_weights if hl is None else split.recency_weights(side["events"], hl))
+    if name.endswith("-rated"):
+        return model.fit(side["ratings"])
     return model.fit(split.matrices["train"])
 
 
@@ -107,15 +129,17 @@ def _valid(split: FixedSplit, model: Any) -> float:
     return evaluate_model(split, model, "valid", (10,), split.name in FAMILIAR)["ndcg@10"]
 
 
-def tune(split: FixedSplit, name: str, events: pl.DataFrame | None = None) -> tuple[dict[str, Any], Any, float] | None:
+def tune(split: FixedSplit, name: str, side: dict[str, Any]) -> tuple[dict[str, Any], Any, float] | None:
     if name == "ease" and len(split.items) > MAX_EASE_ITEMS:
         return None
+    if name.endswith("-rated") and side.get("ratings") is None:
+        return None
     grid = NARROW.get(split.name, {}).get(name, GRIDS[name])
-    if name == "history" and events is not None:  # recency-weighted re-listening, half-life chosen on valid
+    if name == "history" and side.get("events") is not None:  # recency-weighted re-listening, half-life on valid
         grid = grid + [{"half_life_days": hl} for hl in HALF_LIVES]
     best = None
     for params in grid:
-        model = _fit(split, name, params, events)
+        model = _fit(split, name, params, side)
         score = _valid(split, model)
         if best is None or score > best[2]:
             best = (params, model, score)
@@ -141,12 +165,13 @@ def run_split(folder: Path) -> dict[str, Any]:
     peers = json.loads((BENCH / "peers" / f"{split.name}.json").read_text())["models"]
     out: dict[str, Any] = {}
     fitted: dict[str, tuple[Any, float]] = {}
-    events = spotify_train_events(split)
+    side = {"events": spotify_train_events(split), "ratings": movielens_train_ratings(split)}
     for name in GRIDS:
         start = time.perf_counter()
-        best = tune(split, name, events)
+        best = tune(split, name, side)
         if best is None:
-            out[name] = {"skipped": f"EASE refuses {len(split.items):,} items (memory guard)"}
+            if name == "ease":
+                out[name] = {"skipped": f"EASE refuses {len(split.items):,} items (memory guard)"}
             continue
         params, model, valid = best
         fitted[name] = (model, valid)
@@ -182,12 +207,12 @@ def write_doc(results: dict[str, Any]) -> None:
              "each model tuned on valid NDCG@10; best peer = the best tuned peer in "
              "`../shared/data/benchmarks/README.md`. p = paired t-test over test users, hybrid vs our run of "
              "that peer model with its parameters.", "",
-             "| split | pop | history | item-kNN | ALS | EASE | **hybrid** | best peer | hybrid vs peer (p) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "| split | pop | history | item-kNN | ALS | ALS on ratings | EASE | **hybrid** | best peer | hybrid vs peer (p) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for split, models in results.items():
         cell = lambda m: f"{models[m]['ndcg@10']:.4f} / {models[m]['recall@10']:.4f}" if "ndcg@10" in models.get(m, {}) else "—"  # noqa: E731
         vs = models["hybrid"]["vs_best_peer"]
-        lines.append(f"| {split} | {cell('pop')} | {cell('history')} | {cell('itemknn')} | {cell('als')} | "
+        lines.append(f"| {split} | {cell('pop')} | {cell('history')} | {cell('itemknn')} | {cell('als')} | {cell('als-rated')} | "
                      f"{cell('ease')} | **{cell('hybrid')}** | {vs['peer']} {vs['peer_ndcg@10']:.4f} | "
                      f"{vs['mean_diff']:+.4f} (p={vs['paired_t_p']:.2g}) |")
     text = DOC.read_text()

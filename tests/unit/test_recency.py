@@ -56,3 +56,16 @@ def test_split_recency_refuses_events_that_are_not_the_train_part(tmp_path) -> N
     with pytest.raises(ValueError, match="not this split's train part"):
         split.recency_weights(events.head(2), half_life_days=50.0)
     assert np.isfinite(weights).all()
+
+
+def test_pair_weights_take_one_value_per_train_pair_and_refuse_anything_else(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    pl.DataFrame({"user_id": ["u", "u", "v"], "item_id": ["x", "y", "x"]}).write_csv(tmp_path / "train.tsv", separator="\t")
+    for part in ("valid", "test"):
+        pl.DataFrame({"user_id": ["u"], "item_id": ["z"]}).write_csv(tmp_path / f"{part}.tsv", separator="\t")
+    split = FixedSplit.load(tmp_path)
+    ratings = pl.DataFrame({"user_id": ["v", "u", "u"], "item_id": ["x", "y", "x"], "value": [2, 5, 4]})
+    assert split.pair_weights(ratings).toarray().tolist() == [[4, 5, 0], [2, 0, 0]]
+    with pytest.raises(ValueError, match="one to one"):
+        split.pair_weights(ratings.head(2))
+    with pytest.raises(ValueError, match="one to one"):
+        split.pair_weights(pl.concat([ratings, pl.DataFrame({"user_id": ["v"], "item_id": ["z"], "value": [1]})]))

@@ -101,6 +101,21 @@ class FixedSplit:
         return cls(folder.name, users, items, frames, matrices, weights)
 
 
+    def pair_weights(self, values: pl.DataFrame) -> sp.csr_matrix:
+        """A train matrix carrying side information per pair (``user_id, item_id, value``), e.g. ratings.
+
+        ``values`` must hold every train pair exactly once and nothing else; anything else is refused.
+        """
+        train = self.frames["train"].select("user_id", "item_id")
+        joined = train.join(values, on=["user_id", "item_id"], how="left")
+        if joined["value"].null_count() or values.height != train.height:
+            raise ValueError(f"the values do not match this split's train pairs one to one ({values.height:,} rows "
+                             f"for {train.height:,} pairs, {joined['value'].null_count():,} pairs without a value)")
+        joined = (joined.join(pl.DataFrame({"user_id": self.users, "u": np.arange(len(self.users))}), on="user_id")
+                  .join(pl.DataFrame({"item_id": self.items, "i": np.arange(len(self.items))}), on="item_id"))
+        return sp.csr_matrix((joined["value"].cast(pl.Float32).to_numpy(), (joined["u"].to_numpy(), joined["i"].to_numpy())),
+                             shape=(len(self.users), len(self.items)))
+
     def recency_weights(self, events: pl.DataFrame, half_life_days: float) -> sp.csr_matrix:
         """Train listens decayed by age, from the train part's own timestamped events.
 
