@@ -1,0 +1,192 @@
+"""Re-ranking policies: what a music product does to a scored candidate list before anyone sees it.
+
+Every policy takes one listener's candidates as a Polars frame sorted best first, with at least
+``item_id`` and ``score`` (and whatever columns it names: ``artist_id``, ``album_id``, ``genre``,
+``release_date``, ``explicit``, ``is_new_artist``...), and returns a frame in the new order. A
+``reason`` column, when present, is kept; policies that add an item say why in it, and an
+exploration slot records its ``propensity`` (the chance this item was shown there), which
+off-policy evaluation needs later. Policies compose left to right::
+
+    ranked = cap(mmr(rules(cands, heard=heard), vectors, lam=0.7), "artist_id", 2).head(30)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+import numpy as np
+import polars as pl
+
+
+def _check(frame: pl.DataFrame, *columns: str) -> None:
+    missing = [c for c in ("item_id", "score", *columns) if c not in frame.columns]
+    if missing:
+        raise ValueError(f"the candidates need columns {missing}; they have {frame.columns}")
+
+
+def rules(candidates: pl.DataFrame, *, heard: Sequence[str] = (), blocked_items: Sequence[str] = (),
+          blocked_artists: Sequence[str] = (), allow_explicit: bool = True) -> pl.DataFrame:
+    """Business rules: drop heard tracks (discovery surfaces), blocked tracks and artists, explicit ones.
+
+    >>> rules(cands, heard=["t1"], blocked_artists=["a9"], allow_explicit=False)  # doctest: +SKIP
+    """
+    _check(candidates)
+    keep = ~pl.col("item_id").is_in(list(heard)) & ~pl.col("item_id").is_in(list(blocked_items))
+    if blocked_artists:
+        _check(candidates, "artist_id")
+        keep &= ~pl.col("artist_id").is_in(list(blocked_artists))
+    if not allow_explicit:
+        _check(candidates, "explicit")
+        keep &= ~pl.col("explicit").fill_null(False)
+    return candidates.filter(keep)
+
+
+def cap(candidates: pl.DataFrame, column: str, limit: int) -> pl.DataFrame:
+    """At most ``limit`` items per value of ``column`` (artist or album caps), keeping the best ones."""
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    _check(candidates, column)
+    nth = pl.int_range(pl.len()).over(column)
+    return candidates.with_row_index("_pos").filter(nth < limit).sort("_pos").drop("_pos")
+
+
+def no_repeat(candidates: pl.DataFrame, served: pl.DataFrame, now: np.datetime64 | object,
+              window_days: float) -> pl.DataFrame:
+    """Drop items this listener was served within the last ``window_days`` (``served``: ``item_id, ts``)."""
+    if window_days < 0:
+        raise ValueError(f"window_days must not be negative, got {window_days}")
+    recent = served.filter((pl.lit(now) - pl.col("ts")).dt.total_seconds() < window_days * 86400.0)
+    return candidates.join(recent.select("item_id").unique(), on="item_id", how="anti", maintain_order="left")
+
+
+def freshness(candidates: pl.DataFrame, today: date, boost: float = 0.5, half_life_days: float = 14.0) -> pl.DataFrame:
+    """Add ``boost · 0.5^(age / half-life)`` to the score of recent releases (``release_date``), then re-sort.
+
+    Scores are compared as they come, so pass standardised scores (as the hybrid makes them).
+    """
+    _check(candidates, "release_date")
+    age = (pl.lit(today) - pl.col("release_date")).dt.total_days().clip(lower_bound=0)
+    bonus = (boost * 0.5 ** (age / half_life_days)).fill_null(0.0)
+    return candidates.with_columns(pl.col("score") + bonus).sort("score", descending=True, maintain_order=True)
+
+
+def mmr(candidates: pl.DataFrame, vectors: np.ndarray, lam: float = 0.7, k: int | None = None) -> pl.DataFrame:
+    """Maximal marginal relevance: pick ``argmax λ·relevance − (1−λ)·max similarity to what is picked``.
+
+    ``vectors``: one row per candidate row (embeddings; cosine similarity is used). Relevance is
+    the score min-max scaled to [0, 1] so λ means the same for every model. Returns the first
+    ``k`` picks (all by default) in pick order.
+    """
+    _check(candidates)
+    if not 0.0 <= lam <= 1.0:
+        raise ValueError(f"lam must be within [0, 1], got {lam}")
+    n = candidates.height
+    if len(vectors) != n:
+        raise ValueError(f"need one vector per candidate: {len(vectors)} vectors for {n} candidates")
+    k = n if k is None else min(k, n)
+    score = candidates["score"].to_numpy().astype(np.float64)
+    span = score.max() - score.min() if n else 0.0
+    rel = (score - score.min()) / span if span > 0 else np.ones(n)
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    sim = unit @ unit.T
+    picked: list[int] = []
+    closest = np.full(n, -np.inf)  # max similarity of each candidate to the picks so far
+    free = np.ones(n, dtype=bool)
+    for _ in range(k):
+        value = lam * rel - (1 - lam) * np.where(np.isfinite(closest), closest, 0.0)
+        value[~free] = -np.inf
+        best = int(np.argmax(value))
+        picked.append(best)
+        free[best] = False
+        closest = np.maximum(closest, sim[best])
+    return candidates[picked]
+
+
+def calibrate(candidates: pl.DataFrame, target: dict[str, float], k: int, lam: float = 0.5) -> pl.DataFrame:
+    """Calibrated lists (Steck 2018): match the genre mix of the listener's history.
+
+    Greedily picks ``k`` items maximising ``(1−λ)·Σ relevance − λ·KL(target ‖ list mix)``;
+    ``target``: genre → share of the history; candidates carry a ``genre`` column.
+    """
+    _check(candidates, "genre")
+    genres = sorted(set(target) | set(candidates["genre"].drop_nulls().to_list()))
+    index = {g: i for i, g in enumerate(genres)}
+    p = np.array([target.get(g, 0.0) for g in genres])
+    p = p / p.sum() if p.sum() > 0 else np.full(len(genres), 1 / len(genres))
+    col = np.array([index.get(g, -1) if g is not None else -1 for g in candidates["genre"].to_list()])
+    score = candidates["score"].to_numpy().astype(np.float64)
+    span = score.max() - score.min() if len(score) else 0.0
+    rel = (score - score.min()) / span if span > 0 else np.ones(len(score))
+    counts = np.zeros(len(genres))
+    picked: list[int] = []
+    free = np.ones(len(score), dtype=bool)
+    onehot = np.zeros((len(score), len(genres)))
+    onehot[np.flatnonzero(col >= 0), col[col >= 0]] = 1.0
+    for _ in range(min(k, len(score))):
+        trial = counts[None, :] + onehot  # the mix if each candidate were added next
+        q = 0.99 * trial / np.maximum(trial.sum(axis=1, keepdims=True), 1) + 0.01 * p  # smoothed, as in the paper
+        kl = np.sum(p * np.log(np.maximum(p, 1e-12) / q), axis=1)
+        value = (1 - lam) * rel - lam * kl
+        value[~free] = -np.inf
+        best = int(np.argmax(value))
+        picked.append(best)
+        free[best] = False
+        counts += onehot[best]
+    return candidates[picked]
+
+
+def quota(candidates: pl.DataFrame, flag: str, share: float, k: int) -> pl.DataFrame:
+    """At least ``ceil(share · k)`` of the first ``k`` items have ``flag`` true (new or long-tail creators).
+
+    The flagged items promoted are the best flagged ones; they take the lowest-ranked places of
+    the top ``k``, so the head of the list keeps its order.
+    """
+    _check(candidates, flag)
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"share must be within [0, 1], got {share}")
+    need = int(np.ceil(share * k))
+    framed = candidates.with_row_index("_pos")
+    head, tail = framed.head(k), framed.slice(k)
+    missing = need - int(head[flag].fill_null(False).sum())
+    if missing <= 0:
+        return candidates
+    promoted = tail.filter(pl.col(flag).fill_null(False)).head(missing)
+    drop = head.filter(~pl.col(flag).fill_null(False)).tail(promoted.height)["_pos"]
+    kept = head.filter(~pl.col("_pos").is_in(drop.implode()))
+    rest = tail.filter(~pl.col("_pos").is_in(promoted["_pos"].implode()))
+    demoted = framed.filter(pl.col("_pos").is_in(drop.implode()))
+    return pl.concat([kept, promoted, demoted, rest]).drop("_pos")
+
+
+def explore(candidates: pl.DataFrame, pool: pl.DataFrame, slots: Sequence[int], epsilon: float,
+            rng: np.random.Generator) -> pl.DataFrame:
+    """Epsilon exploration: each slot position, with probability ``epsilon``, shows a uniformly drawn
+    item from ``pool`` (items the models are unsure about) instead of the ranked one.
+
+    Every row gets a ``propensity``: the probability the policy shows that item at that
+    position (ranked items: ``1 − ε`` at an exploration slot, 1 elsewhere; explored items:
+    ``ε / |pool|``), and explored rows get the reason ``exploration``.
+    """
+    _check(candidates)
+    if not 0.0 <= epsilon <= 1.0:
+        raise ValueError(f"epsilon must be within [0, 1], got {epsilon}")
+    rows = candidates.with_columns(pl.lit(1.0).alias("propensity"))
+    if "reason" not in rows.columns:
+        rows = rows.with_columns(pl.lit(None, dtype=pl.String).alias("reason"))
+    fresh = pool.join(rows.select("item_id"), on="item_id", how="anti")
+    out = rows.to_dicts()
+    used: set[str] = set()
+    for position in sorted(slots):
+        if position >= len(out):
+            break
+        if fresh.height and rng.random() < epsilon:
+            choice = fresh.row(int(rng.integers(fresh.height)), named=True)
+            if choice["item_id"] in used:
+                continue
+            used.add(choice["item_id"])
+            out[position] = {**{c: None for c in rows.columns}, **{c: choice.get(c) for c in rows.columns},
+                             "score": None, "reason": "exploration", "propensity": epsilon / fresh.height}
+        else:
+            out[position]["propensity"] = 1.0 - epsilon if fresh.height else 1.0
+    return pl.DataFrame(out, schema=rows.schema)
