@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol
 
 import polars as pl
@@ -48,3 +51,53 @@ def discover_weekly(
         "score",
         pl.lit(f"new to you, picked by {model.name}").alias("reason"),
     )
+
+
+def discover_weekly_batch(
+    model: Recommender,
+    users: Sequence[str],
+    heard: pl.DataFrame,
+    tracks: pl.DataFrame,
+    size: int = 30,
+    per_artist: int = 2,
+    chunk: int = 1000,
+) -> pl.DataFrame:
+    """Every listener's playlist at once: ``user_id, position, track_id, name, artist_name, score, reason``.
+
+    The same rules as :func:`discover_weekly` (nothing heard, at most ``per_artist`` per artist),
+    computed ``chunk`` listeners at a time so memory stays flat. Deterministic for a given
+    model and history, so a week's run can be repeated and gives the same lists.
+    """
+    if size < 1 or per_artist < 1 or chunk < 1:
+        raise ValueError(f"size, per_artist and chunk must be at least 1, got {size}, {per_artist}, {chunk}")
+    cat = tracks.select(pl.col("track_id").alias("item_id"), "name", "artist_id", "artist_name")
+    pairs = heard.select("user_id", "item_id")
+    parts = []
+    for start in range(0, len(users), chunk):
+        batch = list(users[start:start + chunk])
+        mine = pairs.filter(pl.col("user_id").is_in(batch))
+        pool = model.recommend(batch, k=size * 10, exclude=mine)
+        parts.append(
+            pool.join(cat, on="item_id", how="inner")
+            .sort("user_id", "rank")
+            .filter(pl.int_range(pl.len()).over("user_id", "artist_id") < per_artist)
+            .filter(pl.int_range(pl.len()).over("user_id") < size)
+            .select("user_id", pl.int_range(1, pl.len() + 1).over("user_id").alias("position"),
+                    pl.col("item_id").alias("track_id"), "name", "artist_name", "score",
+                    pl.lit(f"new to you, picked by {model.name}").alias("reason"))
+        )
+    return pl.concat(parts) if parts else pl.DataFrame()
+
+
+def write_playlists(playlists: pl.DataFrame, folder: Path, title: str) -> dict[str, Path]:
+    """Write ``playlists.parquet`` and ``playlists.jspf.jsonl`` (one JSPF document per listener) into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    parquet, jspf = folder / "playlists.parquet", folder / "playlists.jspf.jsonl"
+    playlists.write_parquet(parquet)
+    with jspf.open("w") as out:
+        for (user,), rows in playlists.sort("user_id", "position").group_by("user_id", maintain_order=True):
+            doc = {"playlist": {"title": f"{title} for {user}", "creator": "tastemaker", "track": [
+                {"identifier": [r["track_id"]], "title": r["name"], "creator": r["artist_name"],
+                 "annotation": r["reason"]} for r in rows.iter_rows(named=True)]}}
+            out.write(json.dumps(doc) + "\n")
+    return {"parquet": parquet, "jspf": jspf}

@@ -1,0 +1,39 @@
+"""Batch Discover Weekly on a generated world: the same rules as one listener's, for everyone."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+
+from tastemaker.candidates.recommender import MatrixRecommender
+from tastemaker.features.interactions import interactions
+import pyarrow as pa
+
+from tastemaker.simulate.config import WorldConfig
+from tastemaker.simulate.tables import tracks_table
+from tastemaker.simulate.world import World
+from tastemaker.store.tables import conform
+from tastemaker.surfaces.discover_weekly import discover_weekly, discover_weekly_batch, write_playlists
+
+
+def test_batch_lists_hold_no_heard_track_two_per_artist_and_match_the_single_listener_list(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    config = WorldConfig(seed=5, n_users=150, n_tracks=1500, days=10, events_per_user=60)
+    world = World(config)
+    raw = pl.DataFrame(pa.concat_tables(world.generate_events())).filter(pl.col("item_kind") == "track")
+    events = conform("events", raw.with_columns(pl.int_range(pl.len()).alias("row_id")))
+    tracks = pl.DataFrame(tracks_table(world.catalog, config.start))
+    heard = events.select("user_id", "item_id").unique()
+    model = MatrixRecommender("als", factors=16, iterations=5).fit(interactions(events.lazy()))
+    users = heard["user_id"].unique().sort().to_list()
+    batch = discover_weekly_batch(model, users, heard, tracks, size=30, chunk=40)
+    assert batch.join(heard, left_on=["user_id", "track_id"], right_on=["user_id", "item_id"]).height == 0
+    per_artist = batch.join(tracks.select("track_id", "artist_id"), on="track_id").group_by("user_id", "artist_id").len()
+    assert per_artist["len"].max() <= 2
+    assert batch.group_by("user_id").len()["len"].min() == 30
+    one = discover_weekly(model, users[7], heard, tracks)
+    assert batch.filter(pl.col("user_id") == users[7])["track_id"].to_list() == one["track_id"].to_list()
+    paths = write_playlists(batch, tmp_path, "Discover Weekly")
+    docs = [json.loads(line) for line in paths["jspf"].read_text().splitlines()]
+    assert len(docs) == len(users) and all(len(d["playlist"]["track"]) == 30 for d in docs)
+    assert pl.read_parquet(paths["parquet"]).height == batch.height
