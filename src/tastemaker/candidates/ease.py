@@ -52,3 +52,9 @@ class EASE:
         if not hasattr(self, "weights_"):
             raise NotFittedError("EASE is not fitted: call fit() first")
         return np.asarray(X[users] @ self.weights_)
+
+    def fold_in(self, X_rows: sp.csr_matrix) -> np.ndarray:
+        """Scores of every item for users not seen in training, from their rows (same item columns)."""
+        if not hasattr(self, "weights_"):
+            raise NotFittedError("EASE is not fitted: call fit() first")
+        return np.asarray(X_rows @ self.weights_)

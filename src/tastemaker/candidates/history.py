@@ -30,3 +30,9 @@ class PersonalHistory:
         if not hasattr(self, "counts_"):
             raise NotFittedError("PersonalHistory is not fitted: call fit() first")
         return self.counts_[users].toarray() + self.tiebreak_[None, :]
+
+    def fold_in(self, X_rows: sp.csr_matrix) -> np.ndarray:
+        """The same score for users not seen in training: their own counts in ``X_rows``."""
+        if not hasattr(self, "counts_"):
+            raise NotFittedError("PersonalHistory is not fitted: call fit() first")
+        return sp.csr_matrix(X_rows, dtype=np.float64).toarray() + self.tiebreak_[None, :]

@@ -42,3 +42,9 @@ class ItemKNN:
         if not hasattr(self, "similarity_"):
             raise NotFittedError("ItemKNN is not fitted: call fit() first")
         return np.asarray((X[users] @ self.similarity_).todense())
+
+    def fold_in(self, X_rows: sp.csr_matrix) -> np.ndarray:
+        """Scores of every item for users not seen in training, from their rows (same item columns)."""
+        if not hasattr(self, "similarity_"):
+            raise NotFittedError("ItemKNN is not fitted: call fit() first")
+        return np.asarray((X_rows @ self.similarity_).todense())

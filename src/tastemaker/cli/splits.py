@@ -1,15 +1,55 @@
-"""Commands over split folders: cut one, evaluate a model on it, compare two, tune one."""
+"""Commands over split folders: cut one, evaluate a model on it, compare two, tune one.
+
+``evaluate-split`` and ``compare`` run either protocol: ``fixed`` (the folder's own valid/test
+parts, weak generalisation) or ``strong`` (users held out of the train part entirely, scored
+after folding in part of their history; :mod:`tastemaker.evaluation.strong`). Both print a
+Rich table, JSON or Markdown (``--format``).
+"""
 
 from __future__ import annotations
 
 import json
+import sys
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import polars as pl
 import typer
 
 from tastemaker.cli.main import app, fail, open_workspace_store, out, print_frame, print_json, settings
+
+if TYPE_CHECKING:
+    from tastemaker.evaluation.fixed_split import FixedSplit
+    from tastemaker.evaluation.metrics import ItemInfo
+    from tastemaker.evaluation.strong import StrongSplit
+
+FORMATS = ("table", "json", "markdown")
+EVAL_PROTOCOLS = ("fixed", "strong")
+
+ProtocolOpt = Annotated[str, typer.Option(help="fixed (the folder's valid/test) or strong (held-out users, fold-in).")]
+HoldoutOpt = Annotated[float, typer.Option("--holdout-users", help="strong: share of users held out of training.")]
+FoldInOpt = Annotated[float, typer.Option("--fold-in", help="strong: share of a held-out user's items shown to the model.")]
+OrderOpt = Annotated[str, typer.Option("--fold-order", help="strong: random, or time (needs a ts column in train).")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="strong: seed of the user and fold-in draws.")]
+FormatOpt = Annotated[str, typer.Option("--format", help="table, json or markdown.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Same as --format json.")]
+
+
+@dataclass(frozen=True)
+class _HeldOut:
+    """The strong protocol's options, as given on the command line."""
+
+    holdout_users: float
+    fold_in: float
+    fold_order: str
+    seed: int
+
+    def cut(self, split: FixedSplit) -> StrongSplit:
+        from tastemaker.evaluation.strong import StrongSplit
+
+        return StrongSplit.from_pool(split.frames["train"], self.holdout_users, self.fold_in, self.fold_order,
+                                     self.seed, split.name)
 
 
 @app.command("evaluate-split")
@@ -17,35 +57,173 @@ def evaluate_split(
     split_dir: Annotated[Path, typer.Argument(help="A folder with train/valid/test.tsv[.gz] (user_id, item_id[, weight]).")],
     model: Annotated[str, typer.Option(help="pop, history, itemknn, als or ease.")] = "als",
     param: Annotated[list[str] | None, typer.Option("--param", help="NAME=VALUE, repeatable (e.g. factors=64).")] = None,
-    part: Annotated[str, typer.Option(help="valid or test.")] = "test",
+    part: Annotated[str, typer.Option(help="fixed protocol: valid or test.")] = "test",
     familiar: Annotated[bool, typer.Option(help="Do not exclude already-heard items (familiar protocol).")] = False,
-    segments: Annotated[bool, typer.Option(help="Also report metrics@10 per history-length segment.")] = False,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    segments: Annotated[bool, typer.Option(help="Also report metrics@10 per history length and per cold/warm item.")] = False,
+    cold_items: Annotated[int, typer.Option(help="Target items with at most this many training users are cold.")] = 10,
+    protocol: ProtocolOpt = "fixed",
+    holdout_users: HoldoutOpt = 0.1,
+    fold_in: FoldInOpt = 0.8,
+    fold_order: OrderOpt = "random",
+    seed: SeedOpt = 0,
+    item_artists: Annotated[Path | None, typer.Option(help="TSV item_id, artist: artist diversity (default: read "
+                                                      "off artist\u241ftrack ids).")] = None,
+    item_tags: Annotated[Path | None, typer.Option(help="TSV item_id, tag (one row per tag or genre): tag diversity.")] = None,
+    item_vectors: Annotated[Path | None, typer.Option(help=".npz with item_ids and vectors: embedding diversity.")] = None,
+    fmt: FormatOpt = "table",
+    as_json: JsonOpt = False,
 ) -> None:
-    """Fit MODEL on a fixed split's train part and score it with full ranking on valid or test."""
-    from tastemaker.evaluation.fixed_split import MATRIX_MODELS, FixedSplit, evaluate_model, evaluate_segments
+    """Fit MODEL on a split's train part and score it with full ranking.
 
-    if model not in MATRIX_MODELS:
-        raise fail(f"unknown model {model!r}; known: {', '.join(MATRIX_MODELS)}")
-    if part not in ("valid", "test"):
-        raise fail(f"--part must be valid or test, got {part!r}")
+    fixed: on the folder's valid or test part. strong: on users held out of training, each
+    scored from a share of their own history (the rest is the target).
+    """
+    from tastemaker.evaluation.fixed_split import FixedSplit
+
+    fmt = _format(fmt, as_json)
     try:
         params = {k: _number(v) for k, v in (_split_param(p) for p in param or [])}
+        estimator = _model(model, params)
         split = FixedSplit.load(split_dir)
-        estimator = MATRIX_MODELS[model](**params)
-        estimator.fit(split.train_weights if model == "history" else split.matrices["train"])
+        info = _item_info(split.items, item_artists, item_tags, item_vectors)
+        if _protocol(protocol) == "strong":
+            if part != "test":
+                raise ValueError("--part belongs to the fixed protocol: the strong one draws its users from train")
+            held = _HeldOut(holdout_users, fold_in, fold_order, seed)
+            report = _strong_report(held.cut(split), model, estimator, familiar, segments, cold_items, info)
+            report |= asdict(held)
+        else:
+            report = _fixed_report(split, model, estimator, part, familiar, segments, cold_items, info)
     except (FileNotFoundError, ValueError, TypeError) as exc:
         raise fail(str(exc)) from None
-    metrics = evaluate_model(split, estimator, part, (10, 20), familiar, beyond=True)
-    by_segment = evaluate_segments(split, estimator, part, 10, familiar) if segments else {}
-    if as_json:
-        print_json({"split": split.name, "model": model, "params": params, "part": part, "metrics": metrics,
-                    **({"segments": by_segment} if segments else {})})
+    payload = {"split": split.name, "model": model, "params": params, **report}
+    _emit(fmt, payload, _sections(payload))
+
+
+def _fixed_report(split: FixedSplit, name: str, estimator: Any, part: str, familiar: bool, segments: bool,
+                  cold: int, info: ItemInfo | None) -> dict[str, Any]:
+    from tastemaker.evaluation.fixed_split import evaluate_item_segments, evaluate_model, evaluate_segments
+
+    estimator.fit(split.train_weights if name == "history" else split.matrices["train"])
+    report: dict[str, Any] = {"protocol": "fixed", "part": part,
+                              "metrics": evaluate_model(split, estimator, part, (10, 20), familiar, True, info)}
+    if segments:
+        report["segments"] = evaluate_segments(split, estimator, part, 10, familiar)
+        report["item_segments"] = evaluate_item_segments(split, estimator, part, 10, familiar, cold)
+    return report
+
+
+def _strong_report(strong: StrongSplit, name: str, estimator: Any, familiar: bool, segments: bool, cold: int,
+                   info: ItemInfo | None) -> dict[str, Any]:
+    from tastemaker.evaluation.strong import evaluate_strong, strong_item_segments, strong_segments
+
+    weighted = name == "history"  # history ranks by play counts, in training and at fold-in alike
+    estimator.fit(strong.train_weights if weighted else strong.train)
+    report: dict[str, Any] = {
+        "protocol": "strong", "train_users": len(strong.train_users), "heldout": len(strong.heldout_users),
+        "dropped_pairs": strong.dropped,
+        "metrics": evaluate_strong(strong, estimator, (10, 20), familiar, True, info, weighted)}
+    if segments:
+        report["segments"] = strong_segments(strong, estimator, 10, familiar, weighted)
+        report["item_segments"] = strong_item_segments(strong, estimator, 10, familiar, weighted, cold)
+    return report
+
+
+def _model(name: str, params: dict[str, Any]) -> Any:
+    from tastemaker.evaluation.fixed_split import MATRIX_MODELS
+
+    if name not in MATRIX_MODELS:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(MATRIX_MODELS)}")
+    return MATRIX_MODELS[name](**params)
+
+
+def _protocol(name: str) -> str:
+    if name not in EVAL_PROTOCOLS:
+        raise ValueError(f"--protocol must be one of {', '.join(EVAL_PROTOCOLS)}, got {name!r}")
+    return name
+
+
+def _format(fmt: str, as_json: bool) -> str:
+    if fmt not in FORMATS:
+        raise fail(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    return "json" if as_json else fmt
+
+
+def _item_info(items: pl.Series, artists: Path | None, tags: Path | None, vectors: Path | None) -> ItemInfo | None:
+    """Side information for the diversity metrics: the files given, else artists read off the ids."""
+    import numpy as np
+
+    from tastemaker.evaluation.metrics import ItemInfo
+
+    info = ItemInfo(artists=_item_table(artists, "artist") if artists else ItemInfo.from_track_ids(items).artists,
+                    tags=_item_table(tags, "tag") if tags else None)
+    if vectors:
+        with np.load(vectors, allow_pickle=False) as npz:
+            if not {"item_ids", "vectors"} <= set(npz.files):
+                raise ValueError(f"{vectors} needs arrays item_ids and vectors; it has {', '.join(npz.files)}")
+            info = ItemInfo(info.artists, info.tags, (npz["item_ids"].astype(str), npz["vectors"]))
+    return None if info.artists is None and info.tags is None and info.vectors is None else info
+
+
+def _item_table(path: Path, column: str) -> pl.DataFrame:
+    frame = pl.read_csv(path, separator="\t", quote_char=None, infer_schema=False)
+    if not {"item_id", column} <= set(frame.columns):
+        raise ValueError(f"{path} needs tab-separated columns item_id and {column}; it has {frame.columns}")
+    return frame.select("item_id", column)
+
+
+def _sections(payload: dict[str, Any]) -> list[tuple[str, pl.DataFrame]]:
+    """The tables a report prints: its metrics, then any segments."""
+    metrics = dict(payload["metrics"])
+    if payload["protocol"] == "strong":
+        title = (f"{payload['model']} on {payload['split']} (strong: {payload['heldout']} held-out users, "
+                 f"{int(metrics.pop('users'))} with a target)")
+    else:
+        title = f"{payload['model']} on {payload['split']} ({payload['part']})"
+    sections = [(title, pl.DataFrame({"metric": list(metrics), "value": list(metrics.values())}))]
+    for key, what in (("segments", "by training-history length"), ("item_segments", "by target item popularity")):
+        if payload.get(key):
+            rows = [{"segment": label, **row} for label, row in payload[key].items()]
+            keep = ("segment", "users", "target_share", "list_share", "ndcg@10", "recall@10", "hitrate@10")
+            frame = pl.DataFrame(rows).with_columns(pl.col("users").cast(pl.Int64))
+            sections.append((f"{payload['model']} {what}", frame.select(c for c in keep if c in frame.columns)))
+    return sections
+
+
+def _emit(fmt: str, payload: dict[str, Any], sections: list[tuple[str, pl.DataFrame]]) -> None:
+    if fmt == "json":
+        print_json(payload)
         return
-    for label, row in by_segment.items():
-        out.print(f"segment {label} train items: {int(row['users'])} users, ndcg@10 {row['ndcg@10']:.4f}")
-    print_frame(f"{model} on {split.name} ({part})",
-                 pl.DataFrame({"metric": list(metrics), "value": list(metrics.values())}))
+    if payload.get("protocol") == "strong" and "dropped_pairs" in payload:
+        sys.stdout.write(f"{payload['fold_in']:.0%} of each held-out history folded in ({payload['fold_order']} "
+                         f"order, seed {payload['seed']}); {payload['dropped_pairs']} held-out pairs on items "
+                         "no training user has were dropped\n\n")
+    for title, frame in sections:
+        if fmt == "markdown":
+            sys.stdout.write(markdown_table(title, frame) + "\n")
+        else:
+            print_frame(title, frame)
+    sys.stdout.flush()
+
+
+def markdown_table(title: str, frame: pl.DataFrame) -> str:
+    """``frame`` as a GitHub-flavoured Markdown table under a ``###`` heading; floats to 4 places.
+
+    >>> print(markdown_table("t", pl.DataFrame({"metric": ["ndcg@10"], "value": [0.12345]})))
+    ### t
+    <BLANKLINE>
+    | metric | value |
+    |---|---:|
+    | ndcg@10 | 0.1235 |
+    <BLANKLINE>
+    """
+    def cell(value: Any) -> str:
+        return f"{value:.4f}" if isinstance(value, float) else str(value).replace("|", "\\|")
+
+    lines = [f"### {title}", "", "| " + " | ".join(frame.columns) + " |",
+             "|" + "|".join("---:" if frame.schema[c].is_numeric() else "---" for c in frame.columns) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.iter_rows()]
+    return "\n".join(lines) + "\n"
 
 
 def _split_param(text: str) -> tuple[str, str]:
@@ -125,31 +303,48 @@ def compare(
     b: Annotated[str, typer.Option("--b", help="Model B, the same way.")],
     metric: Annotated[str, typer.Option(help="Per-user metric to test.")] = "ndcg@10",
     familiar: Annotated[bool, typer.Option(help="Do not exclude already-heard items.")] = False,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    protocol: ProtocolOpt = "fixed",
+    holdout_users: HoldoutOpt = 0.1,
+    fold_in: FoldInOpt = 0.8,
+    fold_order: OrderOpt = "random",
+    seed: SeedOpt = 0,
+    fmt: FormatOpt = "table",
+    as_json: JsonOpt = False,
 ) -> None:
     """Two models on the same test users: B minus A, a bootstrap interval, paired t and Wilcoxon p."""
-    from tastemaker.evaluation.fixed_split import MATRIX_MODELS, FixedSplit, evaluate_per_user
+    from tastemaker.evaluation.fixed_split import FixedSplit
     from tastemaker.evaluation.significance import paired
 
+    fmt = _format(fmt, as_json)
     k = int(metric.rsplit("@", 1)[1]) if "@" in metric else 10
     try:
         split = FixedSplit.load(split_dir)
-        frames = []
-        for spec in (a, b):
-            name, params = _spec(spec)
-            if name not in MATRIX_MODELS:
-                raise ValueError(f"unknown model {name!r}; known: {', '.join(MATRIX_MODELS)}")
-            model = MATRIX_MODELS[name](**params)
-            model.fit(split.train_weights if name == "history" else split.matrices["train"])
-            frames.append(evaluate_per_user(split, model, "test", k, familiar))
+        held = _HeldOut(holdout_users, fold_in, fold_order, seed)
+        strong = held.cut(split) if _protocol(protocol) == "strong" else None
+        frames = [_per_user(split, strong, spec, k, familiar) for spec in (a, b)]
         result = paired(frames[0], frames[1], metric)
     except (FileNotFoundError, ValueError, TypeError) as exc:
         raise fail(str(exc)) from None
-    payload = {"split": split.name, "a": a, "b": b, **result.as_dict()}
-    if as_json:
-        print_json(payload)
-        return
-    print_frame(f"{b} vs {a} on {split.name}", pl.DataFrame({"what": list(payload), "value": [str(v) for v in payload.values()]}))
+    payload = {"split": split.name, "protocol": protocol, **(asdict(held) if strong else {}), "a": a, "b": b,
+               **result.as_dict()}
+    shown = [f"{v:.4g}" if isinstance(v, float) else str(v) for v in payload.values()]
+    frame = pl.DataFrame({"what": list(payload), "value": shown})
+    _emit(fmt, payload, [(f"{b} vs {a} on {split.name} ({protocol})", frame)])
+
+
+def _per_user(split: FixedSplit, strong: StrongSplit | None, spec: str, k: int, familiar: bool) -> pl.DataFrame:
+    """Per-user test metrics of the model ``spec`` under the fixed protocol, or the strong one given ``strong``."""
+    from tastemaker.evaluation.fixed_split import evaluate_per_user
+    from tastemaker.evaluation.strong import strong_per_user
+
+    name, params = _spec(spec)
+    model = _model(name, params)
+    weighted = name == "history"
+    if strong is None:
+        model.fit(split.train_weights if weighted else split.matrices["train"])
+        return evaluate_per_user(split, model, "test", k, familiar)
+    model.fit(strong.train_weights if weighted else strong.train)
+    return strong_per_user(strong, model, k, familiar, weighted)
 
 
 @app.command("split")

@@ -19,10 +19,11 @@ import polars as pl
 import scipy.sparse as sp
 
 from tastemaker.candidates.als import ALS
+from tastemaker.candidates.bpr import BPR
 from tastemaker.candidates.ease import EASE
 from tastemaker.candidates.history import PersonalHistory
 from tastemaker.candidates.itemknn import ItemKNN
-from tastemaker.evaluation.metrics import beyond_accuracy, per_user
+from tastemaker.evaluation.metrics import ItemInfo, beyond_accuracy, by_item_popularity, per_user
 
 BATCH_USERS = 1024
 
@@ -50,12 +51,17 @@ class ItemPopularity:
         """The counts, repeated for each user."""
         return np.tile(self.counts_, (len(users), 1))
 
+    def fold_in(self, X_rows: sp.csr_matrix) -> np.ndarray:
+        """The counts, repeated for each row (users not seen in training get the same list)."""
+        return np.tile(self.counts_, (X_rows.shape[0], 1))
+
 
 #: name -> factory taking keyword parameters
 MATRIX_MODELS: dict[str, Callable[..., MatrixModel]] = {
     "pop": lambda: ItemPopularity(),
     "ease": lambda **p: EASE(**p),
     "als": lambda **p: ALS(**p),
+    "bpr": lambda **p: BPR(**p),
     "itemknn": lambda **p: ItemKNN(**p),
     "history": lambda: PersonalHistory(),
 }
@@ -188,15 +194,19 @@ def evaluate_per_user(split: FixedSplit, model: MatrixModel, part: str = "test",
 
 
 def evaluate_model(split: FixedSplit, model: MatrixModel, part: str = "test", ks: tuple[int, ...] = (10, 20),
-                   familiar: bool = False, beyond: bool = False) -> dict[str, float]:
-    """Mean metrics of an already fitted ``model`` on ``part``; ``beyond`` adds coverage, Gini, novelty."""
+                   familiar: bool = False, beyond: bool = False, info: ItemInfo | None = None) -> dict[str, float]:
+    """Mean metrics of an already fitted ``model`` on ``part``; ``beyond`` adds coverage, Gini, novelty.
+
+    ``info`` (artists, tags, item vectors) adds intra-list diversity to the ``beyond`` metrics.
+    """
     result: dict[str, float] = {}
     for k in ks:
         scores, recs = _ranked(split, model, part, k, familiar)
         result.update({c: round(float(scores[c].mean()), 4) for c in scores.columns if c != "user_id"})
         if beyond:
             tu, ti = split.matrices["train"].nonzero()
-            extra = beyond_accuracy(recs, pl.DataFrame({"user_id": tu, "item_id": ti}), len(split.items), k)
+            extra = beyond_accuracy(recs, pl.DataFrame({"user_id": tu, "item_id": ti}), len(split.items), k,
+                                    **(info.indexed(split.items) if info else {}))
             result.update({name: round(value, 4) for name, value in extra.items()})
     return result
 
@@ -218,3 +228,18 @@ def evaluate_segments(split: FixedSplit, model: MatrixModel, part: str = "test",
             out[label] = {"users": float(group.height)} | {
                 c: round(float(group[c].mean()), 4) for c in per.columns if c not in ("user_id", "n_train")}
     return out
+
+
+def evaluate_item_segments(split: FixedSplit, model: MatrixModel, part: str = "test", k: int = 10,
+                           familiar: bool = False, cold_max: int = 10) -> dict[str, dict[str, float]]:
+    """Mean metrics@k on long-tail (``cold``: at most ``cold_max`` training users) and popular target items.
+
+    See :func:`tastemaker.evaluation.metrics.by_item_popularity`; the lists are the same as for
+    :func:`evaluate_model`, only the target is cut.
+    """
+    recs = _ranked(split, model, part, k, familiar)[1]
+    tu, ti = split.matrices[part].nonzero()
+    ru, ri = split.matrices["train"].nonzero()
+    segments = by_item_popularity(recs, pl.DataFrame({"user_id": tu, "item_id": ti}),
+                                  pl.DataFrame({"user_id": ru, "item_id": ri}), k, cold_max)
+    return {label: {name: round(value, 4) for name, value in row.items()} for label, row in segments.items()}

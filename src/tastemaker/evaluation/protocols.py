@@ -11,7 +11,8 @@ reads, so ``evaluate-split``, ``tune`` and ``compare`` work on any of them.
 
 In ``discovery`` mode valid keeps only items new to the user before valid, and test only items
 new before test; otherwise (familiar) every distinct item listened to in the period is a target.
-Train ``weight`` is the number of listens.
+Train ``weight`` is the number of listens and ``ts`` the pair's first listen, so the strong
+protocol (:mod:`tastemaker.evaluation.strong`) can fold in each held-out user's history by time.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def _temporal(events: pl.LazyFrame, by_user: bool, discovery: bool) -> dict[str,
 
 
 def _assemble(parts: dict[str, pl.DataFrame], discovery: bool) -> dict[str, pl.DataFrame]:
-    train = parts["train"].group_by("user_id", "item_id").agg(pl.col("weight").sum()).sort("user_id", "item_id")
+    train = (parts["train"].group_by("user_id", "item_id").agg(pl.col("weight").sum(), pl.col("ts").min())
+             .sort("user_id", "item_id"))
     valid = parts["valid"].select("user_id", "item_id").unique()
     test = parts["test"].select("user_id", "item_id").unique()
     if discovery:
@@ -55,7 +57,8 @@ def _assemble(parts: dict[str, pl.DataFrame], discovery: bool) -> dict[str, pl.D
 
 
 def _random(events: pl.LazyFrame, seed: int) -> dict[str, pl.DataFrame]:
-    pairs = listens(events).group_by("user_id", "item_id").agg(pl.col("weight").sum()).collect().sort("user_id", "item_id")
+    pairs = (listens(events).group_by("user_id", "item_id").agg(pl.col("weight").sum(), pl.col("ts").min())
+             .collect().sort("user_id", "item_id"))
     shuffled = pairs.sample(fraction=1.0, shuffle=True, seed=seed)
     ranked = shuffled.with_columns(
         (pl.int_range(pl.len()).over("user_id") / pl.len().over("user_id")).alias("_q")
