@@ -1,101 +1,259 @@
-"""Popularity: the baseline every other model must beat.
+"""Popularity: the baseline every other model must beat, per country, and for new releases.
 
-Scores an item by how many listens it had, optionally decayed with a half-life so recent
-listening counts more (trending). Recommending excludes what the user already heard when asked.
+:class:`Popularity` scores an item by how many listens it had, optionally decayed with a
+half-life so recent listening counts more (trending), optionally one chart per country.
+:class:`NewReleases` ranks tracks released in the last days by how fast they are being played.
+Recommending excludes what the user already heard when asked.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Self
+from typing import Self, TypeVar
 
 import numpy as np
 import polars as pl
 
 from tastemaker.errors import NotFittedError
 
+#: the chart key of the global chart (country charts are keyed by country code)
+GLOBAL = ""
+#: what ``Popularity(by=...)`` can split charts by
+CHART_KEYS = (None, "country")
+_Model = TypeVar("_Model", "Popularity", "NewReleases")
+
 
 @dataclass(frozen=True, slots=True)
 class PopularityParams:
-    """``half_life_days``: None counts every listen equally; a number decays older listens."""
+    """``half_life_days``: None counts every listen equally; a number decays older listens.
+
+    ``by="country"``: one chart per listener country with at least ``min_country_listens``
+    (summed weight); everyone else, and every slot a short country chart cannot fill, gets the
+    global chart.
+    """
 
     half_life_days: float | None = None
+    by: str | None = None
+    min_country_listens: float = 100.0
 
 
 class Popularity:
-    """Most-listened items, the same list for everyone (minus what each user heard).
+    """Most-listened items, the same list for everyone (or everyone in a country), minus what each heard.
 
     >>> model = Popularity().fit(interactions)  # doctest: +SKIP
     >>> model.recommend(["u1"], k=10, exclude=interactions)  # doctest: +SKIP
+    >>> Popularity(by="country").fit(interactions).recommend(["u1"], countries={"u1": "SE"})  # doctest: +SKIP
     """
 
     name = "popularity"
 
-    def __init__(self, half_life_days: float | None = None) -> None:
-        self.params = PopularityParams(half_life_days)
+    def __init__(self, half_life_days: float | None = None, by: str | None = None,
+                 min_country_listens: float = 100.0) -> None:
+        self.params = PopularityParams(half_life_days, by, min_country_listens)
 
     def fit(self, interactions: pl.DataFrame, now: datetime | None = None) -> Self:
-        """Learn item scores from ``user_id, item_id, weight[, last_ts]`` rows."""
-        missing = {"user_id", "item_id", "weight"} - set(interactions.columns)
+        """Learn item scores from ``user_id, item_id, weight[, last_ts][, country]`` rows.
+
+        ``by="country"`` needs ``country`` (the listener's country; each user is placed in the
+        country carrying most of their weight, ties by name).
+        """
+        if self.params.by not in CHART_KEYS:
+            raise ValueError(f"by must be one of {CHART_KEYS}, got {self.params.by!r}")
+        missing = {"user_id", "item_id", "weight"} | ({"country"} if self.params.by else set())
+        missing -= set(interactions.columns)
         if missing:
-            raise ValueError(f"interactions need columns {sorted(missing)}")
-        weight = pl.col("weight")
-        if self.params.half_life_days is not None:
-            if "last_ts" not in interactions.columns:
-                raise ValueError("half_life_days needs a last_ts column in the interactions")
-            ref = now or interactions["last_ts"].max()
-            age_days = (pl.lit(ref) - pl.col("last_ts")).dt.total_seconds() / 86400.0
-            weight = weight * (0.5 ** (age_days / self.params.half_life_days))
-        scores = (
-            interactions.group_by("item_id")
-            .agg(weight.sum().alias("score"))
-            .sort(["score", "item_id"], descending=[True, False])
-        )
-        self.item_ids_ = scores["item_id"].to_numpy().astype(str)
-        self.scores_ = scores["score"].to_numpy().astype(np.float64)
+            raise ValueError(f"interactions need columns {sorted(missing)}"
+                             + (" (by='country' needs the listener's country)" if "country" in missing else ""))
+        weighted = interactions.with_columns(self._weight(interactions, now).alias("weight"))
+        chart = _chart(weighted, [])
+        self.item_ids_ = chart["item_id"].to_numpy().astype(str)
+        self.scores_ = chart["score"].to_numpy().astype(np.float64)
+        if self.params.by == "country":
+            self._fit_countries(weighted.filter(pl.col("country").is_not_null()))
         return self
+
+    def _weight(self, interactions: pl.DataFrame, now: datetime | None) -> pl.Expr:
+        weight = pl.col("weight")
+        if self.params.half_life_days is None:
+            return weight
+        if "last_ts" not in interactions.columns:
+            raise ValueError("half_life_days needs a last_ts column in the interactions")
+        ref = now or interactions["last_ts"].max()
+        age_days = (pl.lit(ref) - pl.col("last_ts")).dt.total_seconds() / 86400.0
+        return weight * (0.5 ** (age_days / self.params.half_life_days))
+
+    def _fit_countries(self, rows: pl.DataFrame) -> None:
+        """Per-country charts for countries with enough listening, and each user's country."""
+        totals = rows.group_by("country").agg(pl.col("weight").sum())
+        big = totals.filter(pl.col("weight") >= self.params.min_country_listens)["country"]
+        charts = _chart(rows.filter(pl.col("country").is_in(big.implode())), ["country"])
+        self.chart_countries_ = charts["country"].to_numpy().astype(str)
+        self.chart_items_ = charts["item_id"].to_numpy().astype(str)
+        self.chart_scores_ = charts["score"].to_numpy().astype(np.float64)
+        home = (rows.group_by("user_id", "country").agg(pl.col("weight").sum())
+                .sort(["user_id", "weight", "country"], descending=[False, True, False])
+                .unique("user_id", keep="first", maintain_order=True))
+        self.user_ids_ = home["user_id"].to_numpy().astype(str)
+        self.user_countries_ = home["country"].to_numpy().astype(str)
 
     def _check(self) -> None:
         if not hasattr(self, "item_ids_"):
-            raise NotFittedError("Popularity is not fitted: call fit() or load() first")
+            raise NotFittedError(f"{type(self).__name__} is not fitted: call fit() or load() first")
 
-    def recommend(self, user_ids: list[str], k: int = 10, exclude: pl.DataFrame | None = None) -> pl.DataFrame:
+    def recommend(self, user_ids: list[str], k: int = 10, exclude: pl.DataFrame | None = None,
+                  countries: Mapping[str, str] | None = None) -> pl.DataFrame:
         """Top ``k`` items per user as ``user_id, item_id, score, rank`` (rank 1 = best).
 
         ``exclude``: ``user_id, item_id`` pairs never to recommend (e.g. already heard).
+        ``countries``: ``user_id -> country`` overriding the countries learned at fit (``by="country"``).
+        Users without a country chart get the global one; ``score`` is the chart's own score.
         """
         self._check()
-        if k < 1:
-            raise ValueError(f"k must be at least 1, got {k}")
         users = pl.DataFrame({"user_id": pl.Series(user_ids, dtype=pl.String)})
-        n_ex = 0 if exclude is None else int(exclude.group_by("user_id").len()["len"].max() or 0)
-        top = pl.DataFrame({"item_id": self.item_ids_[: k + n_ex], "score": self.scores_[: k + n_ex]})
-        recs = users.join(top, how="cross")
-        if exclude is not None:
-            recs = recs.join(exclude.select("user_id", "item_id"), on=["user_id", "item_id"], how="anti")
-        return (
-            recs.with_columns(pl.int_range(1, pl.len() + 1).over("user_id").alias("rank"))
-            .filter(pl.col("rank") <= k)
-            .sort(["user_id", "rank"])
-        )
+        charts = pl.DataFrame({"chart": GLOBAL, "item_id": self.item_ids_, "score": self.scores_})
+        if self.params.by == "country":
+            users = users.join(self._homes(countries), on="user_id", how="left", maintain_order="left")
+            charts = pl.concat([charts, pl.DataFrame({"chart": self.chart_countries_, "item_id": self.chart_items_,
+                                                      "score": self.chart_scores_})])
+            users = users.with_columns(pl.when(pl.col("chart").is_in(charts["chart"].unique().implode()))
+                                       .then("chart").otherwise(pl.lit(GLOBAL)))
+        else:
+            users = users.with_columns(pl.lit(GLOBAL).alias("chart"))
+        return from_charts(users, charts, k, exclude)
+
+    def _homes(self, countries: Mapping[str, str] | None) -> pl.DataFrame:
+        """``user_id, chart``: the given countries first, then the ones learned at fit."""
+        learned = pl.DataFrame({"user_id": self.user_ids_, "chart": self.user_countries_},
+                               schema={"user_id": pl.String, "chart": pl.String})
+        if not countries:
+            return learned
+        given = pl.DataFrame({"user_id": list(countries), "chart": list(countries.values())},
+                             schema={"user_id": pl.String, "chart": pl.String})
+        return pl.concat([given, learned.join(given, on="user_id", how="anti")])
 
     def save(self, path: Path) -> None:
         """Write ``params.json`` and ``arrays.npz`` into folder ``path``."""
         self._check()
-        path.mkdir(parents=True, exist_ok=True)
-        (path / "params.json").write_text(json.dumps({"model": self.name, **asdict(self.params)}))
-        np.savez(path / "arrays.npz", item_ids=self.item_ids_, scores=self.scores_)
+        _save(path, {"model": self.name, **asdict(self.params)}, self)
 
     @classmethod
     def load(cls, path: Path) -> Popularity:
         """Read a model written by :meth:`save`."""
-        params = json.loads((path / "params.json").read_text())
-        params.pop("model", None)
-        model = cls(**params)
-        with np.load(path / "arrays.npz", allow_pickle=False) as arrays:
-            model.item_ids_ = arrays["item_ids"]
-            model.scores_ = arrays["scores"]
-        return model
+        return _load(path, cls)
+
+
+@dataclass(frozen=True, slots=True)
+class NewReleasesParams:
+    """``days``: how recent a release must be (counted back from ``now``)."""
+
+    days: float = 30.0
+
+
+class NewReleases:
+    """Tracks released in the last ``days``, fastest-played first: listens per day since release.
+
+    Released tracks nobody has played yet follow, newest first. Release dates come from
+    ``releases`` (``item_id, release_date``: the tracks table, which also knows unplayed tracks)
+    or from a ``release_date`` column of the interactions.
+
+    >>> NewReleases(days=14).fit(interactions, releases=tracks).recommend(["u1"], k=10)  # doctest: +SKIP
+    """
+
+    name = "new-releases"
+
+    def __init__(self, days: float = 30.0) -> None:
+        self.params = NewReleasesParams(days)
+
+    def fit(self, interactions: pl.DataFrame, now: datetime | None = None,
+            releases: pl.DataFrame | None = None) -> Self:
+        """Score the tracks released in ``(now - days, now]``; ``now`` defaults to the newest listen."""
+        if self.params.days <= 0:
+            raise ValueError(f"days must be positive, got {self.params.days}")
+        catalog = releases if releases is not None else interactions
+        if "release_date" not in catalog.columns or catalog["release_date"].null_count() == catalog.height:
+            raise ValueError("new releases need release dates (tracks.release_date), and there are none: import "
+                             "a catalog that has them, e.g. `tastemaker generate` then `tastemaker import table`")
+        if now is None and "last_ts" not in interactions.columns:
+            raise ValueError("pass now= or give the interactions a last_ts column")
+        today = (now or interactions["last_ts"].max()).date()
+        dates = (catalog.select("item_id", pl.col("release_date").cast(pl.Date)).drop_nulls().unique("item_id")
+                 .filter(pl.col("release_date").is_between(today - timedelta(days=self.params.days), today,
+                                                           closed="right")))
+        listened = interactions.group_by("item_id").agg(pl.col("weight").sum())
+        age_days = ((pl.lit(today) - pl.col("release_date")).dt.total_days() + 1).clip(1)
+        chart = (dates.join(listened, on="item_id", how="left")
+                 .with_columns((pl.col("weight").fill_null(0.0) / age_days).alias("score"))
+                 .sort(["score", "release_date", "item_id"], descending=[True, True, False]))
+        self.item_ids_ = chart["item_id"].to_numpy().astype(str)
+        self.scores_ = chart["score"].to_numpy().astype(np.float64)
+        return self
+
+    def recommend(self, user_ids: list[str], k: int = 10, exclude: pl.DataFrame | None = None) -> pl.DataFrame:
+        """Top ``k`` new releases per user as ``user_id, item_id, score, rank``, minus the ``exclude`` pairs."""
+        if not hasattr(self, "item_ids_"):
+            raise NotFittedError("NewReleases is not fitted: call fit() or load() first")
+        users = pl.DataFrame({"user_id": pl.Series(user_ids, dtype=pl.String), "chart": GLOBAL})
+        return from_charts(users, pl.DataFrame({"chart": GLOBAL, "item_id": self.item_ids_, "score": self.scores_}),
+                           k, exclude)
+
+    def save(self, path: Path) -> None:
+        """Write ``params.json`` and ``arrays.npz`` into folder ``path``."""
+        if not hasattr(self, "item_ids_"):
+            raise NotFittedError("NewReleases is not fitted: nothing to save")
+        _save(path, {"model": self.name, **asdict(self.params)}, self)
+
+    @classmethod
+    def load(cls, path: Path) -> NewReleases:
+        """Read a model written by :meth:`save`."""
+        return _load(path, cls)
+
+
+def _save(path: Path, params: dict[str, object], model: object) -> None:
+    """``params.json`` and the model's learned arrays (attributes ending in ``_``) as ``arrays.npz``."""
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "params.json").write_text(json.dumps(params))
+    np.savez(path / "arrays.npz", **{k.removesuffix("_"): v for k, v in vars(model).items() if k.endswith("_")})
+
+
+def _load(path: Path, cls: type[_Model]) -> _Model:
+    params = json.loads((path / "params.json").read_text())
+    params.pop("model", None)
+    model = cls(**params)
+    with np.load(path / "arrays.npz", allow_pickle=False) as arrays:
+        for key in arrays.files:
+            setattr(model, f"{key}_", arrays[key])
+    return model
+
+
+def _chart(weighted: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """Summed weight per item (per ``keys``), best first, ties by item id."""
+    return (weighted.group_by([*keys, "item_id"]).agg(pl.col("weight").sum().alias("score"))
+            .sort([*keys, "score", "item_id"], descending=[False] * len(keys) + [True, False]))
+
+
+def from_charts(users: pl.DataFrame, charts: pl.DataFrame, k: int, exclude: pl.DataFrame | None) -> pl.DataFrame:
+    """Top ``k`` per user from the chart each is assigned (``users``: ``user_id, chart``), topped up from
+    the global chart; ``charts`` (``chart, item_id, score``) is sorted best first within each chart."""
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    n_ex = 0 if exclude is None else int(exclude.group_by("user_id").len()["len"].max() or 0)
+    top = (charts.with_columns(pl.int_range(pl.len()).over("chart").alias("_pos"))
+           .filter(pl.col("_pos") < k + n_ex))
+    users = users.unique(maintain_order=True)
+    own = users.join(top, on="chart").with_columns(pl.lit(0).alias("_fill"))
+    fill = (users.filter(pl.col("chart") != GLOBAL).drop("chart")
+            .join(top.filter(pl.col("chart") == GLOBAL), how="cross").with_columns(pl.lit(1).alias("_fill")))
+    recs = (pl.concat([own, fill.select(own.columns)]).sort(["user_id", "_fill", "_pos"])
+            .unique(["user_id", "item_id"], keep="first", maintain_order=True))
+    if exclude is not None:
+        recs = recs.join(exclude.select("user_id", "item_id"), on=["user_id", "item_id"], how="anti")
+    return (
+        recs.with_columns(pl.int_range(1, pl.len() + 1).over("user_id").alias("rank"))
+        .filter(pl.col("rank") <= k)
+        .select("user_id", "item_id", "score", "rank")
+        .sort(["user_id", "rank"])
+    )

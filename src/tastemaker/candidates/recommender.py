@@ -17,6 +17,8 @@ import polars as pl
 import scipy.sparse as sp
 
 from tastemaker.candidates.als import ALS
+from tastemaker.candidates.artist import ArtistDiscovery, artist_codes
+from tastemaker.candidates.bpr import BPR
 from tastemaker.candidates.ease import EASE
 from tastemaker.candidates.history import PersonalHistory
 from tastemaker.candidates.itemknn import ItemKNN
@@ -25,11 +27,12 @@ from tastemaker.errors import NotFittedError
 #: what a model is fed: 1 per pair, the ``weight`` column, or the ``recency`` column
 SIGNALS = ("binary", "weights", "recency")
 #: model name -> class; every class takes keyword parameters and has fit(X) / score(users, X)
-MATRIX_CLASSES: dict[str, type] = {"als": ALS, "ease": EASE, "itemknn": ItemKNN, "history": PersonalHistory}
+MATRIX_CLASSES: dict[str, type] = {"als": ALS, "ease": EASE, "itemknn": ItemKNN, "history": PersonalHistory,
+                                   "bpr": BPR, "artist": ArtistDiscovery}
 
 
 class MatrixRecommender:
-    """Wrap a matrix model (``als``, ``ease``, ``itemknn``, ``history``) for external ids.
+    """Wrap a matrix model (``als``, ``bpr``, ``ease``, ``itemknn``, ``history``, ``artist``) for external ids.
 
     ``signal="binary"`` feeds the model 1 per listened pair; ``"weights"`` feeds it the
     interactions' weights (play counts, or listening-aware confidence); ``"recency"`` feeds it
@@ -51,7 +54,10 @@ class MatrixRecommender:
         self.model = MATRIX_CLASSES[model](**params)
 
     def fit(self, interactions: pl.DataFrame) -> Self:
-        """Build the user × item matrix from ``user_id, item_id, weight`` and fit the model."""
+        """Build the user × item matrix from ``user_id, item_id, weight`` and fit the model.
+
+        A model taking ``item_artists`` (``artist``) gets it from an ``artist_id`` column.
+        """
         self.users_ = interactions["user_id"].unique().sort().to_numpy().astype(str)
         self.items_ = interactions["item_id"].unique().sort().to_numpy().astype(str)
         rows = np.searchsorted(self.users_, interactions["user_id"].to_numpy().astype(str))
@@ -66,6 +72,8 @@ class MatrixRecommender:
         binary.data[:] = 1.0
         self.matrix_ = binary if self.signal == "binary" else values
         self.popularity_ = np.asarray(binary.sum(axis=0), dtype=np.float64).ravel()
+        if "item_artists" in model_params(self.name):  # the item index exists only now
+            self.model = MATRIX_CLASSES[self.name](**self.params, item_artists=item_artist_index(interactions, self.items_))
         self.model.fit(self.matrix_)
         return self
 
@@ -120,6 +128,16 @@ class MatrixRecommender:
             elif key.startswith("model."):
                 setattr(self.model, key.removeprefix("model."), value)
         return self
+
+
+def item_artist_index(interactions: pl.DataFrame, items: np.ndarray) -> np.ndarray:
+    """The artist index of each of ``items`` from the interactions' ``artist_id`` column (-1: none known)."""
+    if "artist_id" not in interactions.columns:
+        raise ValueError("this model needs an artist_id column in the interactions (user_id, item_id, weight, "
+                         "artist_id); tastemaker.features.interactions.interactions() adds it from the events")
+    per_item = interactions.group_by("item_id").agg(pl.col("artist_id").drop_nulls().min())
+    aligned = pl.DataFrame({"item_id": items}).join(per_item, on="item_id", how="left", maintain_order="left")
+    return artist_codes(aligned["artist_id"])
 
 
 def learned_state(model: Any) -> dict[str, Any]:

@@ -10,13 +10,14 @@ import polars as pl
 import typer
 from rich.table import Table
 
-from tastemaker.candidates.popularity import Popularity
+from tastemaker.candidates.popularity import NewReleases, Popularity
 from tastemaker.candidates.recommender import MatrixRecommender
 from tastemaker.cli.main import app, fail, open_workspace_store, out, print_frame, print_json, settings
 from tastemaker.errors import TastemakerError
 from tastemaker.features.interactions import interactions
 
-#: name -> model factory with its default parameters. ``trending`` is popularity with a one-week half-life.
+#: name -> model factory with its default parameters. ``trending`` is popularity with a one-week half-life;
+#: ``country`` one chart per listener country; ``artist`` unheard tracks of the artists a listener plays.
 MODELS: dict[str, Any] = {
     "popularity": lambda: Popularity(),
     "trending": lambda: Popularity(half_life_days=7.0),
@@ -24,10 +25,14 @@ MODELS: dict[str, Any] = {
     "als": lambda: MatrixRecommender("als", factors=64, regularization=10.0, alpha=3.0),
     "ease": lambda: MatrixRecommender("ease", l2=500.0),
     "history": lambda: MatrixRecommender("history", signal="recency"),
+    "bpr": lambda: MatrixRecommender("bpr", factors=64, learning_rate=0.01, iterations=100),
+    "artist": lambda: MatrixRecommender("artist", signal="weights", similar_artists=20, similar_weight=0.1),
+    "country": lambda: Popularity(by="country"),
+    "new-releases": lambda: NewReleases(days=30.0),
 }
 #: what `evaluate` and the demo compare (EASE is left out: it refuses catalogs over ~20k tracks)
 EVALUATED = ("popularity", "trending", "itemknn", "als")
-Model = Popularity | MatrixRecommender
+Model = Popularity | NewReleases | MatrixRecommender
 
 playlist_app = typer.Typer(help="Playlists for one listener.", no_args_is_help=True)
 app.add_typer(playlist_app, name="playlist")
@@ -48,7 +53,11 @@ def _make(name: str) -> Model:
         raise fail(f"unknown model {name!r}; known: {', '.join(MODELS)}") from None
 
 
-def _fit(model: Model, data: pl.DataFrame, now: datetime | None = None) -> Model:
+def _fit(model: Model, data: pl.DataFrame, now: datetime | None = None, store: Any = None) -> Model:
+    if isinstance(model, NewReleases):  # release dates live in the tracks table, not in the events
+        tracks = store.entities("tracks") if store is not None else pl.DataFrame()
+        releases = tracks.select(pl.col("track_id").alias("item_id"), "release_date") if tracks.height else None
+        return model.fit(data, now=now, releases=releases)
     return model.fit(data, now=now) if isinstance(model, Popularity) else model.fit(data)
 
 
@@ -60,7 +69,8 @@ def _load(name: str, version: str | None = None) -> Model:
     except ValueError as exc:
         raise fail(f"{exc} (workspace {settings().workspace})") from None
     kind = json.loads((path / "params.json").read_text())["model"]
-    return Popularity.load(path) if kind == "popularity" else MatrixRecommender.load(path)
+    loaders = {"popularity": Popularity.load, "new-releases": NewReleases.load}
+    return loaders.get(kind, MatrixRecommender.load)(path)  # type: ignore[no-any-return]
 
 
 @app.command()
@@ -79,8 +89,8 @@ def train(
         raise fail("the store has no listens yet: run `tastemaker import` or `tastemaker generate` first")
     loaded = time.perf_counter()
     try:
-        _fit(estimator, data)
-    except ValueError as exc:  # e.g. EASE's memory guard
+        _fit(estimator, data, store=store)
+    except ValueError as exc:  # e.g. EASE's memory guard, missing release dates
         raise fail(str(exc)) from None
     fitted = time.perf_counter()
     version = _save(model, estimator, store, data.height)
@@ -157,15 +167,37 @@ def recommend(
 
 @playlist_app.command("discover-weekly")
 def discover_weekly_cmd(
-    user: Annotated[str, typer.Option(help="The listener's id.")],
+    user: Annotated[str | None, typer.Option(help="The listener's id.")] = None,
+    all_users: Annotated[bool, typer.Option("--all", help="Every listener in the store (batch).")] = False,
+    out_dir: Annotated[str, typer.Option("--out", help="Batch output folder (Parquet + JSPF).")] = "playlists",
     model: Annotated[str, typer.Option(help="A trained model.")] = "popularity",
     size: Annotated[int, typer.Option(help="Tracks in the playlist.")] = 30,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """USER's Discover Weekly: unheard tracks, at most two per artist."""
-    from tastemaker.surfaces.discover_weekly import discover_weekly
+    """USER's Discover Weekly (unheard tracks, at most two per artist), or every listener's with --all."""
+    from pathlib import Path
 
+    from tastemaker.surfaces.discover_weekly import discover_weekly, discover_weekly_batch, write_playlists
+
+    if (user is None) == (not all_users):
+        raise fail("give either --user USER or --all")
     store = open_workspace_store()
+    if all_users:
+        import time
+
+        started = time.perf_counter()
+        heard = store.events().select("user_id", "item_id").unique().collect()
+        users = heard["user_id"].unique().sort().to_list()
+        playlists = discover_weekly_batch(_load(model), users, heard, store.entities("tracks"), size=size)
+        paths = write_playlists(playlists, Path(out_dir), "Discover Weekly")
+        summary = {"users": len(users), "tracks": playlists.height, "seconds": round(time.perf_counter() - started, 2),
+                   **{k: str(v) for k, v in paths.items()}}
+        if as_json:
+            print_json(summary)
+        else:
+            out.print(f"wrote Discover Weekly for {len(users):,} listeners to {out_dir} in {summary['seconds']}s")
+        return
+    assert user is not None
     playlist = discover_weekly(_load(model), user, _heard(user), store.entities("tracks"), size=size)
     if as_json:
         print_json({"user": user, "playlist": "discover-weekly", "tracks": playlist.to_dicts()})

@@ -16,6 +16,12 @@ SPACES: dict[str, Callable[[Any], dict[str, Any]]] = {
         "alpha": t.suggest_float("alpha", 0.1, 50.0, log=True),
         "iterations": t.suggest_int("iterations", 10, 40),
     },
+    "bpr": lambda t: {
+        "factors": t.suggest_categorical("factors", [32, 64, 128, 256]),
+        "learning_rate": t.suggest_float("learning_rate", 0.001, 0.1, log=True),
+        "regularization": t.suggest_float("regularization", 1e-4, 0.1, log=True),
+        "iterations": t.suggest_int("iterations", 50, 500, log=True),
+    },
     "ease": lambda t: {"l2": t.suggest_float("l2", 10.0, 5000.0, log=True)},
     "itemknn": lambda t: {
         "k": t.suggest_int("k", 10, 500, log=True),

@@ -21,10 +21,12 @@ from tastemaker.domain import SKIP_THRESHOLD_MS
 #: days after which a listen counts half in ``recency``
 HALF_LIFE_DAYS = 60.0
 POSITIVE_TYPES = ("play", "complete", "save", "replay", "add_to_playlist", "rate")
+#: columns carried along when the events have them (the store's always do; hand-built frames may not)
+CARRIED = ("country",)
 
 
 def listens(events: pl.LazyFrame, until: datetime | None = None) -> pl.LazyFrame:
-    """Positive events (one row each) with ``user_id, item_id, artist_id, ts, weight``.
+    """Positive events (one row each) with ``user_id, item_id, artist_id, ts, weight[, country]``.
 
     ``until`` keeps only events strictly before that instant (point-in-time cut).
     """
@@ -32,13 +34,16 @@ def listens(events: pl.LazyFrame, until: datetime | None = None) -> pl.LazyFrame
     frame = events.filter(pl.col("type").is_in(POSITIVE_TYPES) & ~(skipped & (pl.col("type") == "play")))
     if until is not None:
         frame = frame.filter(pl.col("ts") < until)
-    return frame.select("user_id", "item_id", "artist_id", "ts", pl.col("count").fill_null(1).cast(pl.Float64).alias("weight"))
+    carried = [c for c in CARRIED if c in frame.collect_schema().names()]
+    return frame.select("user_id", "item_id", "artist_id", "ts", pl.col("count").fill_null(1).cast(pl.Float64).alias("weight"),
+                        *carried)
 
 
 def interactions(events: pl.LazyFrame, until: datetime | None = None,
                  half_life_days: float = HALF_LIFE_DAYS) -> pl.DataFrame:
     """One row per (user, item): ``weight`` (summed listens), ``recency`` (decayed listens),
-    ``first_ts``, ``last_ts``, ``artist_id``."""
+    ``first_ts``, ``last_ts``, ``artist_id`` and, when the events have it, ``country`` (where the
+    user played the item: the listener's country in a generated world)."""
     if half_life_days <= 0:
         raise ValueError(f"half_life_days must be positive, got {half_life_days}")
     frame = listens(events, until)
@@ -53,6 +58,7 @@ def interactions(events: pl.LazyFrame, until: datetime | None = None,
             pl.col("ts").min().alias("first_ts"),
             pl.col("ts").max().alias("last_ts"),
             pl.col("artist_id").drop_nulls().first(),
+            *(pl.col(c).drop_nulls().first() for c in CARRIED if c in frame.collect_schema().names()),
         )
         .collect()
     )
