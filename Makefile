@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+TORCH  := torch==2.13.0
 export OPENBLAS_NUM_THREADS := 1
 
 .PHONY: demo test install bench bench-import bench-quality clean
@@ -11,8 +12,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+# torch first, on its own: resolved alongside the content extra, pip could pick a multi-GB CUDA build
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/pip install --quiet '$(TORCH)'
+	$(BIN)/pip install --quiet -e '.[test,bench,content,sequence]'
 	touch $(STAMP)
 
 install: $(STAMP)
