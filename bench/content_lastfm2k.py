@@ -19,7 +19,6 @@ Writes bench/results/content_lastfm2k.json.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import time
@@ -30,7 +29,7 @@ import polars as pl
 from scipy import stats
 
 from tastemaker.candidates.als import ALS
-from tastemaker.candidates.content import ContentModel, tag_vectors, text_vectors
+from tastemaker.candidates.content import ContentModel, hetrec_tag_assignments, tag_vectors, text_vectors
 from tastemaker.candidates.hybrid import Hybrid
 from tastemaker.evaluation.fixed_split import FixedSplit, ItemPopularity, evaluate_model, evaluate_per_user
 
@@ -42,22 +41,6 @@ TAG_GRID = [{"min_items": 2, "max_tags": n} for n in (128, 256, 512, 1024, 4096)
 BLEND_GRID = (0.0, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0)
 ALL_TAGS = 1_000_000
 TEXT_TAGS = 10  # tag names per artist in its text
-
-
-def read_tag_assignments(folder: Path) -> pl.DataFrame:
-    """HetRec ``user_taggedartists.dat`` joined to ``tags.dat``: ``user_id, item_id, tag``."""
-    lines = []
-    for raw in (folder / "tags.dat").read_bytes().splitlines():
-        try:  # latin-1 in the original release, UTF-8 in some copies
-            lines.append(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            lines.append(raw.decode("latin-1"))
-    names = pl.read_csv(io.StringIO("\n".join(lines)), separator="\t", quote_char=None,
-                        schema_overrides={"tagID": pl.String})
-    tagged = pl.read_csv(folder / "user_taggedartists.dat.gz", separator="\t",
-                         schema_overrides={"userID": pl.String, "artistID": pl.String, "tagID": pl.String})
-    return tagged.join(names, on="tagID").select(pl.col("userID").alias("user_id"),
-                                                 pl.col("artistID").alias("item_id"), pl.col("tagValue").alias("tag"))
 
 
 def honest(assignments: pl.DataFrame, split: FixedSplit) -> pl.DataFrame:
@@ -116,7 +99,7 @@ def main() -> None:
     split = FixedSplit.load(DATA / "benchmarks" / "lastfm2k")
     X = split.matrices["train"]
     items = split.items.to_list()
-    every = read_tag_assignments(DATA / "lastfm-hetrec2011-2k")
+    every = hetrec_tag_assignments(DATA / "lastfm-hetrec2011-2k")
     fair = honest(every, split)
     out: dict[str, Any] = {"split": "lastfm2k", "tag_assignments": every.height, "honest_assignments": fair.height}
     out["pop"] = both_parts(split, ItemPopularity().fit(X))

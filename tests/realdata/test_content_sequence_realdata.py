@@ -5,33 +5,16 @@ Full numbers and the protocol behind them: ``bench/content_lastfm2k.py`` and ``b
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 
-from tastemaker.candidates.content import ContentModel, tag_vectors
+from tastemaker.candidates.content import ContentModel, hetrec_tag_assignments, tag_vectors
 from tastemaker.evaluation.fixed_split import FixedSplit, ItemPopularity, evaluate_model
 
 pytestmark = pytest.mark.realdata
-
-
-def _tag_assignments(folder: Path) -> pl.DataFrame:
-    """HetRec ``user_taggedartists.dat`` with tag names: ``user_id, item_id, tag``."""
-    lines = []
-    for raw in (folder / "tags.dat").read_bytes().splitlines():
-        try:  # latin-1 in the original release
-            lines.append(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            lines.append(raw.decode("latin-1"))
-    names = pl.read_csv(io.StringIO("\n".join(lines)), separator="\t", quote_char=None,
-                        schema_overrides={"tagID": pl.String})
-    tagged = pl.read_csv(folder / "user_taggedartists.dat.gz", separator="\t",
-                         schema_overrides={"userID": pl.String, "artistID": pl.String, "tagID": pl.String})
-    return tagged.join(names, on="tagID").select(pl.col("userID").alias("user_id"),
-                                                 pl.col("artistID").alias("item_id"), pl.col("tagValue").alias("tag"))
 
 
 def test_lastfm2k_tag_model_beats_popularity_on_test(shared_data: Path) -> None:
@@ -39,7 +22,7 @@ def test_lastfm2k_tag_model_beats_popularity_on_test(shared_data: Path) -> None:
     X = split.matrices["train"]
     # a listener's own tag on a held-out artist would reveal that pair: such assignments are dropped
     held_out = pl.concat([split.frames[p].select("user_id", "item_id") for p in ("valid", "test")])
-    tags = _tag_assignments(shared_data / "lastfm-hetrec2011-2k").join(held_out, on=["user_id", "item_id"],
+    tags = hetrec_tag_assignments(shared_data / "lastfm-hetrec2011-2k").join(held_out, on=["user_id", "item_id"],
                                                                         how="anti")
     model = ContentModel(tag_vectors(split.items.to_list(), tags, max_tags=256)).fit(X)
     content = evaluate_model(split, model, "test", (10,))["ndcg@10"]

