@@ -197,3 +197,25 @@ def test_sessions_break_at_pauses_over_30_minutes_and_drop_back_to_back_repeats(
     assert session_lists(events) == [["a", "b"], ["c", "d"], ["e"]]  # 15 → 50 min is a pause, 50 → 55 is not
     assert sessionize(events, gap_minutes=60)["session"].n_unique() == 2
 
+
+
+def test_item2vec_recommends_what_follows_each_users_last_plays(tmp_path: Path) -> None:
+    _extra("gensim", "sequence")
+    from tastemaker.candidates.sequence import Item2Vec
+
+    history = _sessions()
+    t = history["ts"].max() + timedelta(hours=3)
+    ends = pl.DataFrame([("u0", "A", t), ("u0", "B", t + timedelta(minutes=4)),
+                         ("u1", "X", t), ("u1", "Y", t + timedelta(minutes=4))],
+                        schema=["user_id", "item_id", "ts"], orient="row")
+    model = Item2Vec(dim=16).fit(pl.concat([history, ends]))
+    heard = pl.DataFrame({"user_id": ["u0", "u0", "u1", "u1"], "item_id": ["A", "B", "X", "Y"]})
+    recs = model.recommend(["u0", "u1", "nobody"], k=2, exclude=heard)
+    first = dict(recs.filter(pl.col("rank") == 1).select("user_id", "item_id").iter_rows())
+    assert first["u0"] == "C" and first["u1"] == "Z"
+    assert recs.join(heard, on=["user_id", "item_id"]).height == 0
+    popular = model.next_items([], k=2)["item_id"].to_list()
+    assert recs.filter(pl.col("user_id") == "nobody")["item_id"].to_list() == popular
+    model.save(tmp_path / "i2v")
+    assert Item2Vec.load(tmp_path / "i2v").recommend(["u0"], k=2, exclude=heard).equals(
+        model.recommend(["u0"], k=2, exclude=heard))

@@ -30,6 +30,10 @@ from tastemaker.errors import MissingDependencyError, NotFittedError
 SEQUENCE_INSTALL = "pip install 'tastemaker[sequence]'"
 
 
+#: how many of a user's last plays ``recommend`` continues from
+RECENT_PLAYS = 5
+
+
 @dataclass(frozen=True, slots=True)
 class Item2VecParams:
     """Word2vec settings (gensim's names in brackets) and how sessions and queries are formed.
@@ -100,7 +104,32 @@ class Item2Vec:
         self.vectors_ = np.asarray(w2v.wv.vectors, dtype=np.float32)[order]
         self.context_vectors_ = np.asarray(w2v.syn1neg, dtype=np.float32)[order]
         self.counts_ = np.array([w2v.wv.get_vecattr(i, "count") for i in self.item_ids_], dtype=np.float64)
+        last = (events.sort("user_id", "ts").group_by("user_id", maintain_order=True)
+                .agg(pl.col("item_id").tail(RECENT_PLAYS)))
+        self.users_ = last["user_id"].to_numpy().astype(str)
+        self.recent_ = np.array([row + [""] * (RECENT_PLAYS - len(row)) for row in last["item_id"].to_list()],
+                                dtype=str).reshape(len(self.users_), RECENT_PLAYS)
         return self
+
+    def recommend(self, user_ids: Sequence[str], k: int = 10, exclude: pl.DataFrame | None = None) -> pl.DataFrame:
+        """Next items after each user's last plays in training, as ``user_id, item_id, score, rank``.
+
+        The same call as every other model's, so the CLI and the surfaces can use it; ``exclude``
+        (``user_id, item_id``) pairs are never returned. Unknown users get the most played items.
+        """
+        self._check_fitted()
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        ids = np.asarray(list(user_ids), dtype=str)
+        rows = np.minimum(np.searchsorted(self.users_, ids), len(self.users_) - 1)
+        known = self.users_[rows] == ids
+        recent = [[i for i in self.recent_[r] if i] if ok else [] for r, ok in zip(rows, known, strict=True)]
+        scores = self.score(recent)
+        parts = []
+        for row, user in enumerate(ids):
+            banned = exclude.filter(pl.col("user_id") == user)["item_id"].to_list() if exclude is not None else None
+            parts.append(self._top(scores[row], k, banned).with_columns(pl.lit(user).alias("user_id")))
+        return pl.concat(parts).select("user_id", "item_id", "score", "rank") if parts else pl.DataFrame()
 
     def score(self, recent: Sequence[Sequence[str]]) -> np.ndarray:
         """Scores of every item in :attr:`item_ids_` order, one row per list of recent plays (oldest first).
@@ -153,7 +182,7 @@ class Item2Vec:
         path.mkdir(parents=True, exist_ok=True)
         (path / "params.json").write_text(json.dumps({"model": self.name, **asdict(self.params)}))
         np.savez(path / "arrays.npz", item_ids=self.item_ids_, vectors=self.vectors_,
-                 context_vectors=self.context_vectors_, counts=self.counts_)
+                 context_vectors=self.context_vectors_, counts=self.counts_, users=self.users_, recent=self.recent_)
 
     @classmethod
     def load(cls, path: Path) -> Item2Vec:
@@ -165,6 +194,7 @@ class Item2Vec:
         with np.load(path / "arrays.npz", allow_pickle=False) as npz:
             self.item_ids_, self.vectors_, self.counts_ = npz["item_ids"], npz["vectors"], npz["counts"]
             self.context_vectors_ = npz["context_vectors"]
+            self.users_, self.recent_ = npz["users"], npz["recent"]
         return self
 
     def _check_fitted(self) -> None:

@@ -29,10 +29,18 @@ MODELS: dict[str, Any] = {
     "artist": lambda: MatrixRecommender("artist", signal="weights", similar_artists=20, similar_weight=0.1),
     "country": lambda: Popularity(by="country"),
     "new-releases": lambda: NewReleases(days=30.0),
+    "item2vec": lambda: _item2vec(),
 }
 #: what `evaluate` and the demo compare (EASE is left out: it refuses catalogs over ~20k tracks)
 EVALUATED = ("popularity", "trending", "itemknn", "als")
-Model = Popularity | NewReleases | MatrixRecommender
+Model = Popularity | NewReleases | MatrixRecommender | Any
+
+
+def _item2vec() -> Any:
+    """Next tracks after a listener's last plays (the ``sequence`` extra: gensim)."""
+    from tastemaker.candidates.sequence import Item2Vec
+
+    return Item2Vec(dim=64, epochs=10)
 
 playlist_app = typer.Typer(help="Playlists for one listener.", no_args_is_help=True)
 app.add_typer(playlist_app, name="playlist")
@@ -54,6 +62,10 @@ def _make(name: str) -> Model:
 
 
 def _fit(model: Model, data: pl.DataFrame, now: datetime | None = None, store: Any = None) -> Model:
+    if getattr(model, "name", None) == "item2vec":  # learns from the order of plays, not from pairs
+        from tastemaker.features.interactions import listens
+
+        return model.fit(listens(store.events()).select("user_id", "item_id", "ts").collect())
     if isinstance(model, NewReleases):  # release dates live in the tracks table, not in the events
         tracks = store.entities("tracks") if store is not None else pl.DataFrame()
         releases = tracks.select(pl.col("track_id").alias("item_id"), "release_date") if tracks.height else None
@@ -69,7 +81,9 @@ def _load(name: str, version: str | None = None) -> Model:
     except ValueError as exc:
         raise fail(f"{exc} (workspace {settings().workspace})") from None
     kind = json.loads((path / "params.json").read_text())["model"]
-    loaders = {"popularity": Popularity.load, "new-releases": NewReleases.load}
+    from tastemaker.candidates.sequence import Item2Vec
+
+    loaders = {"popularity": Popularity.load, "new-releases": NewReleases.load, "item2vec": Item2Vec.load}
     return loaders.get(kind, MatrixRecommender.load)(path)  # type: ignore[no-any-return]
 
 
