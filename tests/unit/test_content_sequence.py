@@ -219,3 +219,22 @@ def test_item2vec_recommends_what_follows_each_users_last_plays(tmp_path: Path) 
     model.save(tmp_path / "i2v")
     assert Item2Vec.load(tmp_path / "i2v").recommend(["u0"], k=2, exclude=heard).equals(
         model.recommend(["u0"], k=2, exclude=heard))
+
+
+def test_content_through_external_ids_uses_the_audio_table_and_survives_save_and_load(tmp_path: Path) -> None:
+    from tastemaker.candidates.recommender import MatrixRecommender
+
+    features = pl.DataFrame({"track_id": ["loud1", "loud2", "loud3", "calm1", "calm2"],
+                             "energy": [0.9, 0.95, 0.85, 0.1, 0.15], "acousticness": [0.1, 0.05, 0.1, 0.9, 0.95]})
+    plays = pl.DataFrame({"user_id": ["u", "u", "v", "v", "w"], "item_id": ["loud1", "loud2", "calm1", "calm2", "loud3"],
+                          "weight": [3.0, 1.0, 1.0, 1.0, 1.0]})
+    heard = plays.select("user_id", "item_id")
+    with pytest.raises(ValueError, match="item_features"):
+        MatrixRecommender("content").fit(plays)
+    model = MatrixRecommender("content", signal="weights").fit(plays, item_features=features)
+    assert model.recommend(["u"], k=1, exclude=heard)["item_id"].to_list() == ["loud3"]
+    loud_listener = model.recommend(["w"], k=4, exclude=heard)["item_id"].to_list()
+    assert set(loud_listener[:2]) == {"loud1", "loud2"}  # the loud tracks before the calm ones
+    model.save(tmp_path / "content")
+    again = MatrixRecommender.load(tmp_path / "content")
+    assert again.recommend(["u", "v"], k=2, exclude=heard).equals(model.recommend(["u", "v"], k=2, exclude=heard))

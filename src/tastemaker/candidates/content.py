@@ -49,12 +49,14 @@ class ContentModel:
 
     name = "content"
 
-    def __init__(self, item_vectors: np.ndarray, center: bool = False) -> None:
+    def __init__(self, item_vectors: np.ndarray | None = None, center: bool = False) -> None:
         self.item_vectors = item_vectors
         self.center = center
 
     def fit(self, X: sp.csr_matrix) -> Self:
         """Check the vectors match ``X`` (users × items) and keep them as unit rows."""
+        if self.item_vectors is None:
+            raise ValueError("ContentModel needs item_vectors (audio_vectors, tag_vectors or text_vectors)")
         vectors = np.asarray(self.item_vectors, dtype=np.float32)
         if vectors.ndim != 2:
             raise ValueError(f"item_vectors must be a 2-d array (items × dims), got shape {vectors.shape}")

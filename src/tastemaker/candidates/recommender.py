@@ -19,6 +19,7 @@ import scipy.sparse as sp
 from tastemaker.candidates.als import ALS
 from tastemaker.candidates.artist import ArtistDiscovery, artist_codes
 from tastemaker.candidates.bpr import BPR
+from tastemaker.candidates.content import ContentModel, audio_vectors
 from tastemaker.candidates.ease import EASE
 from tastemaker.candidates.history import PersonalHistory
 from tastemaker.candidates.itemknn import ItemKNN
@@ -28,7 +29,7 @@ from tastemaker.errors import NotFittedError
 SIGNALS = ("binary", "weights", "recency")
 #: model name -> class; every class takes keyword parameters and has fit(X) / score(users, X)
 MATRIX_CLASSES: dict[str, type] = {"als": ALS, "ease": EASE, "itemknn": ItemKNN, "history": PersonalHistory,
-                                   "bpr": BPR, "artist": ArtistDiscovery}
+                                   "bpr": BPR, "artist": ArtistDiscovery, "content": ContentModel}
 
 
 class MatrixRecommender:
@@ -53,10 +54,12 @@ class MatrixRecommender:
         self.params = params
         self.model = MATRIX_CLASSES[model](**params)
 
-    def fit(self, interactions: pl.DataFrame) -> Self:
+    def fit(self, interactions: pl.DataFrame, item_features: pl.DataFrame | None = None) -> Self:
         """Build the user × item matrix from ``user_id, item_id, weight`` and fit the model.
 
-        A model taking ``item_artists`` (``artist``) gets it from an ``artist_id`` column.
+        A model taking ``item_artists`` (``artist``) gets it from an ``artist_id`` column; one
+        taking ``item_vectors`` (``content``) gets standardised audio features from
+        ``item_features`` (rows of the ``audio_features`` table).
         """
         self.users_ = interactions["user_id"].unique().sort().to_numpy().astype(str)
         self.items_ = interactions["item_id"].unique().sort().to_numpy().astype(str)
@@ -74,6 +77,10 @@ class MatrixRecommender:
         self.popularity_ = np.asarray(binary.sum(axis=0), dtype=np.float64).ravel()
         if "item_artists" in model_params(self.name):  # the item index exists only now
             self.model = MATRIX_CLASSES[self.name](**self.params, item_artists=item_artist_index(interactions, self.items_))
+        if "item_vectors" in model_params(self.name):
+            if item_features is None:
+                raise ValueError(f"{self.name} needs item_features (the audio_features table) to build item vectors")
+            self.model = MATRIX_CLASSES[self.name](**self.params, item_vectors=audio_vectors(item_features, self.items_))
         self.model.fit(self.matrix_)
         return self
 

@@ -30,6 +30,7 @@ MODELS: dict[str, Any] = {
     "country": lambda: Popularity(by="country"),
     "new-releases": lambda: NewReleases(days=30.0),
     "item2vec": lambda: _item2vec(),
+    "content": lambda: MatrixRecommender("content", signal="weights"),
 }
 #: what `evaluate` and the demo compare (EASE is left out: it refuses catalogs over ~20k tracks)
 EVALUATED = ("popularity", "trending", "itemknn", "als")
@@ -66,6 +67,12 @@ def _fit(model: Model, data: pl.DataFrame, now: datetime | None = None, store: A
         from tastemaker.features.interactions import listens
 
         return model.fit(listens(store.events()).select("user_id", "item_id", "ts").collect())
+    if getattr(model, "name", None) == "content":  # item vectors from the audio_features table
+        features = store.entities("audio_features") if store is not None else pl.DataFrame()
+        if features.is_empty():
+            raise ValueError("the content model needs audio features: import them first "
+                             "(`tastemaker import audio-features`, or a generated world has them)")
+        return model.fit(data, item_features=features)
     if isinstance(model, NewReleases):  # release dates live in the tracks table, not in the events
         tracks = store.entities("tracks") if store is not None else pl.DataFrame()
         releases = tracks.select(pl.col("track_id").alias("item_id"), "release_date") if tracks.height else None
