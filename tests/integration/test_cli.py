@@ -102,11 +102,17 @@ def test_every_model_trains_and_recommends_from_the_cli(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     assert tm(ws, "generate", "--users", "150", "--tracks", "2000", "--days", "20", "--json").returncode == 0
     assert tm(ws, "import", "table", str(ws / "world"), "--json").returncode == 0
-    for model in ("popularity", "trending", "itemknn", "als", "ease", "history"):
+    from tastemaker.cli.pipeline import MODELS
+
+    for model in MODELS:
         trained = tm(ws, "train", model, "--json")
         assert trained.returncode == 0, (model, trained.stderr)
         recs = json.loads(tm(ws, "recommend", "--user", "tm:user:000001", "--model", model, "-k", "5", "--json").stdout)
         assert len(recs["items"]) == 5, model
+    evaluated = tm(ws, "evaluate", "--test-days", "5", *[a for m in MODELS for a in ("--model", m)], "--json")
+    assert evaluated.returncode == 0, evaluated.stderr
+    results = json.loads(evaluated.stdout)
+    assert set(results) == set(MODELS) and all(0.0 <= r["ndcg@10"] <= 1.0 for r in results.values())
 
 
 @pytest.mark.realdata

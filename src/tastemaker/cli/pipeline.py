@@ -66,7 +66,7 @@ def _fit(model: Model, data: pl.DataFrame, now: datetime | None = None, store: A
     if getattr(model, "name", None) == "item2vec":  # learns from the order of plays, not from pairs
         from tastemaker.features.interactions import listens
 
-        return model.fit(listens(store.events()).select("user_id", "item_id", "ts").collect())
+        return model.fit(listens(store.events(), until=now).select("user_id", "item_id", "ts").collect())
     if getattr(model, "name", None) == "content":  # item vectors from the audio_features table
         features = store.entities("audio_features") if store is not None else pl.DataFrame()
         if features.is_empty():
@@ -230,11 +230,13 @@ def discover_weekly_cmd(
 def evaluate(
     test_days: Annotated[float, typer.Option(help="The last N days are the test period.")] = 7.0,
     k: Annotated[int, typer.Option("-k")] = 10,
+    models: Annotated[list[str] | None, typer.Option("--model", help=f"Repeatable; default {', '.join(EVALUATED)}. "
+                                                      f"Any of: {', '.join(MODELS)}.")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Train every model on all but the last TEST_DAYS and score unheard listens after the cut."""
+    """Train models on all but the last TEST_DAYS and score unheard listens after the cut."""
     try:
-        results = evaluate_models(open_workspace_store().events(), test_days, k)
+        results = evaluate_models(open_workspace_store(), test_days, k, tuple(models or EVALUATED))
     except (TastemakerError, ValueError) as exc:
         raise fail(str(exc)) from None
     if as_json:
@@ -243,19 +245,23 @@ def evaluate(
     _print_results(results, test_days, k)
 
 
-def evaluate_models(events: pl.LazyFrame, test_days: float, k: int) -> dict[str, dict[str, float]]:
-    """Metrics@k of each model in :data:`EVALUATED` on a temporal discovery split."""
+def evaluate_models(store: Any, test_days: float, k: int,
+                    names: tuple[str, ...] = EVALUATED) -> dict[str, dict[str, float]]:
+    """Metrics@k of each model in ``names`` on a temporal discovery split of ``store``'s events."""
     from tastemaker.evaluation.metrics import evaluate as score
     from tastemaker.evaluation.split import temporal_split
 
-    split = temporal_split(events, test_days=test_days, discovery=True)
+    unknown = [n for n in names if n not in MODELS]
+    if unknown:
+        raise ValueError(f"unknown model(s) {unknown}; known: {', '.join(MODELS)}")
+    split = temporal_split(store.events(), test_days=test_days, discovery=True)
     if split.test.is_empty():
         raise ValueError(f"no warm user listened to anything new in the last {test_days} days; use more --test-days")
     users = split.test["user_id"].unique().to_list()
     n_items = split.train["item_id"].n_unique()
     results = {}
-    for name in EVALUATED:
-        model = _fit(MODELS[name](), split.train, now=split.cutoff)
+    for name in names:
+        model = _fit(MODELS[name](), split.train, now=split.cutoff, store=store)
         recs = model.recommend(users, k=k, exclude=split.train.select("user_id", "item_id"))
         results[name] = score(recs, split.test, k=k, n_items=n_items)
     return results
@@ -307,7 +313,7 @@ def demo(
     playlist = discover_weekly(_load("als"), user, _heard(user), store.entities("tracks"))
     print_frame(f"Discover Weekly for {user}", playlist.select("position", "name", "artist_name", "reason"))
     out.rule("5. offline evaluation")
-    _print_results(evaluate_models(store.events(), 7.0, 10), 7.0, 10)
+    _print_results(evaluate_models(store, 7.0, 10), 7.0, 10)
 
 
 def _demo_user(data: pl.DataFrame) -> str:
