@@ -12,7 +12,7 @@ import pytest
 
 def tm(workspace: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "tastemaker", "--workspace", str(workspace), *args],
-                          capture_output=True, text=True, timeout=300)
+                          check=False, capture_output=True, text=True, timeout=300)
 
 
 @pytest.mark.realdata

@@ -31,26 +31,8 @@ def discover_weekly(
     ``heard``: the user's ``user_id, item_id`` history (never recommended again);
     ``tracks``: the catalog (``track_id, name, artist_id, artist_name``).
     """
-    if size < 1 or per_artist < 1:
-        raise ValueError(f"size and per_artist must be at least 1, got {size} and {per_artist}")
-    mine = heard.filter(pl.col("user_id") == user_id).select("user_id", "item_id")
-    pool = model.recommend([user_id], k=size * 10, exclude=mine)
-    cat = tracks.select("track_id", "name", "artist_id", "artist_name")
-    ranked = (
-        pool.join(cat, left_on="item_id", right_on="track_id", how="inner")
-        .sort("rank")
-        .with_columns(pl.int_range(pl.len()).over("artist_id").alias("_nth"))
-        .filter(pl.col("_nth") < per_artist)
-        .head(size)
-    )
-    return ranked.select(
-        pl.int_range(1, pl.len() + 1).alias("position"),
-        pl.col("item_id").alias("track_id"),
-        "name",
-        "artist_name",
-        "score",
-        pl.lit(f"new to you, picked by {model.name}").alias("reason"),
-    )
+    mine = heard.filter(pl.col("user_id") == user_id)
+    return discover_weekly_batch(model, [user_id], mine, tracks, size, per_artist).drop("user_id")
 
 
 def discover_weekly_batch(
@@ -75,18 +57,28 @@ def discover_weekly_batch(
     parts = []
     for start in range(0, len(users), chunk):
         batch = list(users[start:start + chunk])
-        mine = pairs.filter(pl.col("user_id").is_in(batch))
-        pool = model.recommend(batch, k=size * 10, exclude=mine)
-        parts.append(
-            pool.join(cat, on="item_id", how="inner")
+        lists = _capped(model, batch, pairs.filter(pl.col("user_id").is_in(batch)), cat, size, per_artist, size * 10)
+        short = lists.group_by("user_id").len().filter(pl.col("len") < size)["user_id"].to_list()
+        short += sorted(set(batch) - set(lists["user_id"].to_list()))
+        if short:  # a model that ranks whole artists together fills the pool with few artists: dig deeper
+            deeper = _capped(model, short, pairs.filter(pl.col("user_id").is_in(short)), cat, size, per_artist,
+                             cat.height)
+            lists = pl.concat([lists.filter(~pl.col("user_id").is_in(short)), deeper])
+        parts.append(lists.select(
+            "user_id", pl.int_range(1, pl.len() + 1).over("user_id").alias("position"),
+            pl.col("item_id").alias("track_id"), "name", "artist_name", "score",
+            pl.lit(f"new to you, picked by {model.name}").alias("reason")))
+    return pl.concat(parts).sort("user_id", "position") if parts else pl.DataFrame()
+
+
+def _capped(model: Recommender, users: list[str], heard: pl.DataFrame, catalog: pl.DataFrame, size: int,
+            per_artist: int, pool: int) -> pl.DataFrame:
+    """The first ``size`` of each user's top ``pool`` unheard catalog tracks, at most ``per_artist`` per artist."""
+    return (model.recommend(users, k=pool, exclude=heard)
+            .join(catalog, on="item_id", how="inner")
             .sort("user_id", "rank")
             .filter(pl.int_range(pl.len()).over("user_id", "artist_id") < per_artist)
-            .filter(pl.int_range(pl.len()).over("user_id") < size)
-            .select("user_id", pl.int_range(1, pl.len() + 1).over("user_id").alias("position"),
-                    pl.col("item_id").alias("track_id"), "name", "artist_name", "score",
-                    pl.lit(f"new to you, picked by {model.name}").alias("reason"))
-        )
-    return pl.concat(parts) if parts else pl.DataFrame()
+            .filter(pl.int_range(pl.len()).over("user_id") < size))
 
 
 def write_playlists(playlists: pl.DataFrame, folder: Path, title: str) -> dict[str, Path]:
