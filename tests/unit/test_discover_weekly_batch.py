@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 
 import polars as pl
+import pyarrow as pa
 
 from tastemaker.candidates.recommender import MatrixRecommender
 from tastemaker.features.interactions import interactions
-import pyarrow as pa
-
 from tastemaker.simulate.config import WorldConfig
 from tastemaker.simulate.tables import tracks_table
 from tastemaker.simulate.world import World
