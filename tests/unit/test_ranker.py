@@ -22,13 +22,17 @@ def _lists(users: int, n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.nd
     return features, labels, np.full(users, n)
 
 
+def _dcg(k: int, ordered_labels: np.ndarray) -> float:
+    top = ordered_labels[:k]
+    return float(np.sum((2 ** top - 1) / np.log2(np.arange(2, len(top) + 2))))
+
+
 def _ndcg_at(k: int, scores: np.ndarray, labels: np.ndarray, groups: np.ndarray) -> float:
     out, start = [], 0
     for g in groups:
         s, y = scores[start:start + g], labels[start:start + g]
-        gain = lambda order: float(np.sum((2 ** y[order][:k] - 1) / np.log2(np.arange(2, min(k, g) + 2))))  # noqa: E731
-        ideal = gain(np.argsort(-y))
-        out.append(gain(np.argsort(-s)) / ideal if ideal else 0.0)
+        ideal = _dcg(k, y[np.argsort(-y)])
+        out.append(_dcg(k, y[np.argsort(-s)]) / ideal if ideal else 0.0)
         start += g
     return float(np.mean(out))
 
