@@ -1,0 +1,36 @@
+"""Radio: close to the seed, steered by the session, no repeats."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from tastemaker.surfaces.radio import Played, Radio
+
+# a seed between two groups: "a*" tracks lean one way, "b*" tracks the other
+IDS = ["seed", "a1", "a2", "a3", "b1", "b2", "b3"]
+VECTORS = np.array([[1.0, 1.0], [1.0, 0.6], [1.0, 0.5], [1.0, 0.4], [0.6, 1.0], [0.5, 1.0], [0.4, 1.0]])
+
+
+def test_a_skip_steers_away_from_tracks_like_the_skipped_one() -> None:
+    radio = Radio(IDS, VECTORS, like=0.5, skip=1.0)
+    before = radio.next_tracks("seed", [], k=6)["item_id"].to_list()
+    after = radio.next_tracks("seed", [Played("a1", skipped=True)], k=3)["item_id"].to_list()
+    assert set(before) == set(IDS) - {"seed"}
+    assert set(after) == {"b1", "b2", "b3"}
+    kept = radio.next_tracks("seed", [Played("a1", skipped=False)], k=2)["item_id"].to_list()
+    assert kept == ["a2", "a3"]
+
+
+def test_no_track_twice_and_artists_spaced() -> None:
+    artists = ["x", "x", "x", "y", "y", "z", "z"]
+    radio = Radio(IDS, VECTORS, artists, artist_gap=1)
+    queue = radio.next_tracks("seed", [Played("b1", skipped=False)], k=4)
+    names = queue["item_id"].to_list()
+    assert "seed" not in names and "b1" not in names and len(set(names)) == len(names)
+    spaced = [artists[IDS.index(i)] for i in names]
+    assert all(a != b for a, b in itertools.pairwise(spaced))
+    with pytest.raises(KeyError, match="unknown track"):
+        radio.next_tracks("nope")
