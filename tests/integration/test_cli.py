@@ -109,6 +109,10 @@ def test_every_model_trains_and_recommends_from_the_cli(tmp_path: Path) -> None:
         assert trained.returncode == 0, (model, trained.stderr)
         recs = json.loads(tm(ws, "recommend", "--user", "tm:user:000001", "--model", model, "-k", "5", "--json").stdout)
         assert len(recs["items"]) == 5, model
+    seed = json.loads(tm(ws, "recommend", "--user", "tm:user:000001", "--model", "als", "--json").stdout)["items"][0]
+    queue = json.loads(tm(ws, "radio", "--seed", seed["item_id"], "--json").stdout)["tracks"]
+    steered = json.loads(tm(ws, "radio", "--seed", seed["item_id"], "--skipped", queue[0]["item_id"], "--json").stdout)
+    assert len(queue) == 10 and [t["item_id"] for t in steered["tracks"]] != [t["item_id"] for t in queue]
     evaluated = tm(ws, "evaluate", "--test-days", "5", *[a for m in MODELS for a in ("--model", m)], "--json")
     assert evaluated.returncode == 0, evaluated.stderr
     results = json.loads(evaluated.stdout)

@@ -227,6 +227,37 @@ def discover_weekly_cmd(
 
 
 @app.command()
+def radio(
+    seed: Annotated[str, typer.Option(help="The track to start from.")],
+    model: Annotated[str, typer.Option(help="A trained model with item vectors: als, bpr or item2vec.")] = "als",
+    played: Annotated[list[str] | None, typer.Option("--played", help="A track of the session, played through.")] = None,
+    skipped: Annotated[list[str] | None, typer.Option("--skipped", help="A track of the session, skipped.")] = None,
+    k: Annotated[int, typer.Option("-k")] = 10,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The next K tracks of a radio from SEED; --played / --skipped tracks steer it (played ones first)."""
+    from tastemaker.surfaces.radio import Played, Radio
+
+    trained = _load(model)
+    inner = getattr(trained, "model", trained)
+    vectors = getattr(inner, "item_factors_", getattr(inner, "vectors_", None))
+    if vectors is None:
+        raise fail(f"{model} has no item vectors; train als, bpr or item2vec for radio")
+    ids = trained.items_ if hasattr(trained, "items_") else trained.item_ids_
+    tracks = open_workspace_store().entities("tracks")
+    names = dict(zip(tracks["track_id"], tracks["artist_id"], strict=True)) if tracks.height else {}
+    session = [Played(t, False) for t in played or []] + [Played(t, True) for t in skipped or []]
+    try:
+        queue = Radio(ids, vectors, [names.get(i, i) for i in ids]).next_tracks(seed, session, k)
+    except KeyError as exc:
+        raise fail(str(exc.args[0])) from None
+    if as_json:
+        print_json({"seed": seed, "model": model, "tracks": queue.to_dicts()})
+        return
+    print_frame(f"radio from {seed}", queue)
+
+
+@app.command()
 def evaluate(
     test_days: Annotated[float, typer.Option(help="The last N days are the test period.")] = 7.0,
     k: Annotated[int, typer.Option("-k")] = 10,
