@@ -219,14 +219,18 @@ def evaluate_segments(split: FixedSplit, model: MatrixModel, part: str = "test",
                       familiar: bool = False) -> dict[str, dict[str, float]]:
     """Mean metrics@k per bucket of training-history length (cold to heavy listeners)."""
     per = evaluate_per_user(split, model, part, k, familiar)
-    sizes = np.diff(split.matrices["train"].indptr)
-    per = per.with_columns(pl.Series("n_train", sizes[per["user_id"].to_numpy()]))
+    return by_history_length(per, np.diff(split.matrices["train"].indptr))
+
+
+def by_history_length(per: pl.DataFrame, sizes: np.ndarray) -> dict[str, dict[str, float]]:
+    """Mean per-user metrics (``per``, rows indexed by ``user_id``) per :data:`SEGMENTS` bucket of ``sizes``."""
+    per = per.with_columns(pl.Series("_n", sizes[per["user_id"].to_numpy()]))
     out: dict[str, dict[str, float]] = {}
     for low, high, label in SEGMENTS:
-        group = per.filter(pl.col("n_train").is_between(low, high))
+        group = per.filter(pl.col("_n").is_between(low, high))
         if group.height:
             out[label] = {"users": float(group.height)} | {
-                c: round(float(group[c].mean()), 4) for c in per.columns if c not in ("user_id", "n_train")}
+                c: round(float(group[c].mean()), 4) for c in per.columns if c not in ("user_id", "_n")}
     return out
 
 
@@ -238,8 +242,14 @@ def evaluate_item_segments(split: FixedSplit, model: MatrixModel, part: str = "t
     :func:`evaluate_model`, only the target is cut.
     """
     recs = _ranked(split, model, part, k, familiar)[1]
-    tu, ti = split.matrices[part].nonzero()
-    ru, ri = split.matrices["train"].nonzero()
+    return item_segments(recs, split.matrices[part], split.matrices["train"], k, cold_max)
+
+
+def item_segments(recs: pl.DataFrame, target: sp.csr_matrix, train: sp.csr_matrix, k: int,
+                  cold_max: int) -> dict[str, dict[str, float]]:
+    """:func:`tastemaker.evaluation.metrics.by_item_popularity` over index matrices, rounded."""
+    tu, ti = target.nonzero()
+    ru, ri = train.nonzero()
     segments = by_item_popularity(recs, pl.DataFrame({"user_id": tu, "item_id": ti}),
                                   pl.DataFrame({"user_id": ru, "item_id": ri}), k, cold_max)
     return {label: {name: round(value, 4) for name, value in row.items()} for label, row in segments.items()}

@@ -26,8 +26,8 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from tastemaker.evaluation.fixed_split import SEGMENTS, top_k
-from tastemaker.evaluation.metrics import ItemInfo, beyond_accuracy, by_item_popularity, per_user
+from tastemaker.evaluation.fixed_split import by_history_length, item_segments, top_k
+from tastemaker.evaluation.metrics import ItemInfo, beyond_accuracy, per_user
 
 #: how a held-out user's history is cut into fold-in and target
 ORDERS = ("random", "time")
@@ -191,16 +191,7 @@ def evaluate_strong(split: StrongSplit, model: FoldInModel, ks: tuple[int, ...] 
 def strong_segments(split: StrongSplit, model: FoldInModel, k: int = 10, familiar: bool = False,
                     weighted: bool = False) -> dict[str, dict[str, float]]:
     """Mean metrics@k per bucket of fold-in history length (the fixed split's :data:`SEGMENTS`)."""
-    per = _ranked(split, model, k, familiar, weighted)[0]
-    sizes = np.diff(split.fold_in.indptr)
-    per = per.with_columns(pl.Series("n_fold_in", sizes[per["user_id"].to_numpy()]))
-    out: dict[str, dict[str, float]] = {}
-    for low, high, label in SEGMENTS:
-        group = per.filter(pl.col("n_fold_in").is_between(low, high))
-        if group.height:
-            out[label] = {"users": float(group.height)} | {
-                c: round(float(group[c].mean()), 4) for c in per.columns if c not in ("user_id", "n_fold_in")}
-    return out
+    return by_history_length(_ranked(split, model, k, familiar, weighted)[0], np.diff(split.fold_in.indptr))
 
 
 def strong_item_segments(split: StrongSplit, model: FoldInModel, k: int = 10, familiar: bool = False,
@@ -210,9 +201,4 @@ def strong_item_segments(split: StrongSplit, model: FoldInModel, k: int = 10, fa
     See :func:`tastemaker.evaluation.metrics.by_item_popularity`; popularity is counted over the
     training users.
     """
-    recs = _ranked(split, model, k, familiar, weighted)[1]
-    tu, ti = split.target.nonzero()
-    ru, ri = split.train.nonzero()
-    segments = by_item_popularity(recs, pl.DataFrame({"user_id": tu, "item_id": ti}),
-                                  pl.DataFrame({"user_id": ru, "item_id": ri}), k, cold_max)
-    return {label: {name: round(value, 4) for name, value in row.items()} for label, row in segments.items()}
+    return item_segments(_ranked(split, model, k, familiar, weighted)[1], split.target, split.train, k, cold_max)
