@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from tastemaker.domain import SKIP_THRESHOLD_MS
+from tastemaker.features.interactions import was_skipped
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +36,7 @@ class Confidence:
 def event_weight(c: Confidence) -> pl.Expr:
     """The weight of each event row (``type, ms_played, duration_ms, skipped, count, value``)."""
     ms = pl.col("ms_played")
-    skipped = pl.coalesce(pl.col("skipped"), ms < SKIP_THRESHOLD_MS, pl.lit(False))
+    skipped = was_skipped()
     completion = ms / pl.col("duration_ms")
     play = (
         pl.when(skipped & (ms.fill_null(0) < SKIP_THRESHOLD_MS)).then(pl.lit(c.early_skip))

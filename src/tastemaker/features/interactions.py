@@ -25,12 +25,17 @@ POSITIVE_TYPES = ("play", "complete", "save", "replay", "add_to_playlist", "rate
 CARRIED = ("country",)
 
 
+def was_skipped(threshold_ms: int = SKIP_THRESHOLD_MS) -> pl.Expr:
+    """A stream was skipped: the export's own ``skipped`` flag where there is one, else under ``threshold_ms``."""
+    return pl.coalesce(pl.col("skipped"), pl.col("ms_played") < threshold_ms, pl.lit(False))
+
+
 def listens(events: pl.LazyFrame, until: datetime | None = None) -> pl.LazyFrame:
     """Positive events (one row each) with ``user_id, item_id, artist_id, ts, weight[, country]``.
 
     ``until`` keeps only events strictly before that instant (point-in-time cut).
     """
-    skipped = pl.coalesce(pl.col("skipped"), pl.col("ms_played") < SKIP_THRESHOLD_MS, pl.lit(False))
+    skipped = was_skipped()
     frame = events.filter(pl.col("type").is_in(POSITIVE_TYPES) & ~(skipped & (pl.col("type") == "play")))
     if until is not None:
         frame = frame.filter(pl.col("ts") < until)

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from tastemaker.domain import SKIP_THRESHOLD_MS
+from tastemaker.features.interactions import was_skipped
 
 KEYS = {"user": ("user_id",), "track": ("item_id",), "artist": ("artist_id",),
         "user_track": ("user_id", "item_id"), "user_artist": ("user_id", "artist_id")}
@@ -45,7 +45,7 @@ FEATURES = (
 
 def _signals(events: pl.DataFrame) -> pl.DataFrame:
     """Stream events as ``user_id, item_id, artist_id, ts, plays, skips`` (a skip: flagged, or under 30 s)."""
-    skipped = pl.coalesce(pl.col("skipped"), pl.col("ms_played") < SKIP_THRESHOLD_MS, pl.lit(False))
+    skipped = was_skipped()
     return (events.filter(pl.col("type") == "play")
             .select("user_id", "item_id", "artist_id", "ts", (~skipped).cast(pl.Int64).alias("plays"),
                     skipped.cast(pl.Int64).alias("skips")))

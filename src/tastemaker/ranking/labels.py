@@ -20,6 +20,7 @@ from datetime import datetime
 import polars as pl
 
 from tastemaker.domain import SKIP_THRESHOLD_MS
+from tastemaker.features.interactions import was_skipped
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +54,7 @@ def listening_labels(events: pl.DataFrame, start: datetime | None = None, end: d
         frame = frame.filter(pl.col("ts") >= start)
     if end is not None:
         frame = frame.filter(pl.col("ts") < end)
-    skipped = pl.coalesce(pl.col("skipped"), pl.col("ms_played") < g.skip_ms, pl.lit(False))
+    skipped = was_skipped(g.skip_ms)
     completed = pl.col("ms_played") >= g.complete_share * pl.col("duration_ms")
     grade = (
         pl.when(pl.col("type").is_in(["save", "add_to_playlist", "replay"])).then(g.explicit)
