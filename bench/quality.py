@@ -242,7 +242,7 @@ class Ranked:
 
     def __init__(self, split: FixedSplit, members: dict[str, Any], familiar: bool) -> None:
         X, V = split.matrices["train"], split.matrices["valid"]
-        self.members, self.familiar, self.n = members, familiar, min(self.N, X.shape[1] - 1)
+        self.members, self.n = members, min(self.N, X.shape[1] - 1)
         users = np.flatnonzero(np.diff(V.indptr) > 0)
         items, feats, self.names = merge_candidates(members, users, X, None if familiar else X, self.n)
         labels = np.take_along_axis(V[users].toarray(), items, axis=1)
@@ -254,13 +254,13 @@ class Ranked:
             rounds.append(r.booster_.num_trees())
         self.rounds = max(int(np.mean(rounds)), 1)
         self.ranker = Ranker(rounds=self.rounds).fit(*self._rows(feats, labels, np.arange(len(users))))
-        self.mask = X if familiar else X + V  # what test lists may not contain
+        self.mask = None if familiar else X + V  # what test lists may not contain
 
     def _rows(self, feats: Any, labels: Any, idx: Any) -> tuple[Any, Any, Any]:
         return feats[idx].reshape(-1, feats.shape[-1]), labels[idx].ravel(), np.full(len(idx), self.n)
 
     def score(self, users: Any, X: Any) -> Any:
-        items, feats, _ = merge_candidates(self.members, users, X, None if self.familiar else self.mask, self.n)
+        items, feats, _ = merge_candidates(self.members, users, X, self.mask, self.n)
         out = np.full((len(users), X.shape[1]), -np.inf)
         np.put_along_axis(out, items, self.ranker.predict(feats.reshape(-1, feats.shape[-1])).reshape(items.shape), 1)
         return out
