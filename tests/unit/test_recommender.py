@@ -50,3 +50,19 @@ def test_exclusions_apply_to_every_request_row_even_repeated_users() -> None:
     assert for_a0.height == 6 and not set(for_a0["item_id"]) & {"x0", "x1"}
     alone = model.recommend(["b0"], k=3)  # another user's exclusions leave b0's list as it was
     assert recs.filter(pl.col("user_id") == "b0")["item_id"].to_list() == alone["item_id"].to_list()
+
+
+@pytest.mark.parametrize(("name", "params"), [
+    ("ease", {"l2": 1.0}), ("itemknn", {"k": 5}), ("history", {}), ("bpr", {"factors": 4, "iterations": 200}),
+    ("als", {"factors": 4, "regularization": 0.01, "alpha": 10.0, "iterations": 30})])
+def test_similar_items_stay_in_the_co_listened_cluster_and_survive_save_load(tmp_path: Path, name: str,
+                                                                             params: dict) -> None:  # type: ignore[type-arg]
+    model = MatrixRecommender(name, **params).fit(_interactions())
+    like = model.similar_items("x0", k=2)
+    assert set(like["item_id"]) == {"x1", "x2"} and like["rank"].to_list() == [1, 2]
+    assert like["score"].is_sorted(descending=True)
+    model.save(tmp_path / name)
+    assert MatrixRecommender.load(tmp_path / name).similar_items("x0", k=2).equals(like)
+    assert model.similar_items("never-heard", k=3).is_empty()
+    with pytest.raises(ValueError, match="k must be"):
+        model.similar_items("x0", k=0)

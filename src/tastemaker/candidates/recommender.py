@@ -109,6 +109,54 @@ class MatrixRecommender:
                               "score": best.ravel(), "rank": np.tile(np.arange(1, k + 1), len(ids))})
         return frame.filter(pl.col("score") > -np.inf)
 
+    def item_vectors(self) -> np.ndarray | None:
+        """One vector per item of ``items_`` when the model learns them (ALS, BPR, content), else ``None``."""
+        for attr in ("item_factors_", "normed_vectors_"):
+            if hasattr(self.model, attr):
+                return np.asarray(getattr(self.model, attr), dtype=np.float64)
+        return None
+
+    def similar_items(self, item_id: str, k: int = 10) -> pl.DataFrame:
+        """The ``k`` items most like ``item_id`` as ``item_id, score, rank``; empty for an unknown item.
+
+        Each model answers with what it learned: cosine of item vectors (ALS, BPR, content), the
+        item-item weights (EASE, ItemKNN), and for the others (history, artist) cosine of
+        co-listening: how many listeners the two items share, over the root of their audiences.
+        """
+        if not hasattr(self, "matrix_"):
+            raise NotFittedError(f"{self.name} is not fitted: call fit() or load() first")
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        i = int(np.searchsorted(self.items_, item_id))
+        if i >= len(self.items_) or self.items_[i] != item_id:
+            return pl.DataFrame(schema={"item_id": pl.String, "score": pl.Float64, "rank": pl.Int64})
+        scores = self._similarities(i)
+        scores[i] = -np.inf
+        k = min(k, len(self.items_) - 1)
+        if k < 1:
+            return pl.DataFrame(schema={"item_id": pl.String, "score": pl.Float64, "rank": pl.Int64})
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.lexsort((top, -scores[top]))]
+        keep = np.isfinite(scores[top]) & (scores[top] > 0)
+        top = top[keep]
+        return pl.DataFrame({"item_id": self.items_[top], "score": scores[top],
+                             "rank": np.arange(1, len(top) + 1, dtype=np.int64)})
+
+    def _similarities(self, i: int) -> np.ndarray:
+        vectors = self.item_vectors()
+        if vectors is not None:
+            unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+            return unit @ unit[i]
+        if hasattr(self.model, "weights_"):  # EASE: B[i, j] is how much item i predicts j
+            return np.asarray(self.model.weights_[i], dtype=np.float64).ravel().copy()
+        if self.name == "itemknn":  # (the artist model's similarity_ is artist × artist)
+            return np.asarray(self.model.similarity_[i].todense(), dtype=np.float64).ravel()
+        listened = self.matrix_.tocsc(copy=True)
+        listened.data[:] = 1.0
+        shared = np.asarray((listened[:, i].T @ listened).todense(), dtype=np.float64).ravel()
+        audience = np.asarray(listened.sum(axis=0), dtype=np.float64).ravel()
+        return shared / np.sqrt(np.maximum(audience * audience[i], 1.0))
+
     def save(self, path: Path) -> None:
         """Write ``params.json`` and ``arrays.npz`` (ids, matrix, the model's learned arrays)."""
         if not hasattr(self, "matrix_"):
