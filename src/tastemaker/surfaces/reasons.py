@@ -1,0 +1,120 @@
+"""Why an item is on a list: every recommended row carries a ``reason`` a listener can read.
+
+The reasons a surface gives come from where the item came from:
+
+- *because you played X*: the track of the listener's history closest to the recommended one
+  in the model's item space (:func:`because_you_played`), the reason a personal model's pick
+  gets; ``because`` holds X's id so a client can link it;
+- *popular in SE this week*, *new release from an artist you play*, *in your rotation*:
+  set by the surface that used that source (:data:`TEMPLATES` keeps the wording in one place);
+- *exploration*: set by :func:`tastemaker.rerank.policies.explore`, with the propensity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import polars as pl
+
+#: the wording of every reason, filled with ``str.format``
+TEMPLATES: dict[str, str] = {
+    "because": "because you played {name}",
+    "country": "popular in {country} this week",
+    "chart": "popular this week",
+    "new_release": "new release from {artist}, an artist you play",
+    "new_release_any": "new release",
+    "rotation": "in your rotation",
+    "similar_track": "similar to {name}",
+    "similar_artist": "listeners of {name} also play this artist",
+    "exploration": "exploration",
+    "discovery": "new to you",
+}
+
+
+def reason(kind: str, **fields: str) -> str:
+    """The reason text of ``kind`` (a key of :data:`TEMPLATES`) filled with ``fields``."""
+    try:
+        return TEMPLATES[kind].format(**fields)
+    except KeyError as exc:
+        raise ValueError(f"unknown reason {kind!r} or missing field {exc}; kinds: {', '.join(TEMPLATES)}") from None
+
+
+def display_names(tracks: pl.DataFrame) -> dict[str, str]:
+    """``track_id -> "Name by Artist"`` from a tracks table (ids stand in for missing names)."""
+    if tracks.is_empty() or "track_id" not in tracks.columns:
+        return {}
+    label = pl.coalesce(pl.col("name"), pl.col("track_id"))
+    if "artist_name" in tracks.columns:
+        label = pl.when(pl.col("artist_name").is_not_null()).then(label + " by " + pl.col("artist_name")).otherwise(label)
+    frame = tracks.select("track_id", label.alias("label"))
+    return dict(zip(frame["track_id"].to_list(), frame["label"].to_list(), strict=True))
+
+
+class ItemSpace:
+    """Item vectors with their ids, for "closest to" questions (ALS or BPR factors, content vectors...).
+
+    >>> space = ItemSpace(model.items_, model.item_vectors())  # doctest: +SKIP
+    """
+
+    def __init__(self, item_ids: np.ndarray | list[str], vectors: np.ndarray) -> None:
+        ids = np.asarray(item_ids, dtype=str)
+        if len(ids) != len(vectors):
+            raise ValueError(f"{len(ids)} item ids for {len(vectors)} vectors")
+        order = np.argsort(ids, kind="stable")
+        self.ids = ids[order]
+        vectors = np.asarray(vectors, dtype=np.float64)[order]
+        self.unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+    def rows(self, item_ids: list[str] | np.ndarray) -> np.ndarray:
+        """Row of each id, ``-1`` where the space does not know it."""
+        ids = np.asarray(item_ids, dtype=str)
+        if not len(self.ids):
+            return np.full(len(ids), -1)
+        at = np.minimum(np.searchsorted(self.ids, ids), len(self.ids) - 1)
+        return np.where(self.ids[at] == ids, at, -1)
+
+
+def because_you_played(recs: pl.DataFrame, history: pl.DataFrame, space: ItemSpace,
+                       names: Mapping[str, str] | None = None, top_history: int = 50) -> pl.DataFrame:
+    """Give each ``user_id, item_id`` row of ``recs`` the history track it is closest to.
+
+    ``history``: ``user_id, item_id, weight`` (what each listener played, weighted; only their
+    ``top_history`` heaviest tracks are candidates for the reason). Adds ``because`` (the played
+    track's id) and sets ``reason`` to "because you played <name>"; rows the space cannot place
+    (unknown item, no known history) keep their previous reason, or get "new to you".
+    """
+    missing = [c for c in ("user_id", "item_id") if c not in recs.columns]
+    missing += [f"history.{c}" for c in ("user_id", "item_id", "weight") if c not in history.columns]
+    if missing:
+        raise ValueError(f"because_you_played needs columns {missing}")
+    if top_history < 1:
+        raise ValueError(f"top_history must be at least 1, got {top_history}")
+    names = names or {}
+    mine = (history.select("user_id", "item_id", "weight")
+            .filter(pl.col("user_id").is_in(recs["user_id"].unique().implode()))
+            .sort(["user_id", "weight", "item_id"], descending=[False, True, False])
+            .filter(pl.int_range(pl.len()).over("user_id") < top_history))
+    played = {u: rows["item_id"].to_numpy().astype(str)
+              for (u,), rows in mine.group_by("user_id", maintain_order=True)}
+    framed = recs.with_row_index("_row")
+    because = np.full(framed.height, None, dtype=object)
+    for (user,), rows in framed.group_by("user_id", maintain_order=True):
+        heard = played.get(str(user))
+        if heard is None:
+            continue
+        heard_rows = space.rows(heard)
+        heard, heard_rows = heard[heard_rows >= 0], heard_rows[heard_rows >= 0]
+        item_rows = space.rows(rows["item_id"].to_numpy().astype(str))
+        placed = item_rows >= 0
+        if not len(heard) or not placed.any():
+            continue
+        closest = np.argmax(space.unit[item_rows[placed]] @ space.unit[heard_rows].T, axis=1)
+        because[rows["_row"].to_numpy()[placed]] = heard[closest]
+    known = pl.Series("because", because, dtype=pl.String)
+    text = pl.Series("_text", [None if b is None else reason("because", name=names.get(b, b)) for b in because],
+                     dtype=pl.String)
+    previous = pl.col("reason") if "reason" in recs.columns else pl.lit(None, dtype=pl.String)
+    return (framed.with_columns(known, text)
+            .with_columns(pl.coalesce(pl.col("_text"), previous, pl.lit(reason("discovery"))).alias("reason"))
+            .drop("_row", "_text"))
