@@ -34,3 +34,13 @@ def test_no_track_twice_and_artists_spaced() -> None:
     assert all(a != b for a, b in itertools.pairwise(spaced))
     with pytest.raises(KeyError, match="unknown track"):
         radio.next_tracks("nope")
+
+
+def test_several_seeds_start_from_their_common_direction_and_none_is_played() -> None:
+    radio = Radio(IDS, VECTORS)
+    queue = radio.next_tracks(["b1", "b2", "unknown"], k=3, label="artist B")
+    assert queue["item_id"].to_list() == ["b3", "seed", "a1"]
+    assert set(queue["reason"]) == {"radio from artist B"}
+    assert radio.next_tracks(["a1", "a2"], k=1)["item_id"].to_list() == ["a3"]
+    with pytest.raises(KeyError, match="unknown track"):
+        radio.next_tracks(["nope", "never"])

@@ -228,33 +228,62 @@ def discover_weekly_cmd(
 
 @app.command()
 def radio(
-    seed: Annotated[str, typer.Option(help="The track to start from.")],
+    seed: Annotated[str | None, typer.Option(help="The track to start from.")] = None,
+    artist: Annotated[str | None, typer.Option(help="Or an artist: starts from their best-known tracks.")] = None,
+    playlist: Annotated[str | None, typer.Option(help="Or a playlist id: starts from its tracks.")] = None,
     model: Annotated[str, typer.Option(help="A trained model with item vectors: als, bpr or item2vec.")] = "als",
     played: Annotated[list[str] | None, typer.Option("--played", help="A track of the session, played through.")] = None,
     skipped: Annotated[list[str] | None, typer.Option("--skipped", help="A track of the session, skipped.")] = None,
     k: Annotated[int, typer.Option("-k")] = 10,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """The next K tracks of a radio from SEED; --played / --skipped tracks steer it (played ones first)."""
+    """The next K tracks of a radio from --seed, --artist or --playlist; --played / --skipped tracks steer it."""
     from tastemaker.surfaces.radio import Played, Radio
 
+    if sum(x is not None for x in (seed, artist, playlist)) != 1:
+        raise fail("give one of --seed TRACK, --artist ARTIST or --playlist PLAYLIST")
     trained = _load(model)
     inner = getattr(trained, "model", trained)
     vectors = getattr(inner, "item_factors_", getattr(inner, "vectors_", None))
     if vectors is None:
         raise fail(f"{model} has no item vectors; train als, bpr or item2vec for radio")
     ids = trained.items_ if hasattr(trained, "items_") else trained.item_ids_
-    tracks = open_workspace_store().entities("tracks")
+    store = open_workspace_store()
+    tracks = store.entities("tracks")
     names = dict(zip(tracks["track_id"], tracks["artist_id"], strict=True)) if tracks.height else {}
+    seeds, label = _radio_seeds(store, trained, ids, names, seed, artist, playlist)
     session = [Played(t, False) for t in played or []] + [Played(t, True) for t in skipped or []]
     try:
-        queue = Radio(ids, vectors, [names.get(i, i) for i in ids]).next_tracks(seed, session, k)
+        queue = Radio(ids, vectors, [names.get(i, i) for i in ids]).next_tracks(seeds, session, k, label=label)
     except KeyError as exc:
         raise fail(str(exc.args[0])) from None
     if as_json:
-        print_json({"seed": seed, "model": model, "tracks": queue.to_dicts()})
+        print_json({"seed": seed, "artist": artist, "playlist": playlist, "model": model, "tracks": queue.to_dicts()})
         return
-    print_frame(f"radio from {seed}", queue)
+    print_frame(f"radio from {label}", queue)
+
+
+def _radio_seeds(store: Any, trained: Any, ids: Any, artists: dict[str, str], seed: str | None, artist: str | None,
+                 playlist: str | None, top: int = 10) -> tuple[list[str], str]:
+    """The seed tracks of a radio and the name it goes by."""
+    import numpy as np
+
+    if seed is not None:
+        return [seed], seed
+    if artist is not None:
+        mine = np.array([artists.get(str(i)) == artist for i in ids])
+        if not mine.any():
+            raise fail(f"unknown artist {artist!r}: the model knows none of their tracks")
+        popularity = getattr(trained, "popularity_", getattr(trained, "counts_", None))
+        order = np.flatnonzero(mine)
+        if popularity is not None and len(popularity) == len(ids):
+            order = order[np.argsort(-np.asarray(popularity)[order], kind="stable")]
+        return [str(ids[i]) for i in order[:top]], artist
+    rows = store.events().filter(pl.col("playlist_id") == playlist).select("item_id").unique(maintain_order=True)
+    found = rows.collect()["item_id"].to_list()
+    if not found:
+        raise fail(f"unknown playlist {playlist!r}: no event names it")
+    return found, str(playlist)
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""Radio: an endless queue from a seed track that listens to the session as it goes.
+"""Radio: an endless queue from a seed (a track, an artist, a playlist) that listens to the session.
 
 The next tracks are the ones closest to a *steering* vector: the seed, pulled towards tracks the
 listener let play and pushed away from tracks they skipped, later events weighing more. A skip
@@ -49,20 +49,28 @@ class Radio:
         i = int(np.searchsorted(self.ids, item_id))
         return i if i < len(self.ids) and self.ids[i] == item_id else None
 
-    def next_tracks(self, seed: str, session: Sequence[Played] = (), k: int = 10) -> pl.DataFrame:
+    def next_tracks(self, seed: str | Sequence[str], session: Sequence[Played] = (), k: int = 10,
+                    label: str | None = None) -> pl.DataFrame:
         """The next ``k`` tracks as ``position, item_id, score, reason``; session tracks the model
-        does not know are ignored."""
+        does not know are ignored.
+
+        ``seed``: one track, or several (an artist's best-known tracks, a playlist's tracks): the
+        radio starts from their mean direction and none of them is played. ``label`` names the
+        seed in the reason (default: the track id, or "N tracks").
+        """
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
-        start = self._find(seed)
-        if start is None:
+        seeds = [seed] if isinstance(seed, str) else list(seed)
+        starts = [i for s in seeds if (i := self._find(s)) is not None]
+        if not starts:
             raise KeyError(f"unknown track {seed!r}: radio needs a seed the model knows")
-        steer = self.unit[start].copy()
+        steer = self.unit[starts].mean(axis=0)
+        steer /= max(float(np.linalg.norm(steer)), 1e-12)
         known = [(i, e) for e in session if (i := self._find(e.item_id)) is not None]
         for back, (i, event) in enumerate(reversed(known)):
             steer += self.decay ** back * (-self.skip if event.skipped else self.like) * self.unit[i]
         scores = self.unit @ steer
-        played = [start, *(i for i, _ in known)]
+        played = [*starts, *(i for i, _ in known)]
         scores[played] = -np.inf
         recent_artists = [] if self.artists is None else [str(self.artists[i]) for i in played]
         picked: list[int] = []
@@ -75,6 +83,7 @@ class Radio:
             if self.artists is not None:
                 recent_artists.append(self.artists[i])
         skipped = [e.item_id for e in session if e.skipped]
-        reason = f"radio from {seed}" + (f", steering away from {len(skipped)} skipped" if skipped else "")
+        label = label or (seeds[0] if len(seeds) == 1 else f"{len(seeds)} tracks")
+        reason = f"radio from {label}" + (f", steering away from {len(skipped)} skipped" if skipped else "")
         return pl.DataFrame({"position": np.arange(1, len(picked) + 1), "item_id": self.ids[picked],
                              "score": scores[picked], "reason": [reason] * len(picked)})
