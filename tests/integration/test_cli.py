@@ -126,3 +126,32 @@ def test_compare_reports_a_paired_test_between_two_models(tmp_path: Path, shared
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["users"] == 943 and result["diff"] > 0.15 and result["ci_low"] > 0 and result["t_p"] < 1e-10
+
+
+def test_daily_mix_home_and_similar_from_the_cli(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    assert tm(ws, "generate", "--users", "150", "--tracks", "2000", "--days", "30", "--json").returncode == 0
+    assert tm(ws, "import", "table", str(ws / "world"), "--json").returncode == 0
+    assert tm(ws, "train", "als").returncode == 0 and tm(ws, "train", "country").returncode == 0
+    done = tm(ws, "playlist", "daily-mix", "--all", "--out", str(tmp_path / "mixes"), "--json")
+    assert done.returncode == 0, done.stderr
+    batch = json.loads(done.stdout)
+    assert batch["mixes"] >= batch["users"] > 50
+    import polars as pl
+
+    rows = pl.read_parquet(tmp_path / "mixes" / "playlists.parquet")
+    user = rows.group_by("user_id").len().sort("len", "user_id")["user_id"][-1].split(" / ")[0]
+    mixes = json.loads(tm(ws, "playlist", "daily-mix", "--user", user, "--json").stdout)["mixes"]
+    assert mixes and all(t["reason"] for m in mixes for t in m["tracks"])
+    page = json.loads(tm(ws, "home", "--user", user, "--json").stdout)["shelves"]
+    assert page[0]["shelf"] == "made-for-you" and len(page) >= 4
+    cards = [(c["kind"], c["item_id"]) for s in page for c in s["cards"]]
+    assert len(cards) == len(set(cards)) and all(c["reason"] for s in page for c in s["cards"])
+    track = mixes[0]["tracks"][0]["item_id"]
+    like = json.loads(tm(ws, "similar", "--track", track, "-k", "5", "--json").stdout)["similar"]
+    assert len(like) == 5 and track not in [t["item_id"] for t in like]
+    artist = mixes[0]["tracks"][0]["artist_id"]
+    artists = json.loads(tm(ws, "similar", "--artist", artist, "-k", "3", "--json").stdout)["similar"]
+    assert len(artists) == 3 and artist not in [a["artist_id"] for a in artists]
+    unknown = tm(ws, "similar", "--track", "nope")
+    assert unknown.returncode != 0 and "unknown track" in unknown.stderr

@@ -174,4 +174,5 @@ def stats(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON o
 from tastemaker.cli import generate as _generate  # noqa: E402,F401  (registers `generate`)
 from tastemaker.cli import pipeline as _pipeline  # noqa: E402,F401  (registers train/recommend/evaluate/demo)
 from tastemaker.cli import splits as _splits  # noqa: E402,F401  (registers split/evaluate-split/compare/tune)
+from tastemaker.cli import surfaces as _surfaces  # noqa: E402,F401  (registers playlist daily-mix, home, similar)
 
