@@ -76,3 +76,11 @@ def test_exploration_records_propensities_that_match_how_often_it_explores() -> 
     assert all(s["propensity"][2] == pytest.approx(0.1) for s in explored)
     assert all(s["propensity"][2] == pytest.approx(0.8) for s in shown if s["reason"][2] is None)
     assert all(s["propensity"][0] == 1.0 for s in shown)
+
+
+def test_calibrate_still_calibrates_when_candidates_bring_genres_the_history_lacks() -> None:
+    # "pop" is not in the listener's history: its share in the target is 0, which must count as
+    # nothing in the KL (not NaN, which made every candidate look alike and returned the plain top k)
+    cands = _cands().with_columns(pl.Series("genre", ["rock", "rock", "rock", "rock", "jazz", "pop"]))
+    got = calibrate(cands, {"rock": 0.5, "jazz": 0.5}, k=4, lam=0.9)
+    assert got["genre"].to_list() == ["rock", "jazz", "rock", "rock"]

@@ -126,7 +126,8 @@ def calibrate(candidates: pl.DataFrame, target: dict[str, float], k: int, lam: f
     for _ in range(min(k, len(score))):
         trial = counts[None, :] + onehot  # the mix if each candidate were added next
         q = 0.99 * trial / np.maximum(trial.sum(axis=1, keepdims=True), 1) + 0.01 * p  # smoothed, as in the paper
-        kl = np.sum(p * np.log(np.maximum(p, 1e-12) / q), axis=1)
+        # genres outside the history (p = 0) add nothing: 0 · log(0 / q) is 0, not NaN when q is 0 too
+        kl = np.sum(np.where(p > 0, p * np.log(np.maximum(p, 1e-12) / np.maximum(q, 1e-300)), 0.0), axis=1)
         value = (1 - lam) * rel - lam * kl
         value[~free] = -np.inf
         best = int(np.argmax(value))
