@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 
@@ -137,8 +138,6 @@ def test_daily_mix_home_and_similar_from_the_cli(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     batch = json.loads(done.stdout)
     assert batch["mixes"] >= batch["users"] > 50
-    import polars as pl
-
     rows = pl.read_parquet(tmp_path / "mixes" / "playlists.parquet")
     user = rows.group_by("user_id").len().sort("len", "user_id")["user_id"][-1].split(" / ")[0]
     mixes = json.loads(tm(ws, "playlist", "daily-mix", "--user", user, "--json").stdout)["mixes"]
@@ -155,3 +154,25 @@ def test_daily_mix_home_and_similar_from_the_cli(tmp_path: Path) -> None:
     assert len(artists) == 3 and artist not in [a["artist_id"] for a in artists]
     unknown = tm(ws, "similar", "--track", "nope")
     assert unknown.returncode != 0 and "unknown track" in unknown.stderr
+
+
+@pytest.mark.realdata
+def test_home_and_episodes_for_a_real_listener_with_podcasts(tmp_path: Path, shared_data: Path) -> None:
+    ws = tmp_path / "ws"
+    raw = shared_data / "spotify-extended-streaming-history-sample" / "raw"
+    assert tm(ws, "import", "spotify-extended", str(raw)).returncode == 0
+    assert tm(ws, "import", "podcasts", str(shared_data / "podcast-metadata")).returncode == 0
+    assert tm(ws, "train", "als").returncode == 0
+    done = tm(ws, "episodes", "--user", "e01", "-k", "10", "--json")
+    assert done.returncode == 0, done.stderr
+    shelf = json.loads(done.stdout)["episodes"]
+    from tastemaker.store import open_store
+
+    played = set(open_store(ws / "store").events().filter(pl.col("item_kind") == "episode")
+                 .filter(pl.col("user_id") == "e01").collect()["item_id"])
+    assert len(shelf) == 10 and played and not played & {e["item_id"] for e in shelf}
+    page = json.loads(tm(ws, "home", "--user", "e01", "--json").stdout)["shelves"]
+    keys = [s["shelf"] for s in page]
+    assert keys[0] == "made-for-you" and "episodes" in keys and "recommended" in keys
+    cards = [(c["kind"], c["item_id"]) for s in page for c in s["cards"]]
+    assert len(cards) == len(set(cards))

@@ -134,7 +134,9 @@ def home(
     mixes = daily_mixes_for(store, [user], model) if history.height else None
     discover = discover_weekly(personal, user, history.select("user_id", "item_id"), tracks) if tracks.height else None
     today = history["last_ts"].max().date() if history.height else date.today()  # type: ignore[union-attr]
+    podcasts = episode_cards(store, [user])
     shelves, relevance = standard_shelves(user, HomeSources(personal, history, tracks, charts, mixes, discover,
+                                                            podcasts.drop("user_id") if podcasts.height else None,
                                                             today=today))
     page = build_home(user, shelves, relevance, cards=cards)
     if as_json:
@@ -145,6 +147,41 @@ def home(
         return
     for (title,), rows in page.group_by("shelf_title", maintain_order=True):
         print_frame(title, rows.select("card_position", "kind", "title", "subtitle", "reason"))
+
+
+def episode_cards(store: Any, users: list[str], k: int = 10, encoder: str = "words") -> pl.DataFrame:
+    """``user_id`` + home cards of each listener's "Episodes for you"; empty when the store has no episodes."""
+    from tastemaker.surfaces.podcasts import EpisodeRecommender
+
+    episodes, shows = store.entities("episodes"), store.entities("shows")
+    if episodes.is_empty() or shows.is_empty():
+        return pl.DataFrame()
+    events = store.events().filter(pl.col("item_kind") == "episode").collect()
+    shelf = EpisodeRecommender(encoder=encoder).fit(events, episodes, shows).recommend(users, k=k)
+    return shelf.select("user_id", pl.col("episode_id").alias("item_id"), pl.lit("episode").alias("kind"),
+                        pl.coalesce("name", "episode_id").alias("title"), pl.col("show_name").alias("subtitle"),
+                        pl.col("score").cast(pl.Float64), "reason")
+
+
+@app.command()
+def episodes(
+    user: Annotated[str, typer.Option(help="The listener's id.")],
+    k: Annotated[int, typer.Option("-k")] = 10,
+    encoder: Annotated[str, typer.Option(help="Show similarity from 'words' (TF-IDF) or 'text' (MiniLM, content "
+                                              "extra) or 'auto'.")] = "words",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """USER's "Episodes for you": new episodes of their shows, episodes of similar shows, popular ones."""
+    try:
+        cards = episode_cards(open_workspace_store(), [user], k, encoder)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    if cards.is_empty():
+        raise fail("the store has no podcast episodes: import them first (`tastemaker import podcasts PATH`)")
+    if as_json:
+        print_json({"user": user, "episodes": cards.drop("user_id").to_dicts()})
+        return
+    print_frame(f"Episodes for {user}", cards.select("title", "subtitle", "reason"))
 
 
 @app.command()
