@@ -52,3 +52,20 @@ def test_a_model_ranking_whole_artists_together_still_fills_the_playlist() -> No
     playlist = discover_weekly(model, "u", plays.select("user_id", "item_id"), tracks, size=8)
     assert playlist.height == 8
     assert playlist["artist_name"].value_counts()["count"].max() == 2
+
+
+def test_with_a_history_every_track_says_which_played_track_it_comes_from() -> None:
+    config = WorldConfig(seed=6, n_users=80, n_tracks=1000, days=10, events_per_user=60)
+    world = World(config)
+    raw = pl.DataFrame(pa.concat_tables(world.generate_events())).filter(pl.col("item_kind") == "track")
+    events = conform("events", raw.with_columns(pl.int_range(pl.len()).alias("row_id")))
+    tracks = pl.DataFrame(tracks_table(world.catalog, config.start))
+    data = interactions(events.lazy())
+    model = MatrixRecommender("als", factors=16, iterations=5).fit(data)
+    users = data["user_id"].unique().sort().to_list()
+    history = data.select("user_id", "item_id", pl.col("recency").alias("weight"))
+    plain = discover_weekly_batch(model, users, data.select("user_id", "item_id"), tracks)
+    told = discover_weekly_batch(model, users, data.select("user_id", "item_id"), tracks, history=history)
+    assert told.drop("reason", "because").equals(plain.drop("reason"))  # reasons change nothing else
+    assert told["reason"].str.starts_with("because you played ").all()
+    assert told.join(history, left_on=["user_id", "because"], right_on=["user_id", "item_id"]).height == told.height

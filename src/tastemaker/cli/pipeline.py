@@ -166,6 +166,11 @@ def models_rollback(name: str, version: str) -> None:
     out.print(f"{name} now serves {version}")
 
 
+def _weighted(events: pl.LazyFrame) -> pl.DataFrame:
+    """``user_id, item_id, weight``: recency-weighted listens, what "because you played X" picks X from."""
+    return interactions(events).select("user_id", "item_id", pl.col("recency").alias("weight"))
+
+
 def _heard(user: str) -> pl.DataFrame:
     events = open_workspace_store().events().filter(pl.col("user_id") == user)
     return events.select("user_id", "item_id").unique().collect()
@@ -209,7 +214,8 @@ def discover_weekly_cmd(
         started = time.perf_counter()
         heard = store.events().select("user_id", "item_id").unique().collect()
         users = heard["user_id"].unique().sort().to_list()
-        playlists = discover_weekly_batch(_load(model), users, heard, store.entities("tracks"), size=size)
+        playlists = discover_weekly_batch(_load(model), users, heard, store.entities("tracks"), size=size,
+                                          history=_weighted(store.events()))
         paths = write_playlists(playlists, Path(out_dir), "Discover Weekly")
         summary = {"users": len(users), "tracks": playlists.height, "seconds": round(time.perf_counter() - started, 2),
                    **{k: str(v) for k, v in paths.items()}}
@@ -219,7 +225,8 @@ def discover_weekly_cmd(
             out.print(f"wrote Discover Weekly for {len(users):,} listeners to {out_dir} in {summary['seconds']}s")
         return
     assert user is not None
-    playlist = discover_weekly(_load(model), user, _heard(user), store.entities("tracks"), size=size)
+    playlist = discover_weekly(_load(model), user, _heard(user), store.entities("tracks"), size=size,
+                               history=_weighted(store.events().filter(pl.col("user_id") == user)))
     if as_json:
         print_json({"user": user, "playlist": "discover-weekly", "tracks": playlist.to_dicts()})
         return
@@ -370,7 +377,8 @@ def demo(
     from tastemaker.surfaces.discover_weekly import discover_weekly
 
     user = _demo_user(data)
-    playlist = discover_weekly(_load("als"), user, _heard(user), store.entities("tracks"))
+    playlist = discover_weekly(_load("als"), user, _heard(user), store.entities("tracks"),
+                               history=_weighted(store.events().filter(pl.col("user_id") == user)))
     print_frame(f"Discover Weekly for {user}", playlist.select("position", "name", "artist_name", "reason"))
     out.rule("5. offline evaluation")
     _print_results(evaluate_models(store, 7.0, 10), 7.0, 10)

@@ -132,7 +132,9 @@ def home(
         charts = None
     tracks = store.entities("tracks")
     mixes = daily_mixes_for(store, [user], model) if history.height else None
-    discover = discover_weekly(personal, user, history.select("user_id", "item_id"), tracks) if tracks.height else None
+    discover = discover_weekly(personal, user, history.select("user_id", "item_id"), tracks,
+                               history=history.select("user_id", "item_id", pl.col("recency").alias("weight"))) \
+        if tracks.height else None
     today = history["last_ts"].max().date() if history.height else date.today()  # type: ignore[union-attr]
     podcasts = episode_cards(store, [user])
     shelves, relevance = standard_shelves(user, HomeSources(personal, history, tracks, charts, mixes, discover,

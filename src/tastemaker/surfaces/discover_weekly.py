@@ -25,14 +25,16 @@ def discover_weekly(
     tracks: pl.DataFrame,
     size: int = 30,
     per_artist: int = 2,
+    history: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """The playlist as ``position, track_id, name, artist_name, score, reason``.
+    """The playlist as ``position, track_id, name, artist_name, score, reason[, because]``.
 
     ``heard``: the user's ``user_id, item_id`` history (never recommended again);
-    ``tracks``: the catalog (``track_id, name, artist_id, artist_name``).
+    ``tracks``: the catalog (``track_id, name, artist_id, artist_name``); ``history``: see
+    :func:`discover_weekly_batch`.
     """
     mine = heard.filter(pl.col("user_id") == user_id)
-    return discover_weekly_batch(model, [user_id], mine, tracks, size, per_artist).drop("user_id")
+    return discover_weekly_batch(model, [user_id], mine, tracks, size, per_artist, history=history).drop("user_id")
 
 
 def discover_weekly_batch(
@@ -43,12 +45,17 @@ def discover_weekly_batch(
     size: int = 30,
     per_artist: int = 2,
     chunk: int = 1000,
+    history: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Every listener's playlist at once: ``user_id, position, track_id, name, artist_name, score, reason``.
 
     The same rules as :func:`discover_weekly` (nothing heard, at most ``per_artist`` per artist),
     computed ``chunk`` listeners at a time so memory stays flat. Deterministic for a given
     model and history, so a week's run can be repeated and gives the same lists.
+
+    ``history``: ``user_id, item_id, weight`` (e.g. recency-weighted listens). When it is given
+    and the model has item vectors (ALS, BPR), each track's reason names the listener's played
+    track closest to it ("because you played X", with X's id in ``because``).
     """
     if size < 1 or per_artist < 1 or chunk < 1:
         raise ValueError(f"size, per_artist and chunk must be at least 1, got {size}, {per_artist}, {chunk}")
@@ -68,7 +75,17 @@ def discover_weekly_batch(
             "user_id", pl.int_range(1, pl.len() + 1).over("user_id").alias("position"),
             pl.col("item_id").alias("track_id"), "name", "artist_name", "score",
             pl.lit(f"new to you, picked by {model.name}").alias("reason")))
-    return pl.concat(parts).sort("user_id", "position") if parts else pl.DataFrame()
+    if not parts:
+        return pl.DataFrame()
+    playlists = pl.concat(parts).sort("user_id", "position")
+    vectors = model.item_vectors() if history is not None and hasattr(model, "item_vectors") else None
+    if vectors is None:
+        return playlists
+    from tastemaker.surfaces.reasons import ItemSpace, because_you_played, display_names
+
+    explained = because_you_played(playlists.rename({"track_id": "item_id"}), history,
+                                   ItemSpace(model.items_, vectors), display_names(tracks))  # type: ignore[attr-defined]
+    return explained.rename({"item_id": "track_id"})
 
 
 def _capped(model: Recommender, users: list[str], heard: pl.DataFrame, catalog: pl.DataFrame, size: int,
