@@ -175,4 +175,4 @@ from tastemaker.cli import generate as _generate  # noqa: E402,F401  (registers 
 from tastemaker.cli import pipeline as _pipeline  # noqa: E402,F401  (registers train/recommend/evaluate/demo)
 from tastemaker.cli import splits as _splits  # noqa: E402,F401  (registers split/evaluate-split/compare/tune)
 from tastemaker.cli import surfaces as _surfaces  # noqa: E402,F401  (registers playlist daily-mix, home, similar)
-
+from tastemaker.cli import serve as _serve  # noqa: E402,F401  (registers `serve`)

@@ -180,7 +180,7 @@ def _first_reason(checks: list[tuple[pl.Expr, str]]) -> pl.Expr:
     return expr
 
 
-def _prepare(
+def prepare(
     table: str, frame: pl.DataFrame, fmt: str, file: str, now: datetime, derived: bool = False
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split ``frame`` into (valid rows conformed to the table with ids, quarantined rows)."""
@@ -333,12 +333,12 @@ def _take(
     summary.read += len(batch.rejects)
     for table, frame in batch.primary.items():
         summary.read += frame.height
-        good, bad = _prepare(table, frame, fmt.name, file, now)
+        good, bad = prepare(table, frame, fmt.name, file, now)
         quarantine.append(bad)
         pending.primary.setdefault(table, []).append(good)
         pending.rows += good.height
     for table, frame in batch.derived.items():
-        good, _ = _prepare(table, frame, fmt.name, file, now, derived=True)
+        good, _ = prepare(table, frame, fmt.name, file, now, derived=True)
         pending.derived.setdefault(table, []).append(good)
     rejected = pl.concat(quarantine)
     if rejected.height:

@@ -22,6 +22,7 @@ TEMPLATES: dict[str, str] = {
     "because": "because you played {name}",
     "country": "popular in {country} this week",
     "chart": "popular this week",
+    "popular": "popular with listeners",
     "new_release": "new release from {artist}, an artist you play",
     "new_release_any": "new release",
     "rotation": "in your rotation",

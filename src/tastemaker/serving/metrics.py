@@ -1,0 +1,78 @@
+"""Prometheus metrics of one app: requests by route and status, latency, fallback levels, ingest outcomes.
+
+Each app owns its registry (several apps in one process, as in tests, do not share counters).
+Labels are route templates (``/v1/users/{user_id}/recommendations``), never raw paths: a user id
+in a label would be personal data and an unbounded series count.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics", "MetricsMiddleware"]
+
+#: latency buckets in seconds, dense under the 50 ms budget
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.015, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+@dataclass
+class Metrics:
+    """The counters the service updates, in their own registry."""
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        ProcessCollector(registry=r)
+        self.requests = Counter("tastemaker_http_requests", "HTTP requests answered",
+                                ["method", "route", "status"], registry=r)
+        self.latency = Histogram("tastemaker_http_request_duration_seconds", "Time to answer an HTTP request",
+                                 ["method", "route"], buckets=BUCKETS, registry=r)
+        self.served = Counter("tastemaker_recommendations_served",
+                              "Lists served, by surface and fallback level", ["surface", "level"], registry=r)
+        self.fallbacks = Counter("tastemaker_fallbacks",
+                                 "Requests the personal model could not answer, by cause",
+                                 ["surface", "cause"], registry=r)
+        self.events = Counter("tastemaker_events", "Events received over HTTP, by outcome "
+                              "(accepted, duplicate, quarantined)", ["outcome"], registry=r)
+        self.model_info = Gauge("tastemaker_model_loaded", "1 when the model of a role is loaded, else 0",
+                                ["role", "model", "version"], registry=r)
+
+    def exposition(self) -> bytes:
+        """The text format ``/metrics`` answers with."""
+        return generate_latest(self.registry)
+
+
+class MetricsMiddleware:
+    """Count and time every HTTP request by its route template and status."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def record(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record)
+        finally:
+            route = scope.get("route")  # set by the router when a route matched
+            template = getattr(route, "path", None) or "unmatched"
+            method = str(scope.get("method", ""))
+            self.metrics.requests.labels(method, template, str(status)).inc()
+            self.metrics.latency.labels(method, template).observe(time.perf_counter() - started)

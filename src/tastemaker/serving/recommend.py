@@ -1,0 +1,188 @@
+"""Recommendations per surface for one listener, in real time, with fallbacks.
+
+Each request reads the listener's events from the store, so what they played a moment ago (say,
+posted to ``/v1/events``) is already excluded from *for-you* and *Discover Weekly* and already
+feeds the history their reasons, Daily Mixes and home shelves are built from, without retraining.
+
+Fallbacks: the personal model answers when it is loaded, knows the listener and returns
+something; otherwise the popularity fallback answers (minus what the listener heard), and the
+:class:`Served` result says which level answered and why the personal model did not.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+
+from tastemaker.features.interactions import interactions
+from tastemaker.serving.catalog import Catalog
+from tastemaker.serving.errors import ModelUnavailable
+from tastemaker.serving.models import ModelSet
+from tastemaker.surfaces.daily_mix import DailyMixes, MixParams
+from tastemaker.surfaces.discover_weekly import discover_weekly
+from tastemaker.surfaces.home import HomeSources, home, standard_shelves
+from tastemaker.surfaces.reasons import because_you_played, reason
+
+log = logging.getLogger("tastemaker.serving")
+
+SURFACES = ("for-you", "discover-weekly", "daily-mix", "home")
+#: the columns of every served item, in order
+ITEM_COLUMNS = ("position", "item_id", "kind", "title", "subtitle", "score", "reason", "because", "group",
+                "group_title")
+#: how many candidates a Daily Mix picks its new tracks from
+MIX_POOL = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Listening:
+    """One listener's events as stored now: every item they touched, and their listens per item."""
+
+    user_id: str
+    heard: pl.DataFrame
+    history: pl.DataFrame
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """A served list and who served it: ``level`` is ``"model"`` or ``"popularity"``; ``cause`` says
+    why the personal model did not (``not_loaded``, ``unknown_user``, ``no_item_vectors``,
+    ``no_catalog``, ``empty``, ``error``), ``None`` when it did."""
+
+    items: list[dict[str, Any]]
+    level: str
+    model: str
+    version: str | None
+    cause: str | None = None
+
+
+class Unservable(Exception):
+    """The personal model cannot build this surface (the message is the fallback cause)."""
+
+
+class RecommendationService:
+    """Build a surface for a listener from the loaded models, the catalog and the live store.
+
+    >>> RecommendationService(store, models, catalog).recommend("u1", "for-you", 10).level  # doctest: +SKIP
+    'model'
+    """
+
+    def __init__(self, store: Any, models: ModelSet, catalog: Catalog) -> None:
+        self.store = store
+        self.models = models
+        self.catalog = catalog
+        self._surfaces: dict[str, Callable[[Listening, int], pl.DataFrame]] = {
+            "for-you": self._for_you, "discover-weekly": self._discover_weekly, "daily-mix": self._daily_mix,
+            "home": self._home}
+
+    def listening(self, user_id: str) -> Listening:
+        """``user_id``'s events as the store holds them at this moment."""
+        events = self.store.events().filter(pl.col("user_id") == user_id).collect()
+        return Listening(user_id, events.select("user_id", "item_id").unique(), interactions(events.lazy()))
+
+    def recommend(self, user_id: str, surface: str, n: int) -> Served:
+        """Up to ``n`` items of ``surface`` for ``user_id`` (Daily Mixes: ``n`` per mix; home: per shelf)."""
+        if surface not in self._surfaces:
+            raise ValueError(f"unknown surface {surface!r}; known: {', '.join(SURFACES)}")
+        if n < 1:
+            raise ValueError(f"n must be at least 1, got {n}")
+        listening = self.listening(user_id)
+        personal = self.models.personal
+        if not personal.loaded:
+            cause = "not_loaded"
+        elif not self.models.knows(user_id):
+            cause = "unknown_user"
+        else:
+            try:
+                rows = self._surfaces[surface](listening, n)
+            except Unservable as exc:
+                cause = str(exc)
+            except Exception as exc:  # a broken model must not fail the request: the fallback answers
+                log.warning("personal model %s failed on %s: %s", personal.name, surface, type(exc).__name__,
+                            exc_info=exc)
+                cause = "error"
+            else:
+                if rows.height:
+                    return Served(served_items(rows), "model", personal.name, personal.version)
+                cause = "empty"
+        return self._popular(listening, n, cause)
+
+    def _popular(self, listening: Listening, n: int, cause: str | None) -> Served:
+        fallback = self.models.fallback
+        if not fallback.loaded:
+            raise ModelUnavailable(f"neither the personal nor the fallback model is loaded "
+                                   f"({fallback.error}); `tastemaker train popularity`, then restart")
+        recs = fallback.model.recommend([listening.user_id], k=n, exclude=listening.heard)
+        rows = self.catalog.titled(recs.with_columns(pl.lit(reason("popular")).alias("reason")))
+        return Served(served_items(rows), "popularity", fallback.name, fallback.version, cause)
+
+    # ------------------------------------------------------------------ surfaces of the personal model
+    def _for_you(self, listening: Listening, n: int) -> pl.DataFrame:
+        recs = self.models.personal.model.recommend([listening.user_id], k=n, exclude=listening.heard)
+        if self.models.space is not None:
+            recs = because_you_played(recs, _weights(listening), self.models.space, self.catalog.names)
+        else:
+            recs = recs.with_columns(pl.lit(reason("discovery")).alias("reason"))
+        return self.catalog.titled(recs)
+
+    def _discover_weekly(self, listening: Listening, n: int) -> pl.DataFrame:
+        if self.catalog.tracks.is_empty():
+            raise Unservable("no_catalog")
+        playlist = discover_weekly(self.models.personal.model, listening.user_id, listening.heard,
+                                   self.catalog.tracks, size=n)
+        return playlist.select(pl.col("track_id").alias("item_id"), pl.col("name").alias("title"),
+                               pl.col("artist_name").alias("subtitle"), "score", "reason")
+
+    def _daily_mix(self, listening: Listening, n: int) -> pl.DataFrame:
+        return self.catalog.titled(self._mixes(listening, n).select(
+            "item_id", "score", "because", "reason", pl.format("daily-mix-{}", "mix").alias("group"),
+            pl.col("mix_name").alias("group_title")))
+
+    def _mixes(self, listening: Listening, n: int) -> pl.DataFrame:
+        """The listener's Daily Mixes as :class:`DailyMixes` builds them, ``n`` tracks per mix."""
+        space = self.models.space
+        if space is None:
+            raise Unservable("no_item_vectors")
+        model = self.models.personal.model
+        candidates = model.recommend([listening.user_id], k=MIX_POOL, exclude=listening.heard)
+        mixes = DailyMixes(space, self.catalog.artists, self.catalog.artist_names,
+                           MixParams(size=n, new=min(MixParams().new, n // 4)), names=self.catalog.names)
+        return mixes.for_user(listening.user_id, _weights(listening).drop("user_id"), candidates)
+
+    def _home(self, listening: Listening, n: int) -> pl.DataFrame:
+        if self.models.space is None:
+            raise Unservable("no_item_vectors")
+        history = listening.history
+        mixes = self._mixes(listening, MixParams().size) if history.height else None
+        model = self.models.personal.model
+        discover = (discover_weekly(model, listening.user_id, listening.heard, self.catalog.tracks)
+                    if self.catalog.tracks.height else None)
+        last = history["last_ts"].max() if history.height else None
+        today = last.date() if isinstance(last, datetime) else datetime.now(UTC).date()
+        sources = HomeSources(model, history, self.catalog.tracks, self.models.fallback.model, mixes,
+                              discover, today=today)
+        shelves, relevance = standard_shelves(listening.user_id, sources)
+        page = home(listening.user_id, shelves, relevance, cards=n)
+        return page.select("item_id", "kind", "title", "subtitle", "score", "reason",
+                           pl.col("shelf").alias("group"), pl.col("shelf_title").alias("group_title"))
+
+
+def _weights(listening: Listening) -> pl.DataFrame:
+    """The listener's ``user_id, item_id, weight`` with recency-decayed listens as the weight."""
+    return listening.history.select(pl.lit(listening.user_id).alias("user_id"), "item_id",
+                                    pl.col("recency").alias("weight"))
+
+
+def served_items(rows: pl.DataFrame) -> list[dict[str, Any]]:
+    """Rows as served items: every column of :data:`ITEM_COLUMNS`, positions from 1."""
+    filled = rows.with_columns(
+        *(pl.lit(None, dtype=pl.String).alias(c) for c in ("because", "group", "group_title", "subtitle")
+          if c not in rows.columns),
+        *([] if "kind" in rows.columns else [pl.lit("track").alias("kind")]),
+        *([] if "title" in rows.columns else [pl.col("item_id").alias("title")]),
+    )
+    return filled.select(pl.int_range(1, pl.len() + 1).alias("position"), *ITEM_COLUMNS[1:]).to_dicts()

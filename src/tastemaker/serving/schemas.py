@@ -1,0 +1,157 @@
+"""What goes over the wire: pydantic models of every request and response body (the OpenAPI document)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tastemaker.domain import EventType, ItemKind
+
+#: most events one POST may carry, and most bytes its body may have
+MAX_EVENTS = 10_000
+MAX_BODY_BYTES = 8 << 20
+#: most items one list may hold
+MAX_ITEMS = 500
+
+
+class EventIn(BaseModel):
+    """One listening event as a client sends it: the store's ``events`` table minus the server's fields.
+
+    Records are checked one by one: a record that breaks these rules is quarantined with its reason
+    (and reported in ``rejected``) while the rest of its batch is stored. Unknown fields are ignored,
+    as the table importer ignores unknown columns.
+    """
+
+    model_config = ConfigDict(extra="allow", use_enum_values=True)
+
+    user_id: str = Field(min_length=1, examples=["u1"])
+    ts: str | int | float = Field(description="When it happened: ISO-8601 (Z or offset; none means UTC) "
+                                  "or Unix epoch seconds or milliseconds", examples=["2024-05-01T10:00:00Z"])
+    type: EventType = Field(examples=["play"])
+    item_id: str = Field(min_length=1, examples=["tr:0123456789abcdef"])
+    item_kind: ItemKind | None = Field(None, description="Default track")
+    artist_id: str | None = None
+    ms_played: int | None = Field(None, ge=0, le=24 * 3600 * 1000)
+    duration_ms: int | None = None
+    count: int | None = Field(None, ge=1, description="Aggregated plays; default 1")
+    value: float | None = Field(None, description="A rating's value")
+    skipped: bool | None = Field(None, description="When absent, a play under 30 s counts as a skip")
+    position: int | None = None
+    surface: str | None = None
+    session_id: str | None = None
+    platform: str | None = None
+    country: str | None = None
+    shuffle: bool | None = None
+    reason_start: str | None = None
+    reason_end: str | None = None
+    offline: bool | None = None
+    playlist_id: str | None = None
+    tag: str | None = None
+
+
+class EventBatch(BaseModel):
+    """The body of ``POST /v1/events``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[EventIn] = Field(min_length=1, max_length=MAX_EVENTS)
+
+
+class Envelope(BaseModel):
+    """What is checked of a batch as a whole (its records are checked one by one, see :class:`EventIn`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[Any] = Field(min_length=1, max_length=MAX_EVENTS)
+
+
+class RejectedOut(BaseModel):
+    """A quarantined record: its 0-based index in the batch, and why."""
+
+    index: int
+    reason: str
+
+
+class IngestOut(BaseModel):
+    """What became of a batch: ``received == accepted + duplicates + quarantined``; all of it is on disk."""
+
+    received: int
+    accepted: int
+    duplicates: int
+    quarantined: int
+    rejected: list[RejectedOut]
+
+
+class ServedBy(BaseModel):
+    """Who answered: the personal ``model`` or the ``popularity`` fallback, and why the model did not."""
+
+    level: Literal["model", "popularity"]
+    model: str
+    version: str | None
+    cause: str | None = Field(None, description="Why the personal model did not answer: not_loaded, "
+                              "unknown_user, no_item_vectors, no_catalog, empty or error")
+
+
+class ItemOut(BaseModel):
+    """One served item (a track, or on home a playlist card), with the reason it is there."""
+
+    position: int
+    item_id: str
+    kind: str
+    title: str
+    subtitle: str | None
+    score: float | None
+    reason: str
+    because: str | None = Field(description="The played track the reason names, if it names one")
+    group: str | None = Field(description="The Daily Mix or home shelf of the item")
+    group_title: str | None
+
+
+class RecommendationsOut(BaseModel):
+    """A surface for a listener."""
+
+    user_id: str
+    surface: str
+    served_by: ServedBy
+    items: list[ItemOut]
+
+
+class SimilarOut(BaseModel):
+    """Tracks like one track."""
+
+    track_id: str
+    served_by: ServedBy
+    items: list[ItemOut]
+
+
+class RadioOut(BaseModel):
+    """The next tracks of a radio."""
+
+    seed: str
+    served_by: ServedBy
+    items: list[ItemOut]
+
+
+class HealthOut(BaseModel):
+    """The process is up."""
+
+    status: Literal["ok"]
+
+
+class ModelStatus(BaseModel):
+    """One role's model."""
+
+    model: str
+    version: str | None
+    loaded: bool
+    error: str | None
+
+
+class ReadyOut(BaseModel):
+    """Whether the server can answer: the store opens and at least the fallback model is loaded."""
+
+    ready: bool
+    store: str
+    store_version: int | None
+    models: dict[str, ModelStatus]

@@ -1,0 +1,289 @@
+"""`tastemaker serve` as a client sees it: a real server process, real HTTP, a real workspace on disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import polars as pl
+import pytest
+
+from tastemaker.serving.schemas import IngestOut, RadioOut, ReadyOut, RecommendationsOut, SimilarOut
+from tastemaker.store import open_store
+
+pytestmark = pytest.mark.slow
+
+USER = "tm:user:000001"
+ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+
+
+def tm(workspace: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tastemaker", "--workspace", str(workspace), *args],
+                          check=False, capture_output=True, text=True, timeout=300, env=ENV)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated world, imported, with popularity and ALS trained: what a user has before serving."""
+    ws = tmp_path_factory.mktemp("serve") / "ws"
+    for args in (("generate", "--users", "150", "--tracks", "2000", "--days", "20", "--json"),
+                 ("import", "table", str(ws / "world"), "--json"), ("train", "popularity"), ("train", "als")):
+        done = tm(ws, *args)
+        assert done.returncode == 0, (args, done.stderr)
+    return ws
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+Start = Callable[[Path], tuple[httpx.Client, subprocess.Popen[bytes]]]
+
+
+@pytest.fixture
+def start(request: pytest.FixtureRequest) -> Start:
+    """Start `tastemaker serve` on a workspace and wait until /readyz answers; stopped by a finalizer."""
+    return lambda ws: _start(ws, request)
+
+
+def _start(ws: Path, request: pytest.FixtureRequest) -> tuple[httpx.Client, subprocess.Popen[bytes]]:
+    port = _free_port()
+    log_path = ws.parent / f"server-{port}.log"
+    log = open(log_path, "wb")  # a file, not a pipe: a full pipe would block the server
+    command = [sys.executable, "-m", "tastemaker", "--workspace", str(ws), "serve", "--port", str(port)]
+    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=ENV)
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+
+    def stop() -> None:
+        client.close()
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()
+
+    request.addfinalizer(stop)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the server exited with {proc.returncode}: {log_path.read_text()[-3000:]}")
+        try:
+            if client.get("/readyz").status_code in (200, 503):
+                return client, proc
+        except httpx.TransportError:
+            time.sleep(0.1)
+    pytest.fail("the server did not answer /readyz within 60 s")
+
+
+@pytest.fixture(scope="module")
+def server(workspace: Path, request: pytest.FixtureRequest) -> httpx.Client:
+    """One server on the trained workspace, shared by the tests of this module."""
+    return _start(workspace, request)[0]
+
+
+def _play(user: str, item: str, ts: str = "2024-06-01T10:00:00Z") -> dict[str, object]:
+    return {"user_id": user, "ts": ts, "type": "play", "item_id": item, "ms_played": 200_000,
+            "skipped": False}
+
+
+def _recommend(client: httpx.Client, user: str, **params: object) -> RecommendationsOut:
+    response = client.get(f"/v1/users/{user}/recommendations", params=params)
+    assert response.status_code == 200, response.text
+    return RecommendationsOut.model_validate(response.json())
+
+
+def test_health_readiness_and_the_openapi_document(server: httpx.Client) -> None:
+    assert server.get("/healthz").json() == {"status": "ok"}
+    ready = ReadyOut.model_validate(server.get("/readyz").json())
+    assert ready.ready and ready.store_version is not None
+    assert {r: (m.model, m.loaded) for r, m in ready.models.items()} == {"personal": ("als", True),
+                                                                         "fallback": ("popularity", True)}
+    spec = server.get("/openapi.json").json()
+    assert {"/healthz", "/readyz", "/metrics", "/v1/events", "/v1/users/{user_id}/recommendations",
+            "/v1/tracks/{track_id}/similar", "/v1/radio"} <= set(spec["paths"])
+    assert spec["paths"]["/v1/events"]["post"]["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/EventBatch"}
+    assert {"EventBatch", "EventIn", "RecommendationsOut", "ErrorOut"} <= set(spec["components"]["schemas"])
+
+
+def test_events_are_stored_once_and_bad_records_are_quarantined_with_their_reason(
+        server: httpx.Client, workspace: Path) -> None:
+    batch = [_play("ingest-user", "tm:track:000010"), _play("ingest-user", "tm:track:000011"),
+             {**_play("ingest-user", "tm:track:000012"), "type": "dance"},
+             {**_play("ingest-user", "tm:track:000013"), "ms_played": -5},
+             "not an object",
+             {"user_id": "ingest-user", "type": "play", "item_id": "tm:track:000014"},
+             {**_play("ingest-user", "tm:track:000015"), "ts": 1717236000}]  # epoch seconds, as imports read
+    first = IngestOut.model_validate(server.post("/v1/events", json={"events": batch}).json())
+    assert (first.received, first.accepted, first.duplicates, first.quarantined) == (7, 3, 0, 4)
+    reasons = {r.index: r.reason for r in first.rejected}
+    assert set(reasons) == {2, 3, 4, 5}
+    assert "unknown event type" in reasons[2] and reasons[3] == "negative ms_played"
+    assert "not a JSON object" in reasons[4] and "missing field 'ts'" in reasons[5]
+    again = IngestOut.model_validate(server.post("/v1/events", json={"events": batch}).json())
+    assert (again.accepted, again.duplicates, again.quarantined) == (0, 3, 4)
+    stored = open_store(workspace / "store").events().filter(pl.col("user_id") == "ingest-user").collect()
+    assert sorted(stored["item_id"].to_list()) == ["tm:track:000010", "tm:track:000011", "tm:track:000015"]
+    assert set(stored["source"].to_list()) == {"http"}
+    kept = [json.loads(line) for p in (workspace / "store" / "quarantine").glob("http-*.jsonl")
+            for line in p.read_text().splitlines()]
+    negative = [r for r in kept if r["reason"] == "negative ms_played"]
+    assert len(negative) == 2  # once per send
+    assert json.loads(negative[0]["record"])["ms_played"] == -5  # the record as sent
+
+
+@pytest.mark.parametrize(("body", "headers", "status", "code"), [
+    (b"{not json", {"content-type": "application/json"}, 400, "invalid_json"),
+    (b"[1, 2]", {"content-type": "application/json"}, 422, "invalid_body"),
+    (b'{"events": []}', {"content-type": "application/json"}, 422, "invalid_body"),
+    (b'{"events": "x"}', {"content-type": "application/json"}, 422, "invalid_body"),
+    (b'{"events": [], "more": 1}', {"content-type": "application/json"}, 422, "invalid_body"),
+    (b"user_id=u", {"content-type": "application/x-www-form-urlencoded"}, 415, "unsupported_media_type"),
+])
+def test_a_malformed_batch_gets_a_4xx_with_a_code_and_stores_nothing(
+        server: httpx.Client, workspace: Path, body: bytes, headers: dict[str, str], status: int,
+        code: str) -> None:
+    before = open_store(workspace / "store").count("events")
+    response = server.post("/v1/events", content=body, headers=headers)
+    assert response.status_code == status and response.json()["code"] == code
+    assert response.json()["message"]
+    assert open_store(workspace / "store").count("events") == before
+
+
+def test_bad_requests_elsewhere_get_a_code_too(server: httpx.Client) -> None:
+    for path, status, code in (("/v1/users/u/recommendations?surface=nope", 422, "invalid_request"),
+                               ("/v1/users/u/recommendations?n=0", 422, "invalid_request"),
+                               ("/v1/tracks/no-such-track/similar", 404, "unknown_track"),
+                               ("/v1/radio?seed=no-such-track", 404, "unknown_track"),
+                               ("/v1/radio", 422, "invalid_request"),
+                               ("/no/such/path", 404, "not_found")):
+        response = server.get(path)
+        assert (response.status_code, response.json()["code"]) == (status, code), path
+
+
+def test_a_played_track_leaves_the_next_recommendations_without_retraining(server: httpx.Client) -> None:
+    for surface in ("for-you", "discover-weekly"):
+        before = _recommend(server, USER, surface=surface, n=10)
+        assert before.served_by.level == "model" and before.served_by.model == "als"
+        assert len(before.items) == 10 and all(i.reason for i in before.items)
+        top = before.items[0].item_id
+        play = _play(USER, top, f"2024-06-02T10:00:{len(surface):02d}Z")
+        assert server.post("/v1/events", json={"events": [play]}).json()["accepted"] == 1
+        after = _recommend(server, USER, surface=surface, n=10)
+        assert top not in [i.item_id for i in after.items] and len(after.items) == 10
+    reasons = _recommend(server, USER, n=10).items
+    assert any(i.reason.startswith("because you played") and i.because for i in reasons)
+
+
+def test_a_new_listener_gets_the_popular_list_at_once_minus_what_they_play(server: httpx.Client) -> None:
+    fresh = _recommend(server, "brand-new-listener", n=5)
+    assert fresh.served_by.level == "popularity" and fresh.served_by.cause == "unknown_user"
+    assert fresh.served_by.model == "popularity" and fresh.served_by.version == "v0001"
+    assert len(fresh.items) == 5 and all(i.reason for i in fresh.items)
+    server.post("/v1/events", json={"events": [_play("brand-new-listener", fresh.items[0].item_id)]})
+    after = _recommend(server, "brand-new-listener", n=5)
+    assert fresh.items[0].item_id not in [i.item_id for i in after.items]
+
+
+def test_mixes_home_similar_and_radio_answer_with_reasons(server: httpx.Client) -> None:
+    mixes = _recommend(server, USER, surface="daily-mix", n=10)
+    assert mixes.served_by.level == "model"
+    assert all(i.group and i.group.startswith("daily-mix-") for i in mixes.items)
+    page = _recommend(server, USER, surface="home", n=5)
+    assert page.served_by.level == "model" and page.items[0].group == "made-for-you"
+    cards = [(i.kind, i.item_id) for i in page.items]
+    assert len(cards) == len(set(cards)) and all(i.reason for i in page.items)
+    seed = _recommend(server, USER, n=1).items[0].item_id
+    like = SimilarOut.model_validate(server.get(f"/v1/tracks/{seed}/similar", params={"n": 5}).json())
+    assert len(like.items) == 5 and seed not in [i.item_id for i in like.items]
+    assert all(i.reason.startswith("similar to") for i in like.items)
+    queue = RadioOut.model_validate(server.get("/v1/radio", params={"seed": seed, "n": 5}).json())
+    steered = RadioOut.model_validate(server.get("/v1/radio", params={
+        "seed": seed, "n": 5, "skipped": queue.items[0].item_id}).json())
+    assert len(queue.items) == 5 and seed not in [i.item_id for i in queue.items]
+    assert [i.item_id for i in steered.items] != [i.item_id for i in queue.items]
+
+
+def test_metrics_count_requests_fallback_levels_and_ingest(server: httpx.Client) -> None:
+    _recommend(server, "metrics-listener", n=3)
+    server.post("/v1/events", json={"events": [_play("metrics-listener", "t1"),
+                                               {**_play("metrics-listener", "t2"), "type": "x"}]})
+    text = server.get("/metrics").text
+    for line in ('tastemaker_recommendations_served_total{level="popularity",surface="for-you"}',
+                 'tastemaker_fallbacks_total{cause="unknown_user",surface="for-you"}',
+                 'tastemaker_events_total{outcome="accepted"}',
+                 'tastemaker_events_total{outcome="quarantined"}',
+                 'tastemaker_http_requests_total{method="POST",route="/v1/events",status="200"}',
+                 'tastemaker_http_request_duration_seconds_bucket{le="0.05",method="GET",'
+                 'route="/v1/users/{user_id}/recommendations"}',
+                 'tastemaker_model_loaded{model="als",role="personal",version="v0001"} 1.0'):
+        assert line in text, line
+    assert "metrics-listener" not in text  # route templates, never raw paths with user ids
+
+
+@pytest.mark.parametrize("damage", ["deleted", "corrupted", "no-models-at-all"])
+def test_a_missing_or_broken_model_still_serves_200_from_popularity(
+        workspace: Path, tmp_path: Path, start: Start, damage: str) -> None:
+    ws = tmp_path / "ws"
+    shutil.copytree(workspace, ws, ignore=shutil.ignore_patterns("world"))
+    if damage == "corrupted":
+        (ws / "models" / "als" / "v0001" / "arrays.npz").write_bytes(b"not a zip file")
+    else:
+        shutil.rmtree(ws / "models" / "als")
+    if damage == "no-models-at-all":  # popularity is then fitted on the store at startup
+        shutil.rmtree(ws / "models" / "popularity")
+    client, _ = start(ws)
+    ready = ReadyOut.model_validate(client.get("/readyz").json())
+    assert ready.ready and not ready.models["personal"].loaded and ready.models["personal"].error
+    for surface in ("for-you", "discover-weekly", "daily-mix", "home"):
+        served = _recommend(client, USER, surface=surface, n=5)
+        assert (served.served_by.level, served.served_by.cause) == ("popularity", "not_loaded")
+        assert len(served.items) == 5 and all(i.reason for i in served.items)
+        assert served.served_by.version == ("v0001" if damage != "no-models-at-all" else
+                                            f"store-v{ready.store_version}")
+    similar = client.get("/v1/tracks/tm:track:000001/similar")
+    assert similar.status_code == 503 and similar.json()["code"] == "model_unavailable"
+
+
+def test_kill_9_during_ingest_loses_no_acknowledged_event(workspace: Path, tmp_path: Path,
+                                                          start: Start) -> None:
+    ws = tmp_path / "ws"
+    shutil.copytree(workspace, ws, ignore=shutil.ignore_patterns("world"))
+    client, proc = start(ws)
+    acknowledged: list[str] = []
+
+    def send() -> None:
+        for b in range(10_000):
+            batch = [_play(f"k9-{b}", f"tm:track:{i:06d}") for i in range(50)]
+            try:
+                if client.post("/v1/events", json={"events": batch}).status_code == 200:
+                    acknowledged.append(f"k9-{b}")
+            except httpx.TransportError:
+                return
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    deadline = time.monotonic() + 30
+    while len(acknowledged) < 5 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    sender.join(timeout=30)
+    stored = (open_store(ws / "store").events().filter(pl.col("user_id").str.starts_with("k9-"))
+              .group_by("user_id").len().collect())
+    counts = dict(zip(stored["user_id"].to_list(), stored["len"].to_list(), strict=True))
+    assert acknowledged and all(counts.get(u) == 50 for u in acknowledged)
