@@ -6,17 +6,14 @@ import json
 import os
 import shutil
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import polars as pl
 import pytest
+from serving_support import Start, copy_workspace, serve
 
 from tastemaker.serving.schemas import IngestOut, RadioOut, ReadyOut, RecommendationsOut, SimilarOut
 from tastemaker.store import open_store
@@ -24,76 +21,18 @@ from tastemaker.store import open_store
 pytestmark = pytest.mark.slow
 
 USER = "tm:user:000001"
-ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
-
-
-def tm(workspace: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tastemaker", "--workspace", str(workspace), *args],
-                          check=False, capture_output=True, text=True, timeout=300, env=ENV)
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A generated world, imported, with popularity and ALS trained: what a user has before serving."""
-    ws = tmp_path_factory.mktemp("serve") / "ws"
-    for args in (("generate", "--users", "150", "--tracks", "2000", "--days", "20", "--json"),
-                 ("import", "table", str(ws / "world"), "--json"), ("train", "popularity"), ("train", "als")):
-        done = tm(ws, *args)
-        assert done.returncode == 0, (args, done.stderr)
-    return ws
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-Start = Callable[[Path], tuple[httpx.Client, subprocess.Popen[bytes]]]
-
-
-@pytest.fixture
-def start(request: pytest.FixtureRequest) -> Start:
-    """Start `tastemaker serve` on a workspace and wait until /readyz answers; stopped by a finalizer."""
-    return lambda ws: _start(ws, request)
-
-
-def _start(ws: Path, request: pytest.FixtureRequest) -> tuple[httpx.Client, subprocess.Popen[bytes]]:
-    port = _free_port()
-    log_path = ws.parent / f"server-{port}.log"
-    log = open(log_path, "wb")  # a file, not a pipe: a full pipe would block the server
-    command = [sys.executable, "-m", "tastemaker", "--workspace", str(ws), "serve", "--port", str(port)]
-    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=ENV)
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
-
-    def stop() -> None:
-        client.close()
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        log.close()
-
-    request.addfinalizer(stop)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"the server exited with {proc.returncode}: {log_path.read_text()[-3000:]}")
-        try:
-            if client.get("/readyz").status_code in (200, 503):
-                return client, proc
-        except httpx.TransportError:
-            time.sleep(0.1)
-    pytest.fail("the server did not answer /readyz within 60 s")
+def workspace(trained: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the trained workspace: what a user has before serving."""
+    return copy_workspace(trained, tmp_path_factory.mktemp("serve-module") / "ws")
 
 
 @pytest.fixture(scope="module")
 def server(workspace: Path, request: pytest.FixtureRequest) -> httpx.Client:
     """One server on the trained workspace, shared by the tests of this module."""
-    return _start(workspace, request)[0]
+    return serve(workspace, request).client
 
 
 def _play(user: str, item: str, ts: str = "2024-06-01T10:00:00Z") -> dict[str, object]:
@@ -104,18 +43,22 @@ def _play(user: str, item: str, ts: str = "2024-06-01T10:00:00Z") -> dict[str, o
 def _recommend(client: httpx.Client, user: str, **params: object) -> RecommendationsOut:
     response = client.get(f"/v1/users/{user}/recommendations", params=params)
     assert response.status_code == 200, response.text
-    return RecommendationsOut.model_validate(response.json())
+    served = RecommendationsOut.model_validate(response.json())
+    assert len(served.request_id) == 16 and response.headers["x-request-id"] == served.request_id
+    return served
 
 
 def test_health_readiness_and_the_openapi_document(server: httpx.Client) -> None:
     assert server.get("/healthz").json() == {"status": "ok"}
     ready = ReadyOut.model_validate(server.get("/readyz").json())
     assert ready.ready and ready.store_version is not None
-    assert {r: (m.model, m.loaded) for r, m in ready.models.items()} == {"personal": ("als", True),
-                                                                         "fallback": ("popularity", True)}
+    assert {r: (m.model, m.loaded) for r, m in ready.models.items()} == {
+        "personal": ("als", True), "fallback": ("popularity", True),
+        "precomputed": ("discover-weekly-batch", False)}  # no batch lists where the server reads them
     spec = server.get("/openapi.json").json()
     assert {"/healthz", "/readyz", "/metrics", "/v1/events", "/v1/users/{user_id}/recommendations",
-            "/v1/tracks/{track_id}/similar", "/v1/radio"} <= set(spec["paths"])
+            "/v1/tracks/{track_id}/similar", "/v1/radio", "/v1/users", "/v1/users/{user_id}",
+            "/v1/admin/models/reload"} <= set(spec["paths"])
     assert spec["paths"]["/v1/events"]["post"]["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/EventBatch"}
     assert {"EventBatch", "EventIn", "RecommendationsOut", "ErrorOut"} <= set(spec["components"]["schemas"])
@@ -158,11 +101,15 @@ def test_events_are_stored_once_and_bad_records_are_quarantined_with_their_reaso
 def test_a_malformed_batch_gets_a_4xx_with_a_code_and_stores_nothing(
         server: httpx.Client, workspace: Path, body: bytes, headers: dict[str, str], status: int,
         code: str) -> None:
-    before = open_store(workspace / "store").count("events")
+    def listening() -> int:  # impressions of other tests' requests may be flushed meanwhile
+        events = open_store(workspace / "store").events().filter(pl.col("type") != "impression")
+        return int(events.select(pl.len()).collect().item())
+
+    before = listening()
     response = server.post("/v1/events", content=body, headers=headers)
     assert response.status_code == status and response.json()["code"] == code
     assert response.json()["message"]
-    assert open_store(workspace / "store").count("events") == before
+    assert listening() == before
 
 
 def test_bad_requests_elsewhere_get_a_code_too(server: httpx.Client) -> None:
@@ -238,16 +185,15 @@ def test_metrics_count_requests_fallback_levels_and_ingest(server: httpx.Client)
 
 @pytest.mark.parametrize("damage", ["deleted", "corrupted", "no-models-at-all"])
 def test_a_missing_or_broken_model_still_serves_200_from_popularity(
-        workspace: Path, tmp_path: Path, start: Start, damage: str) -> None:
-    ws = tmp_path / "ws"
-    shutil.copytree(workspace, ws, ignore=shutil.ignore_patterns("world"))
+        trained: Path, tmp_path: Path, start: Start, damage: str) -> None:
+    ws = copy_workspace(trained, tmp_path / "ws")
     if damage == "corrupted":
         (ws / "models" / "als" / "v0001" / "arrays.npz").write_bytes(b"not a zip file")
     else:
         shutil.rmtree(ws / "models" / "als")
     if damage == "no-models-at-all":  # popularity is then fitted on the store at startup
         shutil.rmtree(ws / "models" / "popularity")
-    client, _ = start(ws)
+    client = start(ws).client
     ready = ReadyOut.model_validate(client.get("/readyz").json())
     assert ready.ready and not ready.models["personal"].loaded and ready.models["personal"].error
     for surface in ("for-you", "discover-weekly", "daily-mix", "home"):
@@ -260,11 +206,10 @@ def test_a_missing_or_broken_model_still_serves_200_from_popularity(
     assert similar.status_code == 503 and similar.json()["code"] == "model_unavailable"
 
 
-def test_kill_9_during_ingest_loses_no_acknowledged_event(workspace: Path, tmp_path: Path,
-                                                          start: Start) -> None:
-    ws = tmp_path / "ws"
-    shutil.copytree(workspace, ws, ignore=shutil.ignore_patterns("world"))
-    client, proc = start(ws)
+def test_kill_9_during_ingest_loses_no_acknowledged_event(trained: Path, tmp_path: Path, start: Start) -> None:
+    ws = copy_workspace(trained, tmp_path / "ws")
+    started = start(ws)
+    client, proc = started.client, started.proc
     acknowledged: list[str] = []
 
     def send() -> None:

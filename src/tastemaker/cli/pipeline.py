@@ -47,11 +47,16 @@ playlist_app = typer.Typer(help="Playlists for one listener.", no_args_is_help=T
 app.add_typer(playlist_app, name="playlist")
 
 
-def _save(name: str, model: Model, store: Any, pairs: int) -> str:
-    """Register a trained model with the store snapshot it saw; returns its version."""
+def _save(name: str, model: Model, store: Any, pairs: int, store_version: int | None = None) -> str:
+    """Register a trained model with the store snapshot it saw; returns its version.
+
+    ``store_version``: the version read *before* the training data (a write during training,
+    e.g. forgetting a listener, then shows as newer than the model); defaults to the current one.
+    """
     from tastemaker.candidates.registry import register
 
-    data = {"store": store.url, "store_version": store.version(), "events": store.count("events"), "pairs": pairs}
+    seen = store.version() if store_version is None else store_version
+    data = {"store": store.url, "store_version": seen, "events": store.count("events"), "pairs": pairs}
     return register(settings().models_dir, name, model, data)
 
 
@@ -105,6 +110,7 @@ def train(
     estimator = _make(model)
     started = time.perf_counter()
     store = open_workspace_store()
+    seen = store.version()
     data = interactions(store.events())
     if data.is_empty():
         raise fail("the store has no listens yet: run `tastemaker import` or `tastemaker generate` first")
@@ -114,7 +120,7 @@ def train(
     except ValueError as exc:  # e.g. EASE's memory guard, missing release dates
         raise fail(str(exc)) from None
     fitted = time.perf_counter()
-    version = _save(model, estimator, store, data.height)
+    version = _save(model, estimator, store, data.height, seen)
     saved = time.perf_counter()
     if as_json:
         print_json({"model": model, "version": version, "pairs": data.height, "load_s": round(loaded - started, 3),

@@ -20,6 +20,11 @@ def serve(
     = "popularity",
     access_log: Annotated[bool, typer.Option("--access-log", help="Log every request line (paths hold user "
                                              "ids: off by default).")] = False,
+    reload_interval: Annotated[float, typer.Option(help="Seconds between checks for a newly trained or "
+                                                   "rolled-back model version to swap in.", min=0.1)] = 5.0,
+    impressions_flush: Annotated[float, typer.Option(help="Seconds between writes of served lists to the "
+                                                     "store as impressions (a crash loses at most this "
+                                                     "much).", min=0.1)] = 2.0,
 ) -> None:
     """Serve recommendations, similar tracks, radio and event ingest over HTTP (docs/serving.md)."""
     import uvicorn
@@ -27,5 +32,6 @@ def serve(
     from tastemaker.serving import create_app
 
     settings().workspace.mkdir(parents=True, exist_ok=True)
-    uvicorn.run(create_app(settings(), personal=model, fallback=fallback), host=host, port=port,
-                access_log=access_log, log_level="info")
+    app = create_app(settings(), personal=model, fallback=fallback, reload_s=reload_interval,
+                     impressions_flush_s=impressions_flush)
+    uvicorn.run(app, host=host, port=port, access_log=access_log, log_level="info")

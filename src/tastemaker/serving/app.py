@@ -1,11 +1,15 @@
 """The HTTP service: ``create_app(settings)`` builds it, ``tastemaker serve`` runs it with uvicorn.
 
-At startup (the app's lifespan) the workspace store is opened, the catalog read and the models
-loaded from the registry; requests then share them. See ``docs/serving.md`` for the endpoints.
+At startup (the app's lifespan) the workspace store is opened, the catalog read, the models
+loaded from the registry and the precomputed lists read; requests then share them. Two
+background tasks run beside the requests: one swaps in newly trained model versions
+(``reload.py``), one writes served lists to the store as impressions (``impressions.py``).
+See ``docs/serving.md`` for the endpoints.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,43 +19,59 @@ from fastapi.openapi.utils import get_openapi
 
 import tastemaker
 from tastemaker.serving import errors
-from tastemaker.serving.catalog import Catalog
+from tastemaker.serving.impressions import ImpressionLog
 from tastemaker.serving.metrics import Metrics, MetricsMiddleware
-from tastemaker.serving.models import ModelSet
-from tastemaker.serving.recommend import RecommendationService
+from tastemaker.serving.precomputed import PARQUET, PRECOMPUTED_DIR
+from tastemaker.serving.reload import Reloader, Sources
 from tastemaker.serving.responses import ORJSONResponse
-from tastemaker.serving.routers import events, health, radio, tracks, users
+from tastemaker.serving.routers import admin, events, health, radio, tracks, users
 from tastemaker.serving.runtime import Runtime
 from tastemaker.serving.schemas import EventBatch
 from tastemaker.settings import Settings
 from tastemaker.store import open_store
 
 
-def create_app(settings: Settings, *, personal: str = "als", fallback: str = "popularity") -> FastAPI:
+def create_app(settings: Settings, *, personal: str = "als", fallback: str = "popularity",
+               reload_s: float = 5.0, impressions_flush_s: float = 2.0) -> FastAPI:
     """The FastAPI app serving the workspace of ``settings``.
 
     ``personal``: the registry name of the personal model (one with item vectors serves every
     surface; others serve *for-you* and *Discover Weekly*); ``fallback``: the popularity model
-    answering when the personal one cannot.
+    answering when the personal one cannot; ``reload_s``: how often the registry is checked for
+    a new version to swap in; ``impressions_flush_s``: how often served lists are written to the
+    store as impressions. The precomputed lists are read from
+    ``<workspace>/playlists/discover-weekly/playlists.parquet`` when it exists.
 
-    >>> import uvicorn; uvicorn.run(create_app(Settings(workspace=Path("ws"))))  # doctest: +SKIP
+    >>> uvicorn.run(create_app(Settings(workspace=Path("ws"))))  # doctest: +SKIP
     """
+    if reload_s <= 0 or impressions_flush_s <= 0:
+        raise ValueError(f"reload_s and impressions_flush_s must be positive, got {reload_s}, "
+                         f"{impressions_flush_s}")
     metrics = Metrics()
+    sources = Sources(settings.models_dir, personal, fallback,
+                      settings.workspace / PRECOMPUTED_DIR / PARQUET)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = open_store(settings.store)
-        catalog = Catalog.from_store(store)
-        models = ModelSet.load(settings.models_dir, store, catalog, personal, fallback)
-        service = RecommendationService(store, models, catalog)
-        app.state.runtime = Runtime(store, catalog, models, service, metrics)
-        app.state.runtime.publish_models()
-        yield
+        impressions = ImpressionLog(store, metrics, impressions_flush_s)
+        seen = sources.key()  # before loading: a version trained meanwhile is picked up by the first check
+        rt = Runtime(store, metrics, impressions, sources.build(store))
+        app.state.runtime, app.state.reloader = rt, Reloader(rt, store, sources, seen)
+        tasks = [asyncio.create_task(app.state.reloader.watch(reload_s)),
+                 asyncio.create_task(impressions.run())]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.to_thread(impressions.flush)  # a clean stop loses no impression
 
     app = FastAPI(title="tastemaker", version=tastemaker.__version__, lifespan=lifespan,
                   default_response_class=ORJSONResponse,
                   description="Listening events in; recommendations, similar tracks and radio out.")
-    for module in (health, events, users, tracks, radio):
+    for module in (health, events, users, tracks, radio, admin):
         app.include_router(module.router)
     errors.install(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

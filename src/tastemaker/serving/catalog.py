@@ -1,4 +1,4 @@
-"""The catalog a server describes its items with: names, artists, release dates, read once at startup."""
+"""The catalog a server describes its items with: names, artists, release dates; read with each model set."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from tastemaker.surfaces.reasons import display_names
 class Catalog:
     """Tracks (``track_id, name, artist_id, artist_name, release_date``) and the lookups surfaces need.
 
-    A snapshot: tracks that arrive after startup are served by id until the next start.
+    A snapshot: tracks that arrive later are served by id until the next model reload (or start).
     """
 
     tracks: pl.DataFrame

@@ -1,4 +1,4 @@
-"""Prometheus metrics of one app: requests by route and status, latency, fallback levels, ingest outcomes.
+"""Prometheus metrics of one app: requests, latency, fallback levels, ingest, reloads and impressions.
 
 Each app owns its registry (several apps in one process, as in tests, do not share counters).
 Labels are route templates (``/v1/users/{user_id}/recommendations``), never raw paths: a user id
@@ -42,6 +42,13 @@ class Metrics:
                               "(accepted, duplicate, quarantined)", ["outcome"], registry=r)
         self.model_info = Gauge("tastemaker_model_loaded", "1 when the model of a role is loaded, else 0",
                                 ["role", "model", "version"], registry=r)
+        self.reloads = Counter("tastemaker_model_reloads", "Model reloads, by outcome (swapped: a new set "
+                               "answers; kept: a new version failed to load, the old one still answers)",
+                               ["outcome"], registry=r)
+        self.impressions = Counter("tastemaker_impressions", "Served items logged as impressions, by outcome "
+                                   "(stored, dropped)", ["outcome"], registry=r)
+        self.impression_flush = Histogram("tastemaker_impression_flush_seconds",
+                                          "Time to write one batch of impressions to the store", registry=r)
 
     def exposition(self) -> bytes:
         """The text format ``/metrics`` answers with."""

@@ -1,10 +1,11 @@
-"""The models a server answers with, loaded once from the workspace's registry.
+"""The models a server answers with, loaded from the workspace's registry.
 
 Two roles: the *personal* model (ALS by default: recommendations, reasons, mixes, similar, radio)
 and the *fallback* (popularity), which answers whenever the personal model cannot. A model that
 is missing or broken on disk is recorded with its error instead of stopping the server; when no
 popularity model was trained, one is fitted from the store at startup, so a server with any
-listening data can always answer.
+listening data can always answer. A :class:`ModelSet` is immutable: a newer version is loaded
+into a new set, which then replaces the old one in one step (see ``reload.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 
 from tastemaker.candidates.popularity import NewReleases, Popularity
 from tastemaker.candidates.recommender import MatrixRecommender
@@ -44,15 +46,28 @@ def load_trained(models_dir: Path, name: str, version: str | None = None) -> tup
     return loaders.get(kind, MatrixRecommender.load)(path), path.name
 
 
+def latest_version(models_dir: Path, name: str) -> str | None:
+    """The version the registry's ``LATEST`` of ``name`` names now (None: never trained); one small read."""
+    try:
+        return (models_dir / name / "LATEST").read_text().strip() or None
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class Slot:
-    """One role's model: the name asked for, and the loaded model and version, or why there is none."""
+    """One role's model: the name asked for, and the loaded model and version, or why there is none.
+
+    ``trained_on`` is the store version the model was trained on (from its ``meta.json``): a
+    listener forgotten at that version or later is not personalised by it.
+    """
 
     role: str
     name: str
     model: Any = None
     version: str | None = None
     error: str | None = None
+    trained_on: int | None = None
 
     @property
     def loaded(self) -> bool:
@@ -66,29 +81,36 @@ class Slot:
 
 @dataclass(frozen=True, slots=True)
 class ModelSet:
-    """The personal model with what is derived from it (item space, radio), and the fallback."""
+    """The personal model with what is derived from it (item space, radio), and the fallback with
+    its chart by artist (``item_id, score, artist_id``, best first: what onboarding picks from)."""
 
     personal: Slot
     fallback: Slot
     space: ItemSpace | None = None
     radio: Radio | None = None
+    chart: pl.DataFrame | None = None
 
     @classmethod
     def load(cls, models_dir: Path, store: Any, catalog: Catalog, personal: str = "als",
-             fallback: str = "popularity") -> ModelSet:
-        """Load both roles from ``models_dir``; failures are recorded in the slots, never raised."""
-        mine = _slot("personal", models_dir, personal)
-        space = radio = None
-        if mine.loaded:
-            try:
-                space, radio = _derived(mine.model, catalog)
-            except Exception as exc:  # a model whose arrays do not line up is as broken as a missing one
-                log.warning("personal model %s %s unusable: %s", personal, mine.version, exc)
-                mine = Slot("personal", personal, error=f"{type(exc).__name__}: {exc}")
+             fallback: str = "popularity", keep: ModelSet | None = None) -> ModelSet:
+        """Load both roles from ``models_dir``; failures are recorded in the slots, never raised.
+
+        ``keep``: the set being replaced. A role whose registry names a version that fails to load
+        keeps its model from ``keep`` (with the failure as its ``error``) rather than losing a
+        working one; a role whose model was deleted from the registry is dropped.
+        """
+        mine, space, radio = _personal(models_dir, personal, catalog)
+        if not mine.loaded and _can_keep(keep.personal if keep else None, models_dir):
+            assert keep is not None
+            log.warning("keeping personal model %s %s: %s", personal, keep.personal.version, mine.error)
+            mine, space, radio = _kept(keep.personal, mine.error), keep.space, keep.radio
         backup = _slot("fallback", models_dir, fallback)
-        if not backup.loaded:
+        if not backup.loaded and _can_keep(keep.fallback if keep else None, models_dir):
+            assert keep is not None
+            backup = _kept(keep.fallback, backup.error)
+        elif not backup.loaded:
             backup = _popularity_from_store(store, fallback, backup.error)
-        return cls(mine, backup, space, radio)
+        return cls(mine, backup, space, radio, _chart(backup.model, catalog))
 
     def knows(self, user_id: str) -> bool:
         """Whether the personal model was trained on ``user_id``'s listening."""
@@ -102,10 +124,49 @@ class ModelSet:
 def _slot(role: str, models_dir: Path, name: str) -> Slot:
     try:
         model, version = load_trained(models_dir, name)
+        meta = json.loads((models_dir / name / version / "meta.json").read_text())
     except Exception as exc:  # missing (the registry's ValueError) or broken files: record, serve without
-        log.warning("%s model %s not loaded: %s", role, name, exc)
-        return Slot(role, name, error=f"{type(exc).__name__}: {exc}")
-    return Slot(role, name, model, version)
+        wanted = latest_version(models_dir, name)
+        log.warning("%s model %s %s not loaded: %s", role, name, wanted or "", exc)
+        return Slot(role, name, error=f"{wanted + ': ' if wanted else ''}{type(exc).__name__}: {exc}")
+    trained_on = meta.get("data", {}).get("store_version")
+    return Slot(role, name, model, version, trained_on=int(trained_on) if trained_on is not None else None)
+
+
+def _personal(models_dir: Path, name: str, catalog: Catalog) -> tuple[Slot, ItemSpace | None, Radio | None]:
+    mine = _slot("personal", models_dir, name)
+    if not mine.loaded:
+        return mine, None, None
+    try:
+        space, radio = _derived(mine.model, catalog)
+    except Exception as exc:  # a model whose arrays do not line up is as broken as a missing one
+        log.warning("personal model %s %s unusable: %s", name, mine.version, exc)
+        return Slot("personal", name, error=f"{type(exc).__name__}: {exc}"), None, None
+    return mine, space, radio
+
+
+def _can_keep(old: Slot | None, models_dir: Path) -> bool:
+    """Whether ``old`` should stand in: it answers, and the registry names a version of it that did not load."""
+    return old is not None and old.loaded and latest_version(models_dir, old.name) is not None
+
+
+def _kept(old: Slot, error: str | None) -> Slot:
+    """``old`` still answering, with why the version meant to replace it did not load."""
+    return Slot(old.role, old.name, old.model, old.version, f"newer version not loaded, kept "
+                f"{old.version}: {error}", old.trained_on)
+
+
+def _chart(model: Any, catalog: Catalog) -> pl.DataFrame | None:
+    """The fallback's global chart with each track's artist, best first (None without one or a catalog)."""
+    items, scores = getattr(model, "item_ids_", None), getattr(model, "scores_", None)
+    if items is None or scores is None or not catalog.artists:
+        return None
+    chart = pl.DataFrame({"item_id": pl.Series(items, dtype=pl.String),
+                          "score": pl.Series(scores, dtype=pl.Float64)})
+    artists = pl.DataFrame({"item_id": list(catalog.artists), "artist_id": list(catalog.artists.values())},
+                           schema={"item_id": pl.String, "artist_id": pl.String})
+    return (chart.join(artists, on="item_id", how="inner", maintain_order="left")
+            .sort("score", descending=True, maintain_order=True))
 
 
 def _derived(model: Any, catalog: Catalog) -> tuple[ItemSpace | None, Radio | None]:

@@ -4,9 +4,11 @@ Each request reads the listener's events from the store, so what they played a m
 posted to ``/v1/events``) is already excluded from *for-you* and *Discover Weekly* and already
 feeds the history their reasons, Daily Mixes and home shelves are built from, without retraining.
 
-Fallbacks: the personal model answers when it is loaded, knows the listener and returns
-something; otherwise the popularity fallback answers (minus what the listener heard), and the
-:class:`Served` result says which level answered and why the personal model did not.
+Fallbacks, in order: the personal model answers when it is loaded, knows the listener (and they
+were not forgotten since it was trained) and returns something; otherwise their precomputed
+batch list (for-you and Discover Weekly), minus what they heard since; otherwise popularity,
+led by the artists they picked at onboarding. The :class:`Served` result says which level
+answered and why the personal model did not.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ from tastemaker.features.interactions import interactions
 from tastemaker.serving.catalog import Catalog
 from tastemaker.serving.errors import ModelUnavailable
 from tastemaker.serving.models import ModelSet
+from tastemaker.serving.onboarding import picked_rows, profile
+from tastemaker.serving.precomputed import MODEL as PRECOMPUTED_MODEL
+from tastemaker.serving.precomputed import Precomputed
+from tastemaker.serving.reads import collect
 from tastemaker.surfaces.daily_mix import DailyMixes, MixParams
 from tastemaker.surfaces.discover_weekly import discover_weekly
 from tastemaker.surfaces.home import HomeSources, home, standard_shelves
@@ -36,6 +42,8 @@ ITEM_COLUMNS = ("position", "item_id", "kind", "title", "subtitle", "score", "re
                 "group_title")
 #: how many candidates a Daily Mix picks its new tracks from
 MIX_POOL = 300
+#: the surfaces a precomputed Discover Weekly list can stand in for
+PRECOMPUTED_SURFACES = ("for-you", "discover-weekly")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +57,10 @@ class Listening:
 
 @dataclass(frozen=True, slots=True)
 class Served:
-    """A served list and who served it: ``level`` is ``"model"`` or ``"popularity"``; ``cause`` says
-    why the personal model did not (``not_loaded``, ``unknown_user``, ``no_item_vectors``,
-    ``no_catalog``, ``empty``, ``error``), ``None`` when it did."""
+    """A served list and who served it: ``level`` is ``"model"``, ``"precomputed"`` or
+    ``"popularity"``; ``cause`` says why the personal model did not (``not_loaded``,
+    ``unknown_user``, ``forgotten``, ``no_item_vectors``, ``no_catalog``, ``empty``, ``error``),
+    ``None`` when it did."""
 
     items: list[dict[str, Any]]
     level: str
@@ -71,17 +80,20 @@ class RecommendationService:
     'model'
     """
 
-    def __init__(self, store: Any, models: ModelSet, catalog: Catalog) -> None:
+    def __init__(self, store: Any, models: ModelSet, catalog: Catalog, precomputed: Precomputed | None = None
+                 ) -> None:
         self.store = store
         self.models = models
         self.catalog = catalog
+        self.precomputed = precomputed
         self._surfaces: dict[str, Callable[[Listening, int], pl.DataFrame]] = {
             "for-you": self._for_you, "discover-weekly": self._discover_weekly, "daily-mix": self._daily_mix,
             "home": self._home}
 
     def listening(self, user_id: str) -> Listening:
-        """``user_id``'s events as the store holds them at this moment."""
-        events = self.store.events().filter(pl.col("user_id") == user_id).collect()
+        """``user_id``'s events as the store holds them at this moment (impressions are not listening)."""
+        events = collect(lambda: self.store.events().filter((pl.col("user_id") == user_id)
+                                                             & (pl.col("type") != "impression")))
         return Listening(user_id, events.select("user_id", "item_id").unique(), interactions(events.lazy()))
 
     def recommend(self, user_id: str, surface: str, n: int) -> Served:
@@ -92,11 +104,8 @@ class RecommendationService:
             raise ValueError(f"n must be at least 1, got {n}")
         listening = self.listening(user_id)
         personal = self.models.personal
-        if not personal.loaded:
-            cause = "not_loaded"
-        elif not self.models.knows(user_id):
-            cause = "unknown_user"
-        else:
+        cause = self._cannot_personalise(user_id)
+        if cause is None:
             try:
                 rows = self._surfaces[surface](listening, n)
             except Unservable as exc:
@@ -109,16 +118,46 @@ class RecommendationService:
                 if rows.height:
                     return Served(served_items(rows), "model", personal.name, personal.version)
                 cause = "empty"
+        if self.precomputed is not None and surface in PRECOMPUTED_SURFACES:
+            rows = self.precomputed.for_user(user_id, listening.heard, n)
+            if rows.height:
+                return Served(served_items(rows), "precomputed", PRECOMPUTED_MODEL, self.precomputed.version,
+                              cause)
         return self._popular(listening, n, cause)
 
+    def _cannot_personalise(self, user_id: str) -> str | None:
+        """Why the personal model must not answer ``user_id``, or None when it may."""
+        personal = self.models.personal
+        if not personal.loaded:
+            return "not_loaded"
+        if not self.models.knows(user_id):
+            return "unknown_user"
+        forgotten = self.store.forgotten_at(user_id)
+        if forgotten is not None and (personal.trained_on is None or personal.trained_on <= forgotten):
+            return "forgotten"  # the model still holds what they did before they were forgotten
+        return None
+
     def _popular(self, listening: Listening, n: int, cause: str | None) -> Served:
+        """The fallback's list: the listener's onboarding picks first (when they made any), then the chart."""
         fallback = self.models.fallback
         if not fallback.loaded:
             raise ModelUnavailable(f"neither the personal nor the fallback model is loaded "
-                                   f"({fallback.error}); `tastemaker train popularity`, then restart")
-        recs = fallback.model.recommend([listening.user_id], k=n, exclude=listening.heard)
-        rows = self.catalog.titled(recs.with_columns(pl.lit(reason("popular")).alias("reason")))
-        return Served(served_items(rows), "popularity", fallback.name, fallback.version, cause)
+                                   f"({fallback.error}); `tastemaker train popularity` (picked up within seconds)")
+        me = profile(self.store, listening.user_id)
+        rows = pl.DataFrame(schema={"item_id": pl.String, "score": pl.Float64, "reason": pl.String})
+        if me.picks and self.models.chart is not None:
+            rows = picked_rows(self.models.chart, self.catalog, me.picks, listening.heard, n)
+        if rows.height < n:
+            exclude = pl.concat([listening.heard.select("user_id", "item_id"),
+                                 rows.select(pl.lit(listening.user_id).alias("user_id"), "item_id")])
+            charts = getattr(getattr(fallback.model, "params", None), "by", None)
+            by_country = charts == "country" and me.country
+            extra = {"countries": {listening.user_id: me.country}} if by_country else {}
+            recs = fallback.model.recommend([listening.user_id], k=n - rows.height, exclude=exclude, **extra)
+            rows = pl.concat([rows, recs.select("item_id", pl.col("score").cast(pl.Float64),
+                                                pl.lit(reason("popular")).alias("reason"))])
+        return Served(served_items(self.catalog.titled(rows)), "popularity", fallback.name, fallback.version,
+                      cause)
 
     # ------------------------------------------------------------------ surfaces of the personal model
     def _for_you(self, listening: Listening, n: int) -> pl.DataFrame:

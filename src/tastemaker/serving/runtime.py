@@ -1,33 +1,67 @@
-"""What a running server holds: the store, the catalog, the loaded models, the services and the metrics."""
+"""What a running server holds: the store, the metrics, the impression log, and the current snapshot.
+
+The snapshot (catalog, models, precomputed lists and the service over them) is immutable and
+replaced whole: a reload builds a new one off to the side, then assigns one attribute. A
+request takes the snapshot once (``rt.snapshot``) and answers from it, so it sees the old set
+or the new one, never half of each, and a swap never waits for requests nor they for it.
+"""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
 
 from tastemaker.serving.catalog import Catalog
+from tastemaker.serving.impressions import ImpressionLog
 from tastemaker.serving.metrics import Metrics
-from tastemaker.serving.models import ModelSet
+from tastemaker.serving.models import ModelSet, Slot
+from tastemaker.serving.precomputed import Precomputed
 from tastemaker.serving.recommend import RecommendationService
 
 
 @dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything one request answers from; built whole, never changed."""
+
+    catalog: Catalog
+    models: ModelSet
+    precomputed: Precomputed
+    recommendations: RecommendationService
+
+    @classmethod
+    def of(cls, store: Any, catalog: Catalog, models: ModelSet, precomputed: Precomputed) -> Snapshot:
+        """The snapshot of these parts, with the recommendation service over them."""
+        return cls(catalog, models, precomputed, RecommendationService(store, models, catalog, precomputed))
+
+
 class Runtime:
     """Built once at startup (see :func:`tastemaker.serving.app.create_app`), shared by every request."""
 
-    store: Any
-    catalog: Catalog
-    models: ModelSet
-    recommendations: RecommendationService
-    metrics: Metrics
+    def __init__(self, store: Any, metrics: Metrics, impressions: ImpressionLog, snapshot: Snapshot) -> None:
+        self.store = store
+        self.metrics = metrics
+        self.impressions = impressions
+        self.snapshot = snapshot
+        #: held while a new snapshot is built and swapped in, so two reloads never race
+        self.swap_lock = threading.Lock()
+        self._publish(snapshot, 1.0)
 
-    def publish_models(self) -> None:
-        """Set the ``tastemaker_model_loaded`` gauge from the loaded models."""
-        for slot in (self.models.personal, self.models.fallback):
+    def swap(self, snapshot: Snapshot) -> Snapshot:
+        """Make ``snapshot`` the one requests answer from (one assignment); returns the old one."""
+        old, self.snapshot = self.snapshot, snapshot
+        self._publish(old, 0.0)
+        self._publish(snapshot, 1.0)
+        return old
+
+    def _publish(self, snapshot: Snapshot, loaded: float) -> None:
+        """Set the ``tastemaker_model_loaded`` gauge of ``snapshot``'s models."""
+        slots: tuple[Slot, ...] = (snapshot.models.personal, snapshot.models.fallback)
+        for slot in slots:
             gauge = self.metrics.model_info.labels(slot.role, slot.name, slot.version or "")
-            gauge.set(1.0 if slot.loaded else 0.0)
+            gauge.set(loaded if slot.loaded else 0.0)
 
 
 def runtime(request: Request) -> Runtime:

@@ -84,13 +84,14 @@ class IngestOut(BaseModel):
 
 
 class ServedBy(BaseModel):
-    """Who answered: the personal ``model`` or the ``popularity`` fallback, and why the model did not."""
+    """Who answered: the personal ``model``, the ``precomputed`` batch list or the ``popularity``
+    fallback, the version that answered, and why the personal model did not."""
 
-    level: Literal["model", "popularity"]
+    level: Literal["model", "precomputed", "popularity"]
     model: str
     version: str | None
     cause: str | None = Field(None, description="Why the personal model did not answer: not_loaded, "
-                              "unknown_user, no_item_vectors, no_catalog, empty or error")
+                              "unknown_user, forgotten, no_item_vectors, no_catalog, empty or error")
 
 
 class ItemOut(BaseModel):
@@ -113,6 +114,7 @@ class RecommendationsOut(BaseModel):
 
     user_id: str
     surface: str
+    request_id: str = Field(description="Names this answer; its impressions carry it as session_id")
     served_by: ServedBy
     items: list[ItemOut]
 
@@ -121,6 +123,7 @@ class SimilarOut(BaseModel):
     """Tracks like one track."""
 
     track_id: str
+    request_id: str = Field(description="Names this answer; its impressions carry it as session_id")
     served_by: ServedBy
     items: list[ItemOut]
 
@@ -129,8 +132,54 @@ class RadioOut(BaseModel):
     """The next tracks of a radio."""
 
     seed: str
+    request_id: str = Field(description="Names this answer; its impressions carry it as session_id")
     served_by: ServedBy
     items: list[ItemOut]
+
+
+class OnboardingIn(BaseModel):
+    """The body of ``POST /v1/users``: a new listener and the artists they picked."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str = Field(min_length=1, max_length=256, examples=["u-new"])
+    artists: list[str] = Field(min_length=1, max_length=50, description="Artist ids, or names as the catalog "
+                               "spells them (case-insensitive), in the listener's order",
+                               examples=[["tm:artist:000001"]])
+    country: str | None = Field(None, min_length=2, max_length=8, examples=["SE"])
+    n: int = Field(10, ge=1, le=MAX_ITEMS, description="Length of the first list")
+
+
+class OnboardingOut(BaseModel):
+    """The stored listener and their first list."""
+
+    user_id: str
+    created: bool = Field(description="False when the listener was already in the users table (picks replaced)")
+    artists: list[str] = Field(description="The picks as artist ids")
+    country: str | None
+    recommendations: RecommendationsOut
+
+
+class ForgottenOut(BaseModel):
+    """What ``DELETE /v1/users/{id}`` removed. Deleting an unknown listener removes nothing and is a 200."""
+
+    user_id: str
+    events: int = Field(description="Events (listening and impressions) removed from the store")
+    profile_rows: int = Field(description="Rows of the users table (onboarding picks, country)")
+    edges: int
+    quarantined: int = Field(description="Quarantined records naming the listener")
+    precomputed_rows: int = Field(description="Rows of their precomputed Discover Weekly list")
+    buffered_impressions: int = Field(description="Impressions still in memory, dropped before flushing")
+    store_version: int
+
+
+class ReloadOut(BaseModel):
+    """What a reload check did: whether a new set answers now, and the versions before and after."""
+
+    changed: bool
+    before: dict[str, str | None]
+    after: dict[str, str | None]
+    errors: dict[str, str | None]
 
 
 class HealthOut(BaseModel):
@@ -149,7 +198,10 @@ class ModelStatus(BaseModel):
 
 
 class ReadyOut(BaseModel):
-    """Whether the server can answer: the store opens and at least the fallback model is loaded."""
+    """Whether the server can answer: the store opens and at least the fallback model is loaded.
+
+    ``models`` has the roles ``personal``, ``fallback`` and ``precomputed`` (the batch lists).
+    """
 
     ready: bool
     store: str

@@ -8,10 +8,10 @@ from typing import Protocol
 
 import polars as pl
 
-from tastemaker.store.lake import AppendResult, LakeStore
+from tastemaker.store.lake import AppendResult, ForgetResult, LakeStore
 from tastemaker.store.tables import TABLES, TableSpec, conform, spec
 
-__all__ = ["AppendResult", "Store", "open_store", "BACKENDS", "TABLES", "TableSpec", "conform", "spec"]
+__all__ = ["AppendResult", "ForgetResult", "Store", "open_store", "BACKENDS", "TABLES", "TableSpec", "conform", "spec"]
 
 
 class Store(Protocol):
@@ -26,6 +26,8 @@ class Store(Protocol):
     def entities(self, table: str) -> pl.DataFrame: ...
     def count(self, table: str) -> int: ...
     def version(self) -> int: ...
+    def forget_user(self, user_id: str) -> ForgetResult: ...
+    def forgotten_at(self, user_id: str) -> int | None: ...
 
 
 def _open_lake(location: str) -> Store:

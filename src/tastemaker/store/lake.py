@@ -6,7 +6,9 @@ Why this design (measurements in docs/store.md):
   and an append that returned is on disk (durable on acknowledge);
 - readers take no lock, so a training job can read while an import or the server appends;
 - writers serialise on an ``flock`` so de-duplication by ``row_id`` is exact across processes;
-- segments are plain Parquet, so DuckDB, Polars or Spark read the store without tastemaker.
+- segments are plain Parquet, so DuckDB, Polars or Spark read the store without tastemaker;
+- forgetting a listener (:meth:`LakeStore.forget_user`) is the one operation that replaces
+  segments: it rewrites those holding the listener's rows under the same lock and commit point.
 """
 
 from __future__ import annotations
@@ -24,11 +26,17 @@ import numpy as np
 import orjson
 import polars as pl
 import pyarrow.parquet as pq
+import xxhash
 
 from tastemaker.errors import StoreError
 from tastemaker.store.tables import TABLES, conform, spec
 
 MANIFEST = "manifest.json"
+#: one line per forgotten listener: the hash of their id and the store version that forgot them
+FORGOTTEN = "forgotten.jsonl"
+#: the columns that name a listener, per table: what :meth:`LakeStore.forget_user` removes rows by
+USER_COLUMNS: dict[str, tuple[str, ...]] = {"events": ("user_id",), "users": ("user_id",),
+                                            "edges": ("src", "dst")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +47,16 @@ class AppendResult:
     duplicates: int
 
 
+@dataclass(frozen=True, slots=True)
+class ForgetResult:
+    """What :meth:`LakeStore.forget_user` removed: rows per table, quarantined records, and the
+    store version after the forget (unchanged when nothing was stored)."""
+
+    rows: dict[str, int]
+    quarantined: int
+    version: int
+
+
 class LakeStore:
     """Parquet-segment store rooted at a directory. Open it with :func:`tastemaker.store.open_store`."""
 
@@ -46,6 +64,7 @@ class LakeStore:
         self.root = root
         self.url = f"parquet://{root}"
         self._ids: dict[str, np.ndarray] = {}  # segment file -> sorted row ids (segments never change)
+        self._tombstones: tuple[tuple[int, int], dict[str, int]] | None = None
         root.mkdir(parents=True, exist_ok=True)
         (root / "segments").mkdir(exist_ok=True)
         (root / "quarantine").mkdir(exist_ok=True)
@@ -155,11 +174,125 @@ class LakeStore:
         """Write rejected records (with their reasons) durably as JSON lines; returns the file."""
         path = self.root / "quarantine" / f"{name}.jsonl"
         payload = b"".join(orjson.dumps(r) + b"\n" for r in rows.iter_rows(named=True))
-        with open(path, "ab") as fh:
+        with self._quarantine_lock(), open(path, "ab") as fh:
             fh.write(payload)
             fh.flush()
             os.fsync(fh.fileno())
         return path
+
+    @contextmanager
+    def _quarantine_lock(self) -> Iterator[None]:
+        # its own lock: an append must not land in a file that forget_user is replacing
+        with open(self.root / ".quarantine.lock", "a+b") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    # ------------------------------------------------------------------ forgetting
+    def forget_user(self, user_id: str) -> ForgetResult:
+        """Remove every row naming ``user_id`` (events, users, edges) and their quarantined records.
+
+        Under the writer lock, each segment holding such rows is rewritten without them (temp
+        file, ``fsync``, ``rename``) in its place in the manifest, so entity tables keep their
+        order; then the manifest is replaced (the commit point), the old segments are deleted
+        and the folder is ``fsync``-ed. A tombstone (a hash of the id and the new store version,
+        see :meth:`forgotten_at`) is appended, so a model trained before can be told apart from
+        one trained after. When this returns, none of the listener's rows is on disk.
+
+        >>> store.forget_user("u1").rows["events"]  # doctest: +SKIP
+        120
+        """
+        if not isinstance(user_id, str) or not user_id:
+            raise ValueError(f"user_id must be a non-empty string, got {user_id!r}")
+        doomed: list[Path] = []
+        with self._write_lock():
+            manifest = self.manifest()
+            tables = dict(manifest["tables"])  # type: ignore[arg-type]
+            removed: dict[str, int] = {}
+            for name, columns in USER_COLUMNS.items():
+                segments, removed[name] = self._without_user(name, columns, user_id, tables.get(name, []),
+                                                             doomed)
+                if removed[name]:
+                    tables[name] = segments
+            version = int(manifest["version"]) + 1  # type: ignore[call-overload]
+            if any(removed.values()):
+                self._write_manifest({"version": version, "tables": tables})
+            else:
+                version -= 1
+            for path in doomed:  # no longer listed: delete now rather than at the next writer's cleanup
+                path.unlink(missing_ok=True)
+                self._ids.pop(path.name, None)
+            _fsync_dir(self.root / "segments")
+            quarantined = self._forget_quarantined(user_id)
+            entry = {"user": _user_hash(user_id), "version": version, "at": time.time()}
+            with open(self.root / FORGOTTEN, "ab") as fh:
+                fh.write(orjson.dumps(entry) + b"\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+        return ForgetResult(removed, quarantined, version)
+
+    def _without_user(self, name: str, columns: tuple[str, ...], user_id: str,
+                      segments: list[dict[str, object]], doomed: list[Path]) -> tuple[list[dict[str, object]], int]:
+        """``segments`` of ``name`` without the rows naming ``user_id`` (rewritten ones replaced in place);
+        the replaced files are added to ``doomed``. Returns the segments and the rows removed."""
+        if not segments:
+            return segments, 0
+        names = self.root / "segments"
+        naming = pl.any_horizontal([pl.col(c).eq(user_id).fill_null(False) for c in columns])
+        hits = (pl.scan_parquet([names / str(s["file"]) for s in segments], include_file_paths="_file")
+                .filter(naming).group_by("_file").len().collect())
+        touched = {Path(f).name: int(n) for f, n in hits.iter_rows()}
+        kept: list[dict[str, object]] = []
+        for seg in segments:
+            file = str(seg["file"])
+            if file not in touched:
+                kept.append(seg)
+                continue
+            rest = pl.read_parquet(names / file).filter(~naming)
+            if rest.height:
+                kept.append(self._write_segment(name, rest))
+            doomed.append(names / file)
+        return kept, sum(touched.values())
+
+    def _forget_quarantined(self, user_id: str) -> int:
+        """Drop the quarantined records any field of which is ``user_id``; each file replaced atomically."""
+        needle = user_id.encode()
+        plain = orjson.dumps(user_id)[1:-1] == needle  # no character JSON escapes: a byte search can rule out
+        removed = 0
+        with self._quarantine_lock():
+            for tmp in (self.root / "quarantine").glob(".*.tmp"):  # left by a forget that was interrupted
+                tmp.unlink(missing_ok=True)
+            for path in sorted((self.root / "quarantine").glob("*.jsonl")):
+                data = path.read_bytes()
+                if plain and needle not in data:
+                    continue
+                lines = data.splitlines(keepends=True)
+                kept = [line for line in lines if not _names_user(line, user_id)]
+                if len(kept) == len(lines):
+                    continue
+                removed += len(lines) - len(kept)
+                tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+                _write_durable(tmp, b"".join(kept))
+                os.replace(tmp, path)
+            _fsync_dir(self.root / "quarantine")
+        return removed
+
+    def forgotten_at(self, user_id: str) -> int | None:
+        """The store version at which ``user_id`` was last forgotten, or None if never.
+
+        Tombstones hold a hash of the id, not the id; the file is re-read only when it changes.
+        """
+        path = self.root / FORGOTTEN
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return None
+        key = (stat.st_mtime_ns, stat.st_size)
+        if self._tombstones is None or self._tombstones[0] != key:
+            self._tombstones = (key, dict(_tombstones(path.read_bytes())))
+        return self._tombstones[1].get(_user_hash(user_id))
 
     # ------------------------------------------------------------------ reading
     def scan(self, table: str) -> pl.LazyFrame:
@@ -200,6 +333,33 @@ class LakeStore:
     def table_names(self) -> list[str]:
         """Every table the store knows."""
         return list(TABLES)
+
+
+def _user_hash(user_id: str) -> str:
+    return xxhash.xxh3_64_hexdigest(user_id.encode())
+
+
+def _tombstones(data: bytes) -> Iterator[tuple[str, int]]:
+    """``(hash, version)`` of each tombstone line; a torn last line (a forget killed mid-write, so
+    never acknowledged) is skipped."""
+    for line in data.splitlines():
+        try:
+            entry = orjson.loads(line)
+            yield str(entry["user"]), int(entry["version"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            continue
+
+
+def _names_user(line: bytes, user_id: str) -> bool:
+    """Whether a quarantine line's record has a field whose value is ``user_id``."""
+    try:
+        row = orjson.loads(line)
+        record = orjson.loads(row["record"]) if isinstance(row.get("record"), str) else row.get("record")
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+        return orjson.dumps(user_id) in line  # not JSON as written: match the id as a JSON string
+    if isinstance(record, dict):
+        return user_id in record.values()
+    return bool(record == user_id)
 
 
 def _write_durable(path: Path, data: bytes) -> None:

@@ -28,6 +28,7 @@ TEMPLATES: dict[str, str] = {
     "rotation": "in your rotation",
     "similar_track": "similar to {name}",
     "similar_artist": "listeners of {name} also play this artist",
+    "picked": "because you picked {name}",
     "exploration": "exploration",
     "discovery": "new to you",
 }

@@ -1,1 +1,1 @@
-"""One router per resource: health, events, users (their recommendations), tracks, radio."""
+"""One router per resource: health, events, users (recommendations, onboarding, forgetting), tracks, radio, admin."""

@@ -30,9 +30,11 @@ def readyz(rt: Annotated[Runtime, Depends(runtime)]) -> ORJSONResponse:
         version: int | None = rt.store.version()
     except Exception:  # a store that cannot be read is the one thing readiness exists to report
         version = None
-    ready = version is not None and rt.models.fallback.loaded
+    snap = rt.snapshot
+    ready = version is not None and snap.models.fallback.loaded
     body = {"ready": ready, "store": rt.store.url, "store_version": version,
-            "models": {"personal": rt.models.personal.describe(), "fallback": rt.models.fallback.describe()}}
+            "models": {"personal": snap.models.personal.describe(), "fallback": snap.models.fallback.describe(),
+                       "precomputed": snap.precomputed.describe()}}
     return ORJSONResponse(body, status_code=200 if ready else 503)
 
 
@@ -40,5 +42,5 @@ def readyz(rt: Annotated[Runtime, Depends(runtime)]) -> ORJSONResponse:
             responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
                              "description": "Prometheus text format"}})
 def metrics(rt: Annotated[Runtime, Depends(runtime)]) -> Response:
-    """Request counts and latency by route and status, fallback levels, events ingested and quarantined."""
+    """Request counts and latency by route and status, fallback levels, events, reloads, impressions."""
     return Response(rt.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from tastemaker.serving.answers import answer
 from tastemaker.serving.errors import ERROR_RESPONSES
 from tastemaker.serving.items import radio_queue
 from tastemaker.serving.responses import ORJSONResponse
@@ -23,9 +24,11 @@ def radio(
     played: Annotated[list[str] | None, Query(description="A session track played through (repeatable)")]
     = None,
     skipped: Annotated[list[str] | None, Query(description="A session track skipped (repeatable)")] = None,
+    user_id: Annotated[str | None, Query(min_length=1, max_length=256,
+                                         description="The listener: logs the tracks as impressions")]
+    = None,
 ) -> ORJSONResponse:
     """The next ``n`` tracks after ``seed``: skips steer away at once, nothing played comes back."""
-    served = radio_queue(rt.models, rt.catalog, seed, played or [], skipped or [], n)
-    return ORJSONResponse({"seed": seed, "served_by": {"level": served.level, "model": served.model,
-                                                       "version": served.version, "cause": None},
-                           "items": served.items})
+    snap = rt.snapshot
+    served = radio_queue(snap.models, snap.catalog, seed, played or [], skipped or [], n)
+    return answer(rt, served, user_id, "radio", seed=seed)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 
+from tastemaker.serving.answers import answer
 from tastemaker.serving.errors import ERROR_RESPONSES
 from tastemaker.serving.items import similar_tracks
 from tastemaker.serving.responses import ORJSONResponse
@@ -20,9 +21,11 @@ def similar(
     rt: Annotated[Runtime, Depends(runtime)],
     track_id: Annotated[str, Path(min_length=1, max_length=256)],
     n: Annotated[int, Query(ge=1, le=MAX_ITEMS)] = 10,
+    user_id: Annotated[str | None, Query(min_length=1, max_length=256,
+                                         description="The listener shown the list: logs it as impressions")]
+    = None,
 ) -> ORJSONResponse:
     """The ``n`` tracks closest to ``track_id`` in the personal model's item space (404: unknown track)."""
-    served = similar_tracks(rt.models, rt.catalog, track_id, n)
-    return ORJSONResponse({"track_id": track_id, "served_by": {"level": served.level, "model": served.model,
-                                                               "version": served.version, "cause": None},
-                           "items": served.items})
+    snap = rt.snapshot
+    served = similar_tracks(snap.models, snap.catalog, track_id, n)
+    return answer(rt, served, user_id, "similar", track_id=track_id)

@@ -1,25 +1,32 @@
-"""``GET /v1/users/{user_id}/recommendations``: a surface for a listener, real time, with fallbacks."""
+"""Listeners: their recommendations (``GET``), onboarding (``POST /v1/users``), forgetting (``DELETE``)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
+from starlette.concurrency import run_in_threadpool
 
+from tastemaker.serving.answers import answer, body, log_shown, new_request_id
 from tastemaker.serving.errors import ERROR_RESPONSES
+from tastemaker.serving.forget import forget_listener
+from tastemaker.serving.onboarding import register, resolve_picks
+from tastemaker.serving.recommend import Served
+from tastemaker.serving.reload import Reloader, reloader
 from tastemaker.serving.responses import ORJSONResponse
 from tastemaker.serving.runtime import Runtime, runtime
-from tastemaker.serving.schemas import MAX_ITEMS, RecommendationsOut
+from tastemaker.serving.schemas import MAX_ITEMS, ForgottenOut, OnboardingIn, OnboardingOut, RecommendationsOut
 
 router = APIRouter(prefix="/v1/users", tags=["users"], responses=ERROR_RESPONSES)
 
 Surface = Literal["for-you", "discover-weekly", "daily-mix", "home"]
+UserId = Annotated[str, Path(min_length=1, max_length=256)]
 
 
 @router.get("/{user_id}/recommendations", response_model=RecommendationsOut)
 def recommendations(
     rt: Annotated[Runtime, Depends(runtime)],
-    user_id: Annotated[str, Path(min_length=1, max_length=256)],
+    user_id: UserId,
     surface: Annotated[Surface, Query(description="for-you: the personal model's picks; discover-weekly: "
                                       "unheard, two per artist; daily-mix: n per mix; home: n per shelf")]
     = "for-you",
@@ -28,12 +35,53 @@ def recommendations(
     """Up to ``n`` items of ``surface`` for ``user_id``, each with its reason.
 
     Nothing the listener has an event for (as stored right now) is recommended on for-you or
-    Discover Weekly. ``served_by.level`` is ``model``, or ``popularity`` when the personal model is
-    missing, broken or does not know the listener (a new listener gets the popular list at once).
+    Discover Weekly. ``served_by.level`` is ``model``; or ``precomputed`` (their batch Discover
+    Weekly list) or ``popularity`` (led by their onboarding picks) when the personal model is
+    missing, broken or does not know the listener. The list is logged as impressions.
     """
-    served = rt.recommendations.recommend(user_id, surface, n)
+    served = rt.snapshot.recommendations.recommend(user_id, surface, n)
+    _count(rt, surface, served)
+    return answer(rt, served, user_id, surface, user_id=user_id, surface=surface)
+
+
+@router.post("", response_model=OnboardingOut, status_code=201)
+def onboard(rt: Annotated[Runtime, Depends(runtime)], listener: OnboardingIn) -> ORJSONResponse:
+    """A new listener with the artists they picked: stored in the users table, first list at once.
+
+    Until the personal model is trained on their listening, their lists lead with the picked
+    artists' most popular tracks, each "because you picked A". 422 ``unknown_artist`` names
+    picks the catalog does not know.
+    """
+    snap = rt.snapshot
+    artists = resolve_picks(snap.catalog, listener.artists)
+    request_id = new_request_id()
+    created = register(rt.store, listener.user_id, artists, listener.country, request_id)
+    served = snap.recommendations.recommend(listener.user_id, "for-you", listener.n)
+    _count(rt, "for-you", served)
+    log_shown(rt, served, request_id, listener.user_id, "onboarding")
+    first = body(served, request_id, user_id=listener.user_id, surface="for-you")
+    return ORJSONResponse({"user_id": listener.user_id, "created": created, "artists": artists,
+                           "country": listener.country, "recommendations": first},
+                          status_code=201, headers={"X-Request-ID": request_id})
+
+
+@router.delete("/{user_id}", response_model=ForgottenOut)
+async def forget(rt: Annotated[Runtime, Depends(runtime)], reload: Annotated[Reloader, Depends(reloader)],
+                 user_id: UserId) -> ORJSONResponse:
+    """Forget ``user_id`` everywhere: events, profile, quarantined records, impressions, precomputed lists.
+
+    Answered once all of it is gone from disk. Their next lists are the cold-start ones; the
+    loaded model's factors for them are not used, and the next training cannot see them.
+    """
+    done = await run_in_threadpool(forget_listener, rt, reload, user_id)
+    return ORJSONResponse({"user_id": done.user_id, "events": done.events, "profile_rows": done.profile_rows,
+                           "edges": done.edges, "quarantined": done.quarantined,
+                           "precomputed_rows": done.precomputed_rows,
+                           "buffered_impressions": done.buffered_impressions,
+                           "store_version": done.store_version})
+
+
+def _count(rt: Runtime, surface: str, served: Served) -> None:
     rt.metrics.served.labels(surface, served.level).inc()
     if served.cause is not None:
         rt.metrics.fallbacks.labels(surface, served.cause).inc()
-    by = {"level": served.level, "model": served.model, "version": served.version, "cause": served.cause}
-    return ORJSONResponse({"user_id": user_id, "surface": surface, "served_by": by, "items": served.items})

@@ -1,0 +1,127 @@
+"""Hot-swap: a newly trained (or rolled back) model version is served without a restart or a dropped request.
+
+Every ``interval`` seconds the server reads the registry's ``LATEST`` of both roles (two small
+files) and the batch file's modification time; ``POST /v1/admin/models/reload`` does the same
+check at once. When something changed, a new :class:`~tastemaker.serving.runtime.Snapshot` is
+built off to the side in a worker thread — catalog re-read, models loaded, item space and radio
+derived — while requests go on answering from the old one; then one assignment swaps it in.
+A version that fails to load is not swapped in: the old model keeps answering, ``/readyz``
+shows the error, and it is not tried again until ``LATEST`` changes (or a forced reload).
+``tastemaker train als`` and ``tastemaker models rollback als v0001`` both just move ``LATEST``
+(atomically, after the version's files are complete), so both are picked up the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+
+from tastemaker.serving.catalog import Catalog
+from tastemaker.serving.models import ModelSet, latest_version
+from tastemaker.serving.precomputed import Precomputed, stat_key
+from tastemaker.serving.runtime import Runtime, Snapshot
+
+log = logging.getLogger("tastemaker.serving")
+
+#: what the server serves from: (personal LATEST, fallback LATEST, batch file (mtime, size))
+Key = tuple[str | None, str | None, tuple[int, int] | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """Where a server's models and precomputed lists come from."""
+
+    models_dir: Path
+    personal: str
+    fallback: str
+    precomputed: Path
+
+    def key(self) -> Key:
+        """What the registry and the batch file name right now (three small reads)."""
+        return (latest_version(self.models_dir, self.personal), latest_version(self.models_dir, self.fallback),
+                stat_key(self.precomputed))
+
+    def build(self, store: Any, keep: Snapshot | None = None) -> Snapshot:
+        """A complete snapshot loaded from disk now; ``keep``'s parts stand in for ones that fail to load."""
+        catalog = Catalog.from_store(store)
+        models = ModelSet.load(self.models_dir, store, catalog, self.personal, self.fallback,
+                               keep=keep.models if keep else None)
+        return Snapshot.of(store, catalog, models,
+                           Precomputed.load(self.precomputed, keep.precomputed if keep else None))
+
+
+@dataclass(frozen=True, slots=True)
+class Reloaded:
+    """What a check did: ``changed`` (a new snapshot answers), and the versions before and after."""
+
+    changed: bool
+    before: dict[str, str | None]
+    after: dict[str, str | None]
+    errors: dict[str, str | None]
+
+
+class Reloader:
+    """Checks what the registry and batch file name and swaps in a new snapshot when it changed.
+
+    >>> Reloader(rt, store, sources).check().changed  # doctest: +SKIP
+    False
+    """
+
+    def __init__(self, runtime: Runtime, store: Any, sources: Sources, seen: Key | None = None) -> None:
+        """``seen``: the key the runtime's snapshot was built from (default: the key now)."""
+        self.runtime = runtime
+        self.store = store
+        self.sources = sources
+        self._seen = seen if seen is not None else sources.key()
+
+    def check(self, force: bool = False) -> Reloaded:
+        """Reload what changed since the last check (everything with ``force``); runs in a worker thread."""
+        rt = self.runtime
+        with rt.swap_lock:
+            key, current = self.sources.key(), rt.snapshot
+            if key == self._seen and not force:
+                return Reloaded(False, _versions(current), _versions(current), _errors(current))
+            if force or key[:2] != self._seen[:2]:
+                fresh = self.sources.build(self.store, keep=current)
+            else:  # only the batch file changed: keep the loaded models and catalog
+                fresh = Snapshot.of(self.store, current.catalog, current.models,
+                                    Precomputed.load(self.sources.precomputed, current.precomputed))
+            self._seen = key
+            rt.swap(fresh)
+        roles = ((key[0], fresh.models.personal), (key[1], fresh.models.fallback))
+        kept = any(wanted is not None and wanted != slot.version for wanted, slot in roles)
+        rt.metrics.reloads.labels("kept" if kept else "swapped").inc()
+        log.info("serving %s", _versions(fresh))
+        return Reloaded(True, _versions(current), _versions(fresh), _errors(fresh))
+
+    async def watch(self, interval: float) -> None:
+        """Check every ``interval`` seconds until cancelled (the app's lifespan runs this as a task)."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await asyncio.to_thread(self.check)
+            except Exception:  # a check that fails (a disk error) must not stop the next ones
+                log.exception("model reload check failed")
+
+
+def reloader(request: Request) -> Reloader:
+    """The reloader of the app answering ``request`` (a FastAPI dependency)."""
+    state: Reloader = request.app.state.reloader
+    return state
+
+
+def _versions(snapshot: Snapshot) -> dict[str, str | None]:
+    models = snapshot.models
+    return {"personal": models.personal.version, "fallback": models.fallback.version,
+            "precomputed": snapshot.precomputed.version}
+
+
+def _errors(snapshot: Snapshot) -> dict[str, str | None]:
+    models = snapshot.models
+    return {"personal": models.personal.error, "fallback": models.fallback.error,
+            "precomputed": snapshot.precomputed.error}
