@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 TORCH  := torch==2.13.0
 export OPENBLAS_NUM_THREADS := 1
 
-.PHONY: demo test install bench bench-import bench-quality clean
+.PHONY: demo test install bench bench-import bench-quality bench-policies bench-batch bench-serving clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,16 @@ bench-import: $(STAMP)
 bench-quality: $(STAMP)
 	$(BIN)/python -W ignore bench/quality.py
 
-bench: bench-import bench-quality
+bench-policies: $(STAMP)
+	$(BIN)/python -W ignore bench/policies.py
+
+bench-batch: $(STAMP)
+	$(BIN)/python bench/batch_discover_weekly.py
+
+bench-serving: $(STAMP)
+	$(BIN)/python bench/serving.py
+
+bench: bench-import bench-quality bench-policies bench-batch bench-serving
 
 clean:
 	rm -rf $(VENV) .demo-workspace .pytest_cache
