@@ -171,8 +171,13 @@ def stats(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON o
     out.print(grid)
 
 
+#: ``tastemaker playlist ...``: every playlist surface registers here (pipeline.py, surfaces.py)
+playlist_app = typer.Typer(help="Playlists for one listener.", no_args_is_help=True)
+app.add_typer(playlist_app, name="playlist")
+
 from tastemaker.cli import generate as _generate  # noqa: E402,F401  (registers `generate`)
 from tastemaker.cli import pipeline as _pipeline  # noqa: E402,F401  (registers train/recommend/evaluate/demo)
 from tastemaker.cli import splits as _splits  # noqa: E402,F401  (registers split/evaluate-split/compare/tune)
 from tastemaker.cli import surfaces as _surfaces  # noqa: E402,F401  (registers playlist daily-mix, home, similar)
 from tastemaker.cli import serve as _serve  # noqa: E402,F401  (registers `serve`)
+from tastemaker.cli import keys as _keys  # noqa: E402,F401  (registers `keys create|list|revoke`)

@@ -12,7 +12,8 @@ from rich.table import Table
 
 from tastemaker.candidates.popularity import NewReleases, Popularity
 from tastemaker.candidates.recommender import MatrixRecommender
-from tastemaker.cli.main import app, fail, open_workspace_store, out, print_frame, print_json, settings
+from tastemaker.cli.main import (app, fail, open_workspace_store, out, playlist_app, print_frame, print_json,
+                                 settings)
 from tastemaker.errors import TastemakerError
 from tastemaker.features.interactions import interactions
 
@@ -43,8 +44,6 @@ def _item2vec() -> Any:
 
     return Item2Vec(dim=64, epochs=10)
 
-playlist_app = typer.Typer(help="Playlists for one listener.", no_args_is_help=True)
-app.add_typer(playlist_app, name="playlist")
 
 
 def _save(name: str, model: Model, store: Any, pairs: int, store_version: int | None = None) -> str:

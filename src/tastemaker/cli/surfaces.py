@@ -9,8 +9,9 @@ from typing import Annotated, Any
 import polars as pl
 import typer
 
-from tastemaker.cli.main import app, fail, open_workspace_store, out, print_frame, print_json, settings
-from tastemaker.cli.pipeline import _load, playlist_app
+from tastemaker.cli import pipeline
+from tastemaker.cli.main import (app, fail, open_workspace_store, out, playlist_app, print_frame, print_json,
+                                 settings)
 from tastemaker.features.interactions import interactions
 
 
@@ -18,7 +19,7 @@ def _vectors(name: str) -> tuple[Any, Any]:
     """A trained model that has item vectors, and its item space."""
     from tastemaker.surfaces.reasons import ItemSpace
 
-    model = _load(name)
+    model = pipeline._load(name)
     vectors = model.item_vectors() if hasattr(model, "item_vectors") else None
     if vectors is None:
         raise fail(f"{name} has no item vectors; train als or bpr (`tastemaker train als`)")
@@ -127,7 +128,7 @@ def home(
     history = interactions(store.events().filter(pl.col("user_id") == user))
     try:
         resolve(settings().models_dir, chart, None)
-        charts = _load(chart)
+        charts = pipeline._load(chart)
     except (ValueError, typer.Exit):
         charts = None
     tracks = store.entities("tracks")
@@ -202,7 +203,7 @@ def similar(
     store = open_workspace_store()
     tracks, artists, artist_names = _catalog(store)
     if track is not None:
-        found = _load(model).similar_items(track, k=k)
+        found = pipeline._load(model).similar_items(track, k=k)
         if found.is_empty():
             raise fail(f"unknown track {track!r}: {model} has never seen it")
         names = dict(zip(tracks["track_id"].to_list(), tracks["name"].to_list(), strict=True)) if tracks.height else {}
