@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from tastemaker.cli.main import app, settings
+from tastemaker.cli.main import app, err, fail, settings
 
 
 @app.command()
@@ -18,8 +18,9 @@ def serve(
                                        "surface).")] = "als",
     fallback: Annotated[str, typer.Option(help="The popularity model answering when the personal cannot.")]
     = "popularity",
-    access_log: Annotated[bool, typer.Option("--access-log", help="Log every request line (paths hold user "
-                                             "ids: off by default).")] = False,
+    access_log: Annotated[bool, typer.Option("--access-log", help="Log a line per request: method, route "
+                                             "template, status, time, request id (never the path: it holds "
+                                             "user ids).")] = False,
     reload_interval: Annotated[float, typer.Option(help="Seconds between checks for a newly trained or "
                                                    "rolled-back model version to swap in.", min=0.1)] = 5.0,
     impressions_flush: Annotated[float, typer.Option(help="Seconds between writes of served lists to the "
@@ -30,8 +31,24 @@ def serve(
     import uvicorn
 
     from tastemaker.serving import create_app
+    from tastemaker.serving.keys import keys_path, read_keys
+    from tastemaker.serving.logs import log_config
 
     settings().workspace.mkdir(parents=True, exist_ok=True)
+    path = keys_path(settings().workspace)
+    try:
+        keys = read_keys(path)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    if keys is None:
+        err.print(f"[bold red]WARNING: no API keys ({path} does not exist): every route is open to anyone "
+                  f"who can reach {host}:{port}, including forgetting listeners and reloading models.[/]\n"
+                  "[red]Fine on 127.0.0.1 for local use; otherwise `tastemaker keys create --scope read "
+                  "--scope ingest --scope admin` first (docs/serving.md, Security).[/]")
+    else:
+        err.print(f"API keys required: {len(keys)} key(s) in {path}")
     app = create_app(settings(), personal=model, fallback=fallback, reload_s=reload_interval,
-                     impressions_flush_s=impressions_flush)
-    uvicorn.run(app, host=host, port=port, access_log=access_log, log_level="info")
+                     impressions_flush_s=impressions_flush, access_log=access_log)
+    # uvicorn's own access line has the raw path (user ids) and the client address: always off
+    uvicorn.run(app, host=host, port=port, access_log=False, log_config=log_config(access_log),
+                log_level="info")

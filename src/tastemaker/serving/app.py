@@ -4,6 +4,8 @@ At startup (the app's lifespan) the workspace store is opened, the catalog read,
 loaded from the registry and the precomputed lists read; requests then share them. Two
 background tasks run beside the requests: one swaps in newly trained model versions
 (``reload.py``), one writes served lists to the store as impressions (``impressions.py``).
+Every ``/v1`` route needs an API key with its scope once the workspace has keys (``auth.py``);
+request bodies are limited (``limits.py``); logs carry no personal data (``logs.py``).
 See ``docs/serving.md`` for the endpoints.
 """
 
@@ -19,28 +21,32 @@ from fastapi.openapi.utils import get_openapi
 
 import tastemaker
 from tastemaker.serving import errors
+from tastemaker.serving.auth import Keyring
 from tastemaker.serving.impressions import ImpressionLog
+from tastemaker.serving.keys import keys_path
+from tastemaker.serving.limits import BodyLimit
 from tastemaker.serving.metrics import Metrics, MetricsMiddleware
 from tastemaker.serving.precomputed import PARQUET, PRECOMPUTED_DIR
 from tastemaker.serving.reload import Reloader, Sources
 from tastemaker.serving.responses import ORJSONResponse
 from tastemaker.serving.routers import admin, events, health, radio, tracks, users
 from tastemaker.serving.runtime import Runtime
-from tastemaker.serving.schemas import EventBatch
+from tastemaker.serving.schemas import MAX_BODY_BYTES, EventBatch
 from tastemaker.settings import Settings
 from tastemaker.store import open_store
 
 
 def create_app(settings: Settings, *, personal: str = "als", fallback: str = "popularity",
-               reload_s: float = 5.0, impressions_flush_s: float = 2.0) -> FastAPI:
+               reload_s: float = 5.0, impressions_flush_s: float = 2.0, access_log: bool = False) -> FastAPI:
     """The FastAPI app serving the workspace of ``settings``.
 
     ``personal``: the registry name of the personal model (one with item vectors serves every
     surface; others serve *for-you* and *Discover Weekly*); ``fallback``: the popularity model
     answering when the personal one cannot; ``reload_s``: how often the registry is checked for
     a new version to swap in; ``impressions_flush_s``: how often served lists are written to the
-    store as impressions. The precomputed lists are read from
-    ``<workspace>/playlists/discover-weekly/playlists.parquet`` when it exists.
+    store as impressions; ``access_log``: log a line per request (route template, status, time, request
+    id). The precomputed lists are read from ``<workspace>/playlists/discover-weekly/playlists.parquet``
+    when it exists; the API keys from ``<workspace>/api-keys.json`` (none: every route is open).
 
     >>> uvicorn.run(create_app(Settings(workspace=Path("ws"))))  # doctest: +SKIP
     """
@@ -71,10 +77,14 @@ def create_app(settings: Settings, *, personal: str = "als", fallback: str = "po
     app = FastAPI(title="tastemaker", version=tastemaker.__version__, lifespan=lifespan,
                   default_response_class=ORJSONResponse,
                   description="Listening events in; recommendations, similar tracks and radio out.")
+    app.state.keyring = Keyring(keys_path(settings.workspace))
     for module in (health, events, users, tracks, radio, admin):
         app.include_router(module.router)
-    errors.install(app)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    errors.install(app, metrics)
+    # the last added is the outermost: the boundary sees everything, the metrics see every status
+    app.add_middleware(BodyLimit, limits={"/v1/events": MAX_BODY_BYTES})
+    app.add_middleware(MetricsMiddleware, metrics=metrics, access_log=access_log)
+    app.add_middleware(errors.ErrorBoundary, metrics=metrics)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

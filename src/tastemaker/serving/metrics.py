@@ -1,4 +1,4 @@
-"""Prometheus metrics of one app: requests, latency, fallback levels, ingest, reloads and impressions.
+"""Prometheus metrics of one app: requests, errors, latency, fallback levels, ingest, reloads, impressions.
 
 Each app owns its registry (several apps in one process, as in tests, do not share counters).
 Labels are route templates (``/v1/users/{user_id}/recommendations``), never raw paths: a user id
@@ -7,6 +7,7 @@ in a label would be personal data and an unbounded series count.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -14,8 +15,14 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Proc
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["CONTENT_TYPE_LATEST", "Metrics", "MetricsMiddleware"]
+from tastemaker.serving.logs import ACCESS
 
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics", "MetricsMiddleware", "route_of"]
+
+access = logging.getLogger(ACCESS)
+
+#: the methods counted by name; any other is counted as "other"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 #: latency buckets in seconds, dense under the 50 ms budget
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.015, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -31,6 +38,9 @@ class Metrics:
         ProcessCollector(registry=r)
         self.requests = Counter("tastemaker_http_requests", "HTTP requests answered",
                                 ["method", "route", "status"], registry=r)
+        self.errors = Counter("tastemaker_http_errors", "Error answers by their code (missing_api_key, "
+                              "invalid_api_key, insufficient_scope, invalid_request, internal, ...)",
+                              ["code"], registry=r)
         self.latency = Histogram("tastemaker_http_request_duration_seconds", "Time to answer an HTTP request",
                                  ["method", "route"], buckets=BUCKETS, registry=r)
         self.served = Counter("tastemaker_recommendations_served",
@@ -55,31 +65,44 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-class MetricsMiddleware:
-    """Count and time every HTTP request by its route template and status."""
+def route_of(scope: Scope) -> str:
+    """The template of the route that answered (``/v1/users/{user_id}``), ``unmatched`` when none did."""
+    return getattr(scope.get("route"), "path", None) or "unmatched"
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+
+class MetricsMiddleware:
+    """Count and time every HTTP request by its route template and status; with ``access_log``, also log
+    one line per request (route template, status, milliseconds, request id: no raw path, no client)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, access_log: bool = False) -> None:
         self.app = app
         self.metrics = metrics
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
+        status, request_id = 500, "-"
 
         async def record(message: Message) -> None:
-            nonlocal status
+            nonlocal status, request_id
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                if self.access_log:
+                    request_id = next((v.decode() for k, v in message.get("headers", ())
+                                       if k.lower() == b"x-request-id"), "-")
             await send(message)
 
         try:
             await self.app(scope, receive, record)
         finally:
-            route = scope.get("route")  # set by the router when a route matched
-            template = getattr(route, "path", None) or "unmatched"
-            method = str(scope.get("method", ""))
+            template = route_of(scope)  # the router sets scope["route"] when a route matched
+            method = scope.get("method", "")
+            method = method if method in METHODS else "other"  # a label per made-up method would grow forever
+            elapsed = time.perf_counter() - started
             self.metrics.requests.labels(method, template, str(status)).inc()
-            self.metrics.latency.labels(method, template).observe(time.perf_counter() - started)
+            self.metrics.latency.labels(method, template).observe(elapsed)
+            if self.access_log:
+                access.info("%s %s %d %.1fms %s", method, template, status, elapsed * 1000, request_id)

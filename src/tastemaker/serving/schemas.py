@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from tastemaker.domain import EventType, ItemKind
 
@@ -13,6 +13,10 @@ MAX_EVENTS = 10_000
 MAX_BODY_BYTES = 8 << 20
 #: most items one list may hold
 MAX_ITEMS = 500
+#: most session tracks (played, and skipped) one radio request may name
+MAX_SESSION = 100
+#: an id in a request: a listener, a track, an artist (or an artist's name)
+Id = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
 
 class EventIn(BaseModel):
@@ -143,9 +147,9 @@ class OnboardingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     user_id: str = Field(min_length=1, max_length=256, examples=["u-new"])
-    artists: list[str] = Field(min_length=1, max_length=50, description="Artist ids, or names as the catalog "
-                               "spells them (case-insensitive), in the listener's order",
-                               examples=[["tm:artist:000001"]])
+    artists: list[Id] = Field(min_length=1, max_length=50, description="Artist ids, or names as the catalog "
+                              "spells them (case-insensitive), in the listener's order",
+                              examples=[["tm:artist:0001"]])
     country: str | None = Field(None, min_length=2, max_length=8, examples=["SE"])
     n: int = Field(10, ge=1, le=MAX_ITEMS, description="Length of the first list")
 

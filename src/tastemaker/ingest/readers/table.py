@@ -236,6 +236,12 @@ def parse_time(text: pl.Series) -> pl.Series:
     return out
 
 
+#: epoch milliseconds of 0001-01-01 and 9999-12-31T23:59:59.999: beyond them a time has no ISO-8601 form
+EPOCH_MS_RANGE = (-62_135_596_800_000, 253_402_300_799_999)
+
+
 def _from_epoch(seconds_or_ms: pl.Series) -> pl.Series:
     ms = pl.select(pl.when(seconds_or_ms.abs() > 1e11).then(seconds_or_ms).otherwise(seconds_or_ms * 1000)).to_series()
-    return pl.from_epoch(ms.round().cast(pl.Int64), time_unit="ms").dt.replace_time_zone("UTC")
+    ms = ms.round().cast(pl.Int64, strict=False)  # out of Int64 range: null, reported as not a valid time
+    ms = pl.select(pl.when(ms.is_between(*EPOCH_MS_RANGE)).then(ms)).to_series()
+    return pl.from_epoch(ms, time_unit="ms").dt.replace_time_zone("UTC")

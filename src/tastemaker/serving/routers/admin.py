@@ -7,15 +7,16 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
+from tastemaker.serving.auth import AUTH_RESPONSES, requires
 from tastemaker.serving.errors import ERROR_RESPONSES
 from tastemaker.serving.reload import Reloader, reloader
 from tastemaker.serving.responses import ORJSONResponse
 from tastemaker.serving.schemas import ReloadOut
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/v1/admin", tags=["admin"], responses={**ERROR_RESPONSES, **AUTH_RESPONSES})
 
 
-@router.post("/models/reload", response_model=ReloadOut)
+@router.post("/models/reload", response_model=ReloadOut, dependencies=[requires("admin")])
 async def reload_models(
     reload: Annotated[Reloader, Depends(reloader)],
     force: Annotated[bool, Query(description="Reload even when the registry names the versions loaded")]

@@ -10,19 +10,20 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from tastemaker.serving.auth import AUTH_RESPONSES, requires
 from tastemaker.serving.errors import ERROR_RESPONSES, ApiError
 from tastemaker.serving.ingest import ingest_events
 from tastemaker.serving.responses import ORJSONResponse
 from tastemaker.serving.runtime import Runtime, runtime
-from tastemaker.serving.schemas import MAX_BODY_BYTES, MAX_EVENTS, Envelope, IngestOut
+from tastemaker.serving.schemas import MAX_EVENTS, Envelope, IngestOut
 
-router = APIRouter(prefix="/v1", tags=["events"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/v1", tags=["events"], responses={**ERROR_RESPONSES, **AUTH_RESPONSES})
 
 BODY = {"requestBody": {"required": True, "content": {"application/json": {
     "schema": {"$ref": "#/components/schemas/EventBatch"}}}}}
 
 
-@router.post("/events", response_model=IngestOut, openapi_extra=BODY)
+@router.post("/events", response_model=IngestOut, openapi_extra=BODY, dependencies=[requires("ingest")])
 async def post_events(request: Request, rt: Annotated[Runtime, Depends(runtime)]) -> ORJSONResponse:
     """Store a batch of events (``{"events": [...]}``, at most 10,000).
 
@@ -43,21 +44,11 @@ async def post_events(request: Request, rt: Annotated[Runtime, Depends(runtime)]
 
 
 async def _body(request: Request) -> bytes:
-    """The request body, refused early when it is not JSON or too large."""
+    """The request body, refused before it is read when it is not JSON (too large: ``limits.BodyLimit``)."""
     kind = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if kind != "application/json" and not kind.endswith("+json"):
         raise ApiError(415, "unsupported_media_type", f"send the batch as application/json, not {kind!r}")
-    too_large = ApiError(413, "body_too_large", f"a batch may have at most {MAX_BODY_BYTES} bytes")
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise too_large
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await request.body()
 
 
 def _records(body: bytes) -> list[object]:

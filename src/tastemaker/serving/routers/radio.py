@@ -7,23 +7,26 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from tastemaker.serving.answers import answer
+from tastemaker.serving.auth import AUTH_RESPONSES, requires
 from tastemaker.serving.errors import ERROR_RESPONSES
 from tastemaker.serving.items import radio_queue
 from tastemaker.serving.responses import ORJSONResponse
 from tastemaker.serving.runtime import Runtime, runtime
-from tastemaker.serving.schemas import MAX_ITEMS, RadioOut
+from tastemaker.serving.schemas import MAX_ITEMS, MAX_SESSION, Id, RadioOut
 
-router = APIRouter(prefix="/v1", tags=["radio"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/v1", tags=["radio"], responses={**ERROR_RESPONSES, **AUTH_RESPONSES})
 
 
-@router.get("/radio", response_model=RadioOut)
+@router.get("/radio", response_model=RadioOut, dependencies=[requires("read")])
 def radio(
     rt: Annotated[Runtime, Depends(runtime)],
-    seed: Annotated[str, Query(min_length=1, max_length=256, description="The track the radio starts from")],
+    seed: Annotated[str, Query(min_length=1, max_length=256, description="The track the radio starts from",
+                               examples=["tm:track:000001"])],
     n: Annotated[int, Query(ge=1, le=MAX_ITEMS)] = 10,
-    played: Annotated[list[str] | None, Query(description="A session track played through (repeatable)")]
-    = None,
-    skipped: Annotated[list[str] | None, Query(description="A session track skipped (repeatable)")] = None,
+    played: Annotated[list[Id] | None, Query(max_length=MAX_SESSION, description="A session track played "
+                                             "through (repeatable)")] = None,
+    skipped: Annotated[list[Id] | None, Query(max_length=MAX_SESSION, description="A session track skipped "
+                                              "(repeatable)")] = None,
     user_id: Annotated[str | None, Query(min_length=1, max_length=256,
                                          description="The listener: logs the tracks as impressions")]
     = None,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from starlette.concurrency import run_in_threadpool
 
 from tastemaker.serving.answers import answer, body, log_shown, new_request_id
+from tastemaker.serving.auth import AUTH_RESPONSES, requires
 from tastemaker.serving.errors import ERROR_RESPONSES
 from tastemaker.serving.forget import forget_listener
 from tastemaker.serving.onboarding import register, resolve_picks
@@ -17,13 +18,14 @@ from tastemaker.serving.responses import ORJSONResponse
 from tastemaker.serving.runtime import Runtime, runtime
 from tastemaker.serving.schemas import MAX_ITEMS, ForgottenOut, OnboardingIn, OnboardingOut, RecommendationsOut
 
-router = APIRouter(prefix="/v1/users", tags=["users"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/v1/users", tags=["users"], responses={**ERROR_RESPONSES, **AUTH_RESPONSES})
 
 Surface = Literal["for-you", "discover-weekly", "daily-mix", "home"]
 UserId = Annotated[str, Path(min_length=1, max_length=256)]
 
 
-@router.get("/{user_id}/recommendations", response_model=RecommendationsOut)
+@router.get("/{user_id}/recommendations", response_model=RecommendationsOut,
+            dependencies=[requires("read")])
 def recommendations(
     rt: Annotated[Runtime, Depends(runtime)],
     user_id: UserId,
@@ -44,7 +46,7 @@ def recommendations(
     return answer(rt, served, user_id, surface, user_id=user_id, surface=surface)
 
 
-@router.post("", response_model=OnboardingOut, status_code=201)
+@router.post("", response_model=OnboardingOut, status_code=201, dependencies=[requires("ingest")])
 def onboard(rt: Annotated[Runtime, Depends(runtime)], listener: OnboardingIn) -> ORJSONResponse:
     """A new listener with the artists they picked: stored in the users table, first list at once.
 
@@ -65,7 +67,7 @@ def onboard(rt: Annotated[Runtime, Depends(runtime)], listener: OnboardingIn) ->
                           status_code=201, headers={"X-Request-ID": request_id})
 
 
-@router.delete("/{user_id}", response_model=ForgottenOut)
+@router.delete("/{user_id}", response_model=ForgottenOut, dependencies=[requires("admin")])
 async def forget(rt: Annotated[Runtime, Depends(runtime)], reload: Annotated[Reloader, Depends(reloader)],
                  user_id: UserId) -> ORJSONResponse:
     """Forget ``user_id`` everywhere: events, profile, quarantined records, impressions, precomputed lists.
