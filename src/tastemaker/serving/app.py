@@ -32,6 +32,7 @@ from tastemaker.serving.responses import ORJSONResponse
 from tastemaker.serving.routers import admin, events, health, radio, tracks, users
 from tastemaker.serving.runtime import Runtime
 from tastemaker.serving.schemas import MAX_BODY_BYTES, EventBatch
+from tastemaker.serving.state import ListeningState
 from tastemaker.settings import Settings
 from tastemaker.store import open_store
 
@@ -62,7 +63,8 @@ def create_app(settings: Settings, *, personal: str = "als", fallback: str = "po
         store = open_store(settings.store)
         impressions = ImpressionLog(store, metrics, impressions_flush_s)
         seen = sources.key()  # before loading: a version trained meanwhile is picked up by the first check
-        rt = Runtime(store, metrics, impressions, sources.build(store))
+        state = await asyncio.to_thread(ListeningState.load, store)  # one scan; requests never scan the store
+        rt = Runtime(store, metrics, impressions, sources.build(store, state))
         app.state.runtime, app.state.reloader = rt, Reloader(rt, store, sources, seen)
         tasks = [asyncio.create_task(app.state.reloader.watch(reload_s)),
                  asyncio.create_task(impressions.run())]

@@ -4,7 +4,7 @@ In order, each step durable before the next:
 
 1. their impressions still in memory are dropped, and flushing is held off until step 2 is done,
    so none of them can reach the store after it;
-2. the store forgets them (:meth:`~tastemaker.store.lake.LakeStore.forget_user`): their events
+2. the store forgets them, then the server's in-memory listening drops them (:meth:`~tastemaker.store.lake.LakeStore.forget_user`): their events
    (listening and logged impressions), their ``users`` row (onboarding picks, country), the
    ``edges`` naming them, their quarantined records; and it keeps a tombstone (a hash of the id
    and the store version);
@@ -46,6 +46,7 @@ def forget_listener(rt: Runtime, reloader: Reloader, user_id: str) -> Forgotten:
     with rt.impressions.writing:
         buffered = rt.impressions.drop_user(user_id)
         result = rt.store.forget_user(user_id)
+        rt.listening.forget(user_id)
     with rt.swap_lock:
         removed = precomputed.forget(reloader.sources.precomputed, user_id)
     if removed:

@@ -34,7 +34,8 @@ CLIENT_FIELDS = tuple(c for c in spec("events").schema if c not in SERVER_FIELDS
 class IngestResult:
     """What became of a batch: ``received == accepted + duplicates + quarantined``.
 
-    ``rejected`` holds ``(index, reason)`` of each quarantined record (0-based position in the batch).
+    ``rejected`` holds ``(index, reason)`` of each quarantined record (0-based position in the batch);
+    ``rows`` the valid rows offered to the store (those not counted as duplicates are stored).
     """
 
     received: int
@@ -42,6 +43,7 @@ class IngestResult:
     duplicates: int = 0
     quarantined: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)
+    rows: pl.DataFrame = field(default_factory=pl.DataFrame)
 
 
 def ingest_events(store: Any, records: list[Any], request_id: str,
@@ -71,6 +73,7 @@ def ingest_events(store: Any, records: list[Any], request_id: str,
     if good.height:
         stored = store.append({"events": good})["events"]
         result.accepted, result.duplicates = stored.accepted, stored.duplicates
+        result.rows = good
     return result
 
 

@@ -1,7 +1,8 @@
 """Recommendations per surface for one listener, in real time, with fallbacks.
 
-Each request reads the listener's events from the store, so what they played a moment ago (say,
-posted to ``/v1/events``) is already excluded from *for-you* and *Discover Weekly* and already
+Each request reads the listener's listening from the server's in-memory state (see
+:mod:`tastemaker.serving.state`, kept current by ``/v1/events`` and forgetting), so what they
+played a moment ago (say, posted to ``/v1/events``) is already excluded from *for-you* and *Discover Weekly* and already
 feeds the history their reasons, Daily Mixes and home shelves are built from, without retraining.
 
 Fallbacks, in order: the personal model answers when it is loaded, knows the listener (and they
@@ -21,14 +22,13 @@ from typing import Any
 
 import polars as pl
 
-from tastemaker.features.interactions import interactions
 from tastemaker.serving.catalog import Catalog
 from tastemaker.serving.errors import ModelUnavailable
 from tastemaker.serving.models import ModelSet
 from tastemaker.serving.onboarding import picked_rows, profile
 from tastemaker.serving.precomputed import MODEL as PRECOMPUTED_MODEL
 from tastemaker.serving.precomputed import Precomputed
-from tastemaker.serving.reads import collect
+from tastemaker.serving.state import ListeningState
 from tastemaker.surfaces.daily_mix import DailyMixes, MixParams
 from tastemaker.surfaces.discover_weekly import discover_weekly
 from tastemaker.surfaces.home import HomeSources, home, standard_shelves
@@ -74,15 +74,19 @@ class Unservable(Exception):
 
 
 class RecommendationService:
-    """Build a surface for a listener from the loaded models, the catalog and the live store.
+    """Build a surface for a listener from the loaded models, the catalog and the listening state.
+
+    ``state``: the listening requests read; by default loaded from ``store`` now (one scan). A
+    server passes its own, which its event ingest and forgetting keep current.
 
     >>> RecommendationService(store, models, catalog).recommend("u1", "for-you", 10).level  # doctest: +SKIP
     'model'
     """
 
-    def __init__(self, store: Any, models: ModelSet, catalog: Catalog, precomputed: Precomputed | None = None
-                 ) -> None:
+    def __init__(self, store: Any, models: ModelSet, catalog: Catalog, precomputed: Precomputed | None = None,
+                 state: ListeningState | None = None) -> None:
         self.store = store
+        self.state = state if state is not None else ListeningState.load(store)
         self.models = models
         self.catalog = catalog
         self.precomputed = precomputed
@@ -91,10 +95,9 @@ class RecommendationService:
             "home": self._home}
 
     def listening(self, user_id: str) -> Listening:
-        """``user_id``'s events as the store holds them at this moment (impressions are not listening)."""
-        events = collect(lambda: self.store.events().filter((pl.col("user_id") == user_id)
-                                                             & (pl.col("type") != "impression")))
-        return Listening(user_id, events.select("user_id", "item_id").unique(), interactions(events.lazy()))
+        """``user_id``'s listening as the server holds it at this moment (impressions are not listening)."""
+        held = self.state.get(user_id)
+        return Listening(user_id, held.heard, held.history)
 
     def recommend(self, user_id: str, surface: str, n: int) -> Served:
         """Up to ``n`` items of ``surface`` for ``user_id`` (Daily Mixes: ``n`` per mix; home: per shelf)."""

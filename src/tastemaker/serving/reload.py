@@ -25,6 +25,7 @@ from tastemaker.serving.catalog import Catalog
 from tastemaker.serving.models import ModelSet, latest_version
 from tastemaker.serving.precomputed import Precomputed, stat_key
 from tastemaker.serving.runtime import Runtime, Snapshot
+from tastemaker.serving.state import ListeningState
 
 log = logging.getLogger("tastemaker.serving")
 
@@ -46,12 +47,13 @@ class Sources:
         return (latest_version(self.models_dir, self.personal), latest_version(self.models_dir, self.fallback),
                 stat_key(self.precomputed))
 
-    def build(self, store: Any, keep: Snapshot | None = None) -> Snapshot:
-        """A complete snapshot loaded from disk now; ``keep``'s parts stand in for ones that fail to load."""
+    def build(self, store: Any, state: ListeningState, keep: Snapshot | None = None) -> Snapshot:
+        """A complete snapshot loaded from disk now, reading ``state``; ``keep``'s parts stand in for
+        ones that fail to load."""
         catalog = Catalog.from_store(store)
         models = ModelSet.load(self.models_dir, store, catalog, self.personal, self.fallback,
                                keep=keep.models if keep else None)
-        return Snapshot.of(store, catalog, models,
+        return Snapshot.of(store, state, catalog, models,
                            Precomputed.load(self.precomputed, keep.precomputed if keep else None))
 
 
@@ -87,9 +89,9 @@ class Reloader:
             if key == self._seen and not force:
                 return Reloaded(False, _versions(current), _versions(current), _errors(current))
             if force or key[:2] != self._seen[:2]:
-                fresh = self.sources.build(self.store, keep=current)
+                fresh = self.sources.build(self.store, rt.listening, keep=current)
             else:  # only the batch file changed: keep the loaded models and catalog
-                fresh = Snapshot.of(self.store, current.catalog, current.models,
+                fresh = Snapshot.of(self.store, rt.listening, current.catalog, current.models,
                                     Precomputed.load(self.sources.precomputed, current.precomputed))
             self._seen = key
             rt.swap(fresh)

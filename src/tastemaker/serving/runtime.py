@@ -1,4 +1,6 @@
-"""What a running server holds: the store, the metrics, the impression log, and the current snapshot.
+"""What a running server holds: the store, the metrics, the impression log, every listener's
+listening (:class:`~tastemaker.serving.state.ListeningState`, which outlives hot-swaps), and the
+current snapshot.
 
 The snapshot (catalog, models, precomputed lists and the service over them) is immutable and
 replaced whole: a reload builds a new one off to the side, then assigns one attribute. A
@@ -20,6 +22,7 @@ from tastemaker.serving.metrics import Metrics
 from tastemaker.serving.models import ModelSet, Slot
 from tastemaker.serving.precomputed import Precomputed
 from tastemaker.serving.recommend import RecommendationService
+from tastemaker.serving.state import ListeningState
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,9 +35,11 @@ class Snapshot:
     recommendations: RecommendationService
 
     @classmethod
-    def of(cls, store: Any, catalog: Catalog, models: ModelSet, precomputed: Precomputed) -> Snapshot:
-        """The snapshot of these parts, with the recommendation service over them."""
-        return cls(catalog, models, precomputed, RecommendationService(store, models, catalog, precomputed))
+    def of(cls, store: Any, state: ListeningState, catalog: Catalog, models: ModelSet, precomputed: Precomputed
+           ) -> Snapshot:
+        """The snapshot of these parts, with the recommendation service over them and ``state``."""
+        return cls(catalog, models, precomputed,
+                   RecommendationService(store, models, catalog, precomputed, state))
 
 
 class Runtime:
@@ -42,6 +47,8 @@ class Runtime:
 
     def __init__(self, store: Any, metrics: Metrics, impressions: ImpressionLog, snapshot: Snapshot) -> None:
         self.store = store
+        #: the listening every snapshot's service reads (the same object across swaps)
+        self.listening = snapshot.recommendations.state
         self.metrics = metrics
         self.impressions = impressions
         self.snapshot = snapshot

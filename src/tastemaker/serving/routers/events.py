@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tastemaker.serving.auth import AUTH_RESPONSES, requires
 from tastemaker.serving.errors import ERROR_RESPONSES, ApiError
-from tastemaker.serving.ingest import ingest_events
+from tastemaker.serving.ingest import IngestResult, ingest_events
 from tastemaker.serving.responses import ORJSONResponse
 from tastemaker.serving.runtime import Runtime, runtime
 from tastemaker.serving.schemas import MAX_EVENTS, Envelope, IngestOut
@@ -33,7 +33,7 @@ async def post_events(request: Request, rt: Annotated[Runtime, Depends(runtime)]
     """
     records = _records(await _body(request))
     request_id = uuid.uuid4().hex[:16]
-    result = await run_in_threadpool(ingest_events, rt.store, records, request_id)
+    result = await run_in_threadpool(_ingest, rt, records, request_id)
     rt.metrics.events.labels("accepted").inc(result.accepted)
     rt.metrics.events.labels("duplicate").inc(result.duplicates)
     rt.metrics.events.labels("quarantined").inc(result.quarantined)
@@ -41,6 +41,17 @@ async def post_events(request: Request, rt: Annotated[Runtime, Depends(runtime)]
                            "duplicates": result.duplicates, "quarantined": result.quarantined,
                            "rejected": [{"index": i, "reason": r} for i, r in result.rejected]},
                           headers={"X-Request-ID": request_id})
+
+
+def _ingest(rt: Runtime, records: list[object], request_id: str) -> IngestResult:
+    """Store ``records``, then add what was stored to the in-memory listening (blocking)."""
+    mark = rt.listening.mark()
+    result = ingest_events(rt.store, records, request_id)
+    if result.duplicates:  # which rows the store already had is not known: read those listeners back
+        rt.listening.reload(rt.store, result.rows["user_id"].unique().to_list())
+    elif result.accepted:
+        rt.listening.add(result.rows, since=mark)
+    return result
 
 
 async def _body(request: Request) -> bytes:

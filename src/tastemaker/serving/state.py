@@ -1,0 +1,217 @@
+"""Every listener's listening, held in memory so a request never scans the store.
+
+Loaded once at startup in one pass over the store's events, then kept current by the server's
+own writes: ``POST /v1/events`` adds the rows it stored (after the durable append), ``DELETE
+/v1/users/{id}`` drops the listener. Impressions are not listening and never enter it. A model
+hot-swap leaves it alone: it comes from the store, not the model. Events written to the store
+by another process while the server runs (``tastemaker import``) are seen after a restart.
+
+For each listener it holds what :class:`~tastemaker.serving.recommend.Listening` needs: ``heard``
+(every item they have an event for, skips included) and ``history`` (one row per item they
+listened to, as :func:`~tastemaker.features.interactions.interactions` computes it for that
+listener alone: ``recency`` decayed from *their* newest listen).
+
+Storage: two frames sorted by listener, read by zero-copy slices through an id → (offset, length)
+index, plus a copy-on-write entry per listener changed since startup. Readers take no lock; a
+writer builds a listener's new frames off to the side and publishes them with one dict
+assignment, so a request sees their listening before or after a batch, never half of it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from tastemaker.features.interactions import CARRIED, HALF_LIFE_DAYS, listens
+from tastemaker.serving.reads import collect
+
+#: the events columns the state is computed from
+COLUMNS = ("user_id", "item_id", "artist_id", "type", "ts", "ms_played", "skipped", "count", *CARRIED)
+
+Index = dict[str, tuple[int, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """One listener's ``heard`` (``user_id, item_id``) and ``history`` (interactions rows)."""
+
+    heard: pl.DataFrame
+    history: pl.DataFrame
+
+
+@dataclass(frozen=True, slots=True)
+class _Base:
+    """What startup loaded, sorted by listener, with where each listener's rows are."""
+
+    heard: pl.DataFrame
+    heard_at: Index
+    history: pl.DataFrame
+    history_at: Index
+
+
+class ListeningState:
+    """Per-listener listening in memory (see the module docstring).
+
+    >>> state = ListeningState.load(store)  # doctest: +SKIP
+    >>> state.get("u1").heard["item_id"].to_list()  # doctest: +SKIP
+    ['t1', 't7']
+    """
+
+    def __init__(self, events: pl.DataFrame, half_life_days: float = HALF_LIFE_DAYS) -> None:
+        """State of ``events`` (rows of the events table; impressions are left out here)."""
+        if half_life_days <= 0:
+            raise ValueError(f"half_life_days must be positive, got {half_life_days}")
+        self.half_life_days = half_life_days
+        heard, history = _listening(events, half_life_days)
+        self._base = _indexed(heard.sort("user_id"), history.sort("user_id"))
+        self._changed: dict[str, Held] = {}
+        #: serialises writers; readers never take it
+        self._lock = threading.Lock()
+        #: counts forgets; a write that started before a listener's forget leaves them out
+        self._forgets = 0
+        self._forgotten: dict[str, int] = {}
+
+    @classmethod
+    def load(cls, store: Any, half_life_days: float = HALF_LIFE_DAYS) -> ListeningState:
+        """The state of every listener in ``store`` now (one scan of the events table)."""
+        return cls(collect(lambda: _listening_events(store.events())), half_life_days)
+
+    def get(self, user_id: str) -> Held:
+        """``user_id``'s listening now (empty frames for a listener with none)."""
+        held = self._changed.get(user_id)
+        if held is not None:
+            return held
+        base = self._base
+        return Held(_slice(base.heard, base.heard_at, user_id), _slice(base.history, base.history_at, user_id))
+
+    def mark(self) -> int:
+        """A token to pass to :meth:`add` for rows stored after this call (guards against a racing forget)."""
+        return self._forgets
+
+    def add(self, rows: pl.DataFrame, since: int | None = None) -> None:
+        """Add stored events ``rows`` (each stored once: duplicates must not be passed).
+
+        ``since``: :meth:`mark` taken before the rows were stored; listeners forgotten after it are
+        skipped, as their rows were deleted with them.
+        """
+        if rows.is_empty():
+            return
+        with self._lock:
+            if since is not None:
+                gone = [u for u, at in self._forgotten.items() if at > since]
+                if gone:
+                    rows = rows.filter(~pl.col("user_id").is_in(gone))
+            heard, history = _listening(rows, self.half_life_days)
+            new_heard = heard.partition_by("user_id", as_dict=True, maintain_order=True)
+            new_history = history.partition_by("user_id", as_dict=True, maintain_order=True)
+            for (user_id,) in {*new_heard, *new_history}:
+                old = self.get(user_id)
+                self._changed[user_id] = Held(
+                    _merge_heard(old.heard, new_heard.get((user_id,))),
+                    _merge_history(old.history, new_history.get((user_id,)), self.half_life_days))
+
+    def reload(self, store: Any, user_ids: Iterable[str]) -> None:
+        """Re-read ``user_ids``' listening from ``store`` (after a write whose stored rows are not known)."""
+        users = sorted(set(user_ids))
+        if not users:
+            return
+        with self._lock:
+            events = collect(lambda: _listening_events(store.events().filter(pl.col("user_id").is_in(users))))
+            heard, history = _listening(events, self.half_life_days)
+            empty = self._base.heard.clear(), self._base.history.clear()
+            for user_id in users:
+                self._changed[user_id] = Held(heard.filter(pl.col("user_id") == user_id) if heard.height
+                                              else empty[0],
+                                              history.filter(pl.col("user_id") == user_id) if history.height
+                                              else empty[1])
+
+    def forget(self, user_id: str) -> None:
+        """Drop ``user_id``'s listening, from memory too (call after the store forgot them)."""
+        with self._lock:
+            self._forgets += 1
+            self._forgotten[user_id] = self._forgets
+            self._changed.pop(user_id, None)
+            base = self._base
+            if user_id in base.heard_at or user_id in base.history_at:
+                keep = pl.col("user_id") != user_id
+                self._base = _indexed(base.heard.filter(keep), base.history.filter(keep))
+
+    def __len__(self) -> int:
+        """How many listeners have listening held."""
+        base = self._base
+        return len(base.heard_at.keys() | base.history_at.keys() | self._changed.keys())
+
+
+def _listening_events(events: pl.LazyFrame) -> pl.LazyFrame:
+    """The events columns the state needs, impressions left out (they are not listening)."""
+    names = events.collect_schema().names()
+    return events.filter(pl.col("type") != "impression").select(c for c in COLUMNS if c in names)
+
+
+def _listening(events: pl.DataFrame, half_life_days: float) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``heard`` and ``history`` of every listener in ``events``: ``interactions`` per listener."""
+    events = events.filter(pl.col("type") != "impression")
+    heard = events.select("user_id", "item_id").unique()
+    frame = listens(events.lazy())
+    carried = [c for c in CARRIED if c in frame.collect_schema().names()]
+    age_days = (pl.col("ts").max().over("user_id") - pl.col("ts")).dt.total_seconds() / 86400.0
+    history = (
+        frame.with_columns((pl.col("weight") * 0.5 ** (age_days / half_life_days)).alias("recency"))
+        .group_by("user_id", "item_id")
+        .agg(
+            pl.col("weight").sum(),
+            pl.col("recency").sum(),
+            pl.col("ts").min().alias("first_ts"),
+            pl.col("ts").max().alias("last_ts"),
+            pl.col("artist_id").drop_nulls().first(),
+            *(pl.col(c).drop_nulls().first() for c in carried),
+        )
+        .collect()
+    )
+    return heard, history
+
+
+def _merge_heard(old: pl.DataFrame, new: pl.DataFrame | None) -> pl.DataFrame:
+    if new is None:
+        return old
+    return pl.concat([old, new], how="vertical_relaxed").unique("item_id", keep="first", maintain_order=True)
+
+
+def _merge_history(old: pl.DataFrame, new: pl.DataFrame | None, half_life_days: float) -> pl.DataFrame:
+    """One listener's history with ``new`` listens added: recency re-decayed to the newer of the two
+    newest listens (``Σ w·0.5^(age/h)`` scales by ``0.5^(shift/h)`` when its reference moves)."""
+    if new is None:
+        return old
+    if old.is_empty():
+        return new
+    shift_days = (pl.col("last_ts").max() - pl.col("last_ts").max().over("_part")).dt.total_seconds() / 86400.0
+    rest = [c for c in old.columns if c not in ("user_id", "item_id", "weight", "recency", "first_ts", "last_ts")]
+    return (
+        pl.concat([old.with_columns(_part=0), new.with_columns(_part=1)], how="vertical_relaxed")
+        .with_columns(pl.col("recency") * 0.5 ** (shift_days / half_life_days))
+        .group_by("user_id", "item_id", maintain_order=True)
+        .agg(pl.col("weight").sum(), pl.col("recency").sum(), pl.col("first_ts").min(), pl.col("last_ts").max(),
+             *(pl.col(c).drop_nulls().first() for c in rest))
+        .select(old.columns)
+    )
+
+
+def _indexed(heard: pl.DataFrame, history: pl.DataFrame) -> _Base:
+    """``heard`` and ``history`` (sorted by listener) with each listener's offset and row count."""
+    return _Base(heard, _index(heard), history, _index(history))
+
+
+def _index(frame: pl.DataFrame) -> Index:
+    counts = frame.group_by("user_id", maintain_order=True).len()
+    lengths = counts["len"].to_list()
+    starts = counts["len"].cum_sum().shift(1, fill_value=0).to_list()
+    return dict(zip(counts["user_id"].to_list(), zip(starts, lengths, strict=True), strict=True))
+
+
+def _slice(frame: pl.DataFrame, index: Index, user_id: str) -> pl.DataFrame:
+    at = index.get(user_id)
+    return frame.clear() if at is None else frame.slice(at[0], at[1])
