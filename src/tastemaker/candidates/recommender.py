@@ -97,10 +97,8 @@ class MatrixRecommender:
         if known.any():
             scores[known] = np.asarray(self.model.score(rows[known], self.matrix_), dtype=np.float64)
         if exclude is not None and exclude.height:
-            positions = pl.DataFrame({"user_id": ids, "_row": np.arange(len(ids))})
-            items = pl.DataFrame({"item_id": self.items_, "_col": np.arange(len(self.items_))})
-            hit = exclude.select("user_id", "item_id").join(positions, on="user_id").join(items, on="item_id")
-            scores[hit["_row"].to_numpy(), hit["_col"].to_numpy()] = -np.inf
+            hit_rows, hit_cols = self._excluded(ids, exclude)
+            scores[hit_rows, hit_cols] = -np.inf
         k = min(k, len(self.items_))
         top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
         top = np.take_along_axis(top, np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1), axis=1)
@@ -108,6 +106,24 @@ class MatrixRecommender:
         frame = pl.DataFrame({"user_id": np.repeat(ids, k), "item_id": self.items_[top.ravel()],
                               "score": best.ravel(), "rank": np.tile(np.arange(1, k + 1), len(ids))})
         return frame.filter(pl.col("score") > -np.inf)
+
+    def _excluded(self, ids: np.ndarray, exclude: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Score-matrix rows and columns of the ``exclude`` pairs (every request row of a repeated user).
+
+        Binary searches on the sorted ids: no frame of the whole catalog is built per call.
+        """
+        pair_users = exclude["user_id"].to_numpy().astype(str)
+        pair_items = exclude["item_id"].to_numpy().astype(str)
+        cols = np.minimum(np.searchsorted(self.items_, pair_items), len(self.items_) - 1)
+        known = self.items_[cols] == pair_items
+        order = np.argsort(ids, kind="stable")
+        sorted_ids = ids[order]
+        lo = np.searchsorted(sorted_ids, pair_users, side="left")
+        counts = np.where(known, np.searchsorted(sorted_ids, pair_users, side="right") - lo, 0)
+        total = int(counts.sum())
+        starts = np.repeat(lo, counts)
+        offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+        return order[starts + offsets], np.repeat(cols, counts)
 
     def item_vectors(self) -> np.ndarray | None:
         """One vector per item of ``items_`` when the model learns them (ALS, BPR, content), else ``None``."""
