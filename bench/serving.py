@@ -1,0 +1,604 @@
+"""Load benchmark of `tastemaker serve`: latency at fixed request rates, maximum throughput, ingest.
+
+    python bench/serving.py                        # about 12 minutes on 2 cores (+2 per extra server)
+    python bench/serving.py --servers tastemaker uvicorn-h11 uvicorn-uvloop granian
+
+The workspace: a generated world of 100,000 listeners × 50,000 tracks, 20 plays per listener
+(seed 7), imported, with `train popularity` and `train als` (built once in the temp folder; every
+run serves a fresh copy, because the ingest phase writes to it). The server is the real
+`tastemaker serve` on 127.0.0.1 in its own process; the load comes from another process of this
+script (``--client``): a raw asyncio HTTP/1.1 client on keep-alive connections.
+
+- **Open loop** at 50, 100 and 200 req/s (and at half the measured maximum, a rate the server can
+  sustain): requests are *scheduled* at a fixed rate whatever the answers do, and each latency is
+  measured from its scheduled time, so a slow server cannot hide its queue (no coordinated
+  omission). At most 64 requests are in flight; a request still unanswered when the phase and a
+  15 s drain are over counts as unfinished, its latency taken as the time it had waited (the
+  percentiles are then lower bounds, flagged ``saturated``).
+- **Closed loop**: 16 connections back to back, 30 s: the maximum throughput; the same against
+  ``/healthz`` gives the ceiling of the HTTP stack alone.
+- **Ingest**: 50 batches of 1,000 new events over ``POST /v1/events``, 2 connections: events/s.
+  Then the maximum throughput again, to show what 50 more store segments cost a read.
+- **Scoring only**, in a separate process before the server starts, for the same listeners: the
+  service without HTTP (``RecommendationService.recommend``), its store read (``listening``), the
+  ALS ``recommend`` call the service makes (``scoring_only_ms``), and the bare numpy floor.
+- **Profile**: ``py-spy`` (when installed) samples the server for 20 s under closed-loop load.
+- ``--servers`` adds the same app under uvicorn with asyncio + h11, uvicorn with uvloop +
+  httptools, and granian (each: ``/healthz`` and for-you maximum throughput), to see whether a
+  faster HTTP stack pays.
+
+Every request is ``GET /v1/users/{id}/recommendations?surface=for-you&n=10`` for a listener ALS
+was trained on (the model path, not the popularity fallback). Writes bench/results/serving.json
+and the table between the markers in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "serving.json"
+DOC = ROOT / "docs" / "benchmarks.md"
+BEGIN, END = "<!-- serving:begin -->", "<!-- serving:end -->"
+ENV = {"OPENBLAS_NUM_THREADS": "1", "TASTEMAKER_STORE_URL": ""}
+RATES = (50, 100, 200)
+MAX_IN_FLIGHT, DRAIN_S, CONCURRENCY = 64, 15.0, 16
+SERVERS = ("tastemaker", "uvicorn-h11", "uvicorn-uvloop", "granian")
+PATH = "/v1/users/{}/recommendations?surface=for-you&n=10"
+
+
+def run(cmd: list[str]) -> tuple[float, str]:
+    start = time.perf_counter()
+    out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, env={**os.environ, **ENV}, check=True).stdout
+    return time.perf_counter() - start, out
+
+
+def tm(ws: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "tastemaker", "--workspace", str(ws), *args]
+
+
+def workspace(scratch: Path, users: int, tracks: int, plays: float) -> tuple[Path, list[dict[str, Any]]]:
+    """The pristine workspace (built once per size), and the build steps' wall times."""
+    ws = scratch / f"ws-{users}x{tracks}"
+    steps = []
+    if not (ws / "models" / "als" / "LATEST").exists():
+        shutil.rmtree(ws, ignore_errors=True)
+        for args in (("generate", "--users", str(users), "--tracks", str(tracks), "--events-per-user", str(plays),
+                      "--seed", "7", "--json"), ("import", "table", str(ws / "world"), "--json"),
+                     ("train", "popularity", "--json"), ("train", "als", "--json")):
+            wall, _ = run(tm(ws, *args))
+            steps.append({"step": " ".join(args[:2] if args[0] != "generate" else args[:1]), "wall_s": round(wall, 1)})
+            print(json.dumps(steps[-1]), flush=True)
+    return ws, steps
+
+
+# ------------------------------------------------------------------ the server under test
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(kind: str, ws: Path, port: int) -> subprocess.Popen[bytes]:
+    """``kind`` in :data:`SERVERS`; returns once ``/readyz`` answers 200."""
+    if kind == "tastemaker":
+        cmd = tm(ws, "serve", "--host", "127.0.0.1", "--port", str(port))
+    elif kind == "granian":
+        cmd = [sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port),
+               "--workers", "1", "--loop", "auto", "--log-level", "warning", "--factory",
+               "--working-dir", str(ROOT / "bench"), "serving:granian_app"]
+    else:
+        cmd = [sys.executable, __file__, "--serve", kind, "--port", str(port)]
+    env = {**os.environ, **ENV, "TASTEMAKER_WORKSPACE": str(ws)}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{kind} server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                if s.recv(64).startswith(b"HTTP/1.1 200"):
+                    return proc
+        except OSError:
+            pass
+        time.sleep(0.5)
+    proc.kill()
+    raise SystemExit(f"{kind} server not ready after 180 s")
+
+
+def granian_app() -> Any:
+    """The app for granian's ``--factory`` (workspace from ``TASTEMAKER_WORKSPACE``)."""
+    from tastemaker.serving import create_app
+    from tastemaker.settings import Settings
+
+    return create_app(Settings.from_env())
+
+
+def serve_uvicorn(kind: str, port: int) -> None:
+    import uvicorn
+
+    loop, http = ("asyncio", "h11") if kind == "uvicorn-h11" else ("uvloop", "httptools")
+    uvicorn.run(granian_app(), host="127.0.0.1", port=port, loop=loop, http=http, access_log=False,
+                log_level="warning")
+
+
+def cpu_seconds(pid: int) -> float:
+    import psutil
+
+    procs = [psutil.Process(pid)]
+    procs += procs[0].children(recursive=True)
+    return sum(p.cpu_times().user + p.cpu_times().system for p in procs)
+
+
+# ------------------------------------------------------------------ the load generator (its own process)
+class Pool:
+    """Keep-alive HTTP/1.1 connections, at most ``size`` busy at once."""
+
+    def __init__(self, port: int, size: int) -> None:
+        self.port, self.idle, self.slots = port, [], asyncio.Semaphore(size)
+
+    async def call(self, raw: bytes) -> tuple[int, bytes]:
+        async with self.slots:
+            conn = self.idle.pop() if self.idle else await asyncio.open_connection("127.0.0.1", self.port)
+            reader, writer = conn
+            writer.write(raw)
+            head = await reader.readuntil(b"\r\n\r\n")
+            lower = head.lower()
+            at = lower.find(b"content-length:")
+            length = int(lower[at + 15:lower.find(b"\r\n", at)]) if at >= 0 else 0
+            body = await reader.readexactly(length)
+            if b"connection: close" in lower:
+                writer.close()
+            else:
+                self.idle.append(conn)
+            return int(head[9:12]), body
+
+
+def get(path: str) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+
+
+def post(path: str, body: bytes) -> bytes:
+    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+def summary(lat_s: np.ndarray, statuses: Counter[int], model_answers: int, elapsed: float) -> dict[str, Any]:
+    done = np.isfinite(lat_s)
+    ms = np.sort(np.where(done, lat_s, np.inf)) * 1000
+    pick = lambda q: round(float(ms[min(len(ms) - 1, int(np.ceil(q * len(ms))) - 1)]), 2)  # noqa: E731
+    return {"requests": int(len(ms)), "completed": int(done.sum()), "ok": statuses.get(200, 0),
+            "statuses": {str(k): v for k, v in sorted(statuses.items())}, "model_level": model_answers,
+            "achieved_rps": round(statuses.get(200, 0) / elapsed, 1),
+            "p50_ms": pick(0.50), "p95_ms": pick(0.95), "p99_ms": pick(0.99), "max_ms": pick(1.0),
+            "mean_ms": round(float(ms[np.isfinite(ms)].mean()), 2) if done.any() else None}
+
+
+async def open_loop(port: int, paths: list[str], rate: float, duration: float) -> dict[str, Any]:
+    pool, clock = Pool(port, MAX_IN_FLIGHT), time.perf_counter  # (uvloop's loop.time() has 1 ms steps)
+    n = int(rate * duration)
+    lat, waited, statuses, model = np.full(n, np.inf), np.zeros(n), Counter[int](), [0]
+    start = clock() + 0.05
+
+    async def one(i: int, at: float) -> None:
+        try:
+            status, body = await pool.call(get(paths[i % len(paths)]))
+        except (OSError, asyncio.IncompleteReadError):
+            statuses[-1] += 1
+            return
+        lat[i] = clock() - at
+        statuses[status] += 1
+        model[0] += b'"level":"model"' in body
+
+    tasks = []
+    for i in range(n):
+        at = start + i / rate
+        if (delay := at - clock()) > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i, at)))
+    _, pending = await asyncio.wait(tasks, timeout=DRAIN_S)
+    end = clock()
+    for task in pending:
+        task.cancel()
+    for i in range(n):  # unfinished: at least as long as it waited
+        waited[i] = end - (start + i / rate)
+    result = summary(lat, statuses, model[0], end - start)
+    if pending:
+        bound = summary(np.where(np.isfinite(lat), lat, waited), statuses, model[0], end - start)
+        result |= {k: bound[k] for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms")} | {"saturated": True}
+    return {"mode": "open", "rate": rate, "duration_s": duration, **result}
+
+
+async def closed_loop(port: int, raws: list[bytes], concurrency: int, duration: float) -> dict[str, Any]:
+    clock, lats = time.perf_counter, []
+    statuses, model, accepted = Counter[int](), [0], [0]
+    start = clock()
+    deadline = start + duration
+
+    async def worker(w: int) -> None:
+        pool, i = Pool(port, 1), w
+        while clock() < deadline:
+            t = clock()
+            try:
+                status, body = await pool.call(raws[i % len(raws)])
+            except (OSError, asyncio.IncompleteReadError):
+                statuses[-1] += 1
+                pool = Pool(port, 1)
+                continue
+            lats.append(clock() - t)
+            statuses[status] += 1
+            model[0] += b'"level":"model"' in body
+            if body.startswith(b'{"received"'):
+                accepted[0] += json.loads(body)["accepted"]
+            i += concurrency
+
+    await asyncio.gather(*(worker(w) for w in range(concurrency)))
+    elapsed = clock() - start
+    return {"mode": "closed", "concurrency": concurrency, "duration_s": round(elapsed, 2),
+            **summary(np.asarray(lats), statuses, model[0], elapsed), "accepted_events": accepted[0]}
+
+
+async def fixed_batches(port: int, raws: list[bytes], concurrency: int) -> dict[str, Any]:
+    """Post every body once over ``concurrency`` connections (the ingest phase)."""
+    clock, queue = time.perf_counter, list(reversed(raws))
+    accepted, statuses, lats = [0], Counter[int](), []
+    start = clock()
+
+    async def worker() -> None:
+        pool = Pool(port, 1)
+        while queue:
+            raw = queue.pop()
+            t = clock()
+            status, body = await pool.call(raw)
+            lats.append(clock() - t)
+            statuses[status] += 1
+            accepted[0] += json.loads(body).get("accepted", 0) if status == 200 else 0
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = clock() - start
+    return {"mode": "ingest", "batches": len(raws), "concurrency": concurrency, "seconds": round(elapsed, 2),
+            "accepted_events": accepted[0], "events_per_s": round(accepted[0] / elapsed), "ok": statuses.get(200, 0),
+            "statuses": {str(k): v for k, v in statuses.items()},
+            "batch_p50_ms": round(float(np.median(lats)) * 1000, 1), "batch_p99_ms":
+            round(float(np.percentile(lats, 99)) * 1000, 1)}
+
+
+def ingest_bodies(users: list[str], items: list[str], batches: int, size: int) -> list[bytes]:
+    """New events (distinct timestamps, so none is a duplicate), ``size`` per batch."""
+    import orjson
+
+    rng = np.random.default_rng(1)
+    base = int(time.time() * 1000) - 86_400_000
+    bodies = []
+    for b in range(batches):
+        u, it = rng.integers(0, len(users), size), rng.integers(0, len(items), size)
+        events = [{"user_id": users[u[j]], "item_id": items[it[j]], "type": "play", "ms_played": 180_000,
+                   "ts": (base + b * size + j) / 1000} for j in range(size)]
+        bodies.append(post("/v1/events", orjson.dumps({"events": events})))
+    return bodies
+
+
+def client(spec: dict[str, Any]) -> None:
+    """The load generator's process: run one phase, print its JSON."""
+    import resource
+
+    try:
+        import uvloop
+        uvloop.install()
+    except ImportError:
+        pass
+    paths = [PATH.format(u) for u in spec["users"]]
+    port, phase = spec["port"], spec["phase"]
+    if phase == "open":
+        result = asyncio.run(open_loop(port, paths, spec["rate"], spec["duration"]))
+    elif phase == "ingest":
+        bodies = ingest_bodies(spec["users"], spec["items"], spec["batches"], spec["size"])
+        result = asyncio.run(fixed_batches(port, bodies, spec["concurrency"]))
+    else:
+        raws = [get("/healthz")] if phase == "healthz" else [get(p) for p in paths]
+        result = asyncio.run(closed_loop(port, raws, spec["concurrency"], spec["duration"]))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({**result, "client_cpu_s": round(usage.ru_utime + usage.ru_stime, 2)}))
+
+
+def settle(pid: int, limit_s: float = 60.0) -> None:
+    """Wait until the server has finished the work a previous phase left queued (its CPU goes quiet)."""
+    deadline, last = time.monotonic() + limit_s, cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        now = cpu_seconds(pid)
+        if now - last < 0.1:
+            return
+        last = now
+
+
+def phase(name: str, port: int, pid: int, users: list[str], **spec: Any) -> dict[str, Any]:
+    settle(pid)
+    load, cpu = os.getloadavg()[0], cpu_seconds(pid)
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as f:  # (the item list is too long for argv)
+        json.dump({"port": port, "users": users, **spec}, f)
+        f.flush()
+        _, out = run([sys.executable, __file__, "--client", f.name])
+    row = {"phase": name, **json.loads(out), "load_1m_before": round(load, 2)}
+    row["server_cpu_ms_per_request"] = round((cpu_seconds(pid) - cpu) * 1000 / max(row.get("ok", 0), 1), 2)
+    print(json.dumps({k: v for k, v in row.items() if k != "statuses"}), flush=True)
+    return row
+
+
+# ------------------------------------------------------------------ scoring without HTTP (its own process)
+def scoring(ws: Path, users: list[str]) -> None:
+    """The service and its parts in-process, on the listeners the load uses; prints JSON (ms p50/p99)."""
+    from tastemaker.candidates.ann import ItemIndex
+    from tastemaker.serving.catalog import Catalog
+    from tastemaker.serving.models import ModelSet
+    from tastemaker.serving.recommend import RecommendationService
+    from tastemaker.settings import Settings
+    from tastemaker.store import open_store
+
+    settings = Settings(workspace=ws)
+    store = open_store(settings.store)
+    catalog = Catalog.from_store(store)
+    models = ModelSet.load(settings.models_dir, store, catalog)
+    service = RecommendationService(store, models, catalog)
+    model = models.personal.model
+    index = ItemIndex().build(model.items_, model.item_vectors())
+
+    def timed(fn: Any, args: list[Any]) -> dict[str, float]:
+        for a in args[:5]:
+            fn(a)
+        ms = []
+        for a in args:
+            t = time.perf_counter()
+            fn(a)
+            ms.append((time.perf_counter() - t) * 1000)
+        return {"p50_ms": round(float(np.median(ms)), 3), "p99_ms": round(float(np.percentile(ms, 99)), 3),
+                "n": len(ms)}
+
+    few, many = users[:100], users[:400]
+    heard = {u: service.listening(u).heard for u in many}
+    rows = {u: int(np.searchsorted(model.users_, u)) for u in many}
+    factors, items = model.model.user_factors_, model.model.item_factors_
+
+    def floor(u: str) -> None:
+        scores = factors[rows[u]] @ items.T
+        np.argpartition(-scores, 9)[:10]
+
+    out = {
+        "service_for_you": timed(lambda u: service.recommend(u, "for-you", 10), few),
+        "store_read_listening": timed(service.listening, few),
+        "als_recommend_call": timed(lambda u: model.recommend([u], k=10, exclude=heard[u]), many),
+        "numpy_dot_top10": timed(floor, many),
+        "item_index_search": timed(lambda u: index.search(factors[rows[u]], 10,
+                                                          exclude=[heard[u]["item_id"].to_list()]), many),
+        "items": len(model.items_), "index_exact": index.exact,
+    }
+    print(json.dumps(out))
+
+
+# ------------------------------------------------------------------ profile
+BUCKETS = (  # (name, a frame to look for), first match wins, innermost request-level frames first
+    ("store read (listening)", "listening (tastemaker/serving/recommend.py"),
+    ("ALS recommend call", "recommend (tastemaker/candidates/recommender.py"),
+    ("because-you-played reasons", "because_you_played (tastemaker/surfaces/reasons.py"),
+    ("catalog titles", "titled (tastemaker/serving/catalog.py"),
+    ("served_items (rows to dicts)", "served_items (tastemaker/serving/recommend.py"),
+    ("rest of the service", "recommend (tastemaker/serving/recommend.py"),
+    ("metrics middleware", "tastemaker/serving/metrics.py"),
+    ("JSON response", "render ("),
+)
+
+
+def profile(pid: int, seconds: int, out: Path) -> subprocess.Popen[bytes] | None:
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(spy).exists():
+        return None
+    return subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "200",
+                             "--idle", "--nonblocking", "--format", "raw", "--output", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def profile_summary(raw: Path) -> dict[str, Any]:
+    """Shares of the samples of threads serving a request, by bucket; the top frames by inclusive share."""
+    stacks = []
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        stacks.append((stack, int(count)))
+    busy = [(s, c) for s, c in stacks if "tastemaker/serving/" in s or "uvicorn" in s or "starlette" in s]
+    request = [(s, c) for s, c in busy if "recommend (tastemaker/serving/recommend.py" in s]
+    total = sum(c for _, c in request) or 1
+    buckets: Counter[str] = Counter()
+    for stack, count in request:
+        buckets[next((name for name, frame in BUCKETS if frame in stack), "other")] += count
+    inclusive: Counter[str] = Counter()
+    for stack, count in request:
+        for frame in {f.split(" (")[0] + " (" + f.split(" (")[-1].split(":")[0] + ")" for f in stack.split(";")}:
+            inclusive[frame] += count
+    return {"samples_in_requests": total, "samples_all_threads": sum(c for _, c in stacks),
+            "buckets_share": {k: round(v / total, 3) for k, v in buckets.most_common()},
+            "top_frames_share": {k: round(v / total, 3) for k, v in inclusive.most_common(30)}}
+
+
+# ------------------------------------------------------------------ the run
+def serve_and_load(kind: str, pristine: Path, scratch: Path, users: list[str], items: list[str],
+                   args: argparse.Namespace) -> dict[str, Any]:
+    ws = scratch / "run-ws"
+    shutil.rmtree(ws, ignore_errors=True)
+    shutil.copytree(pristine, ws, ignore=shutil.ignore_patterns("world"))
+    port = free_port()
+    server = start_server(kind, ws, port)
+    pid = server.pid
+    rows: dict[str, Any] = {"server": kind}
+    try:
+        phase("warm-up", port, pid, users, phase="closed", concurrency=2, duration=5)
+        rows["healthz_max"] = phase("healthz max", port, pid, users, phase="healthz", concurrency=CONCURRENCY,
+                                    duration=10)
+        rows["max"] = phase("for-you max", port, pid, users, phase="closed", concurrency=CONCURRENCY,
+                            duration=args.duration if kind == "tastemaker" else 15)
+        if kind != "tastemaker":
+            return rows
+        sustainable = max(1, int(rows["max"]["achieved_rps"] * 0.5))
+        rows["open"] = [phase(f"open {rate}/s", port, pid, users, phase="open", rate=rate, duration=args.duration)
+                        for rate in sorted({sustainable, *args.rates})]
+        spy = profile(pid, 20, scratch / "profile.txt") if not args.no_profile else None
+        if spy is not None:
+            phase("profiled", port, pid, users, phase="closed", concurrency=CONCURRENCY, duration=22)
+            spy.wait(60)
+            rows["profile"] = profile_summary(scratch / "profile.txt") if spy.returncode == 0 else None
+        rows["ingest"] = phase("ingest", port, pid, users, phase="ingest", items=items, batches=50, size=1000,
+                               concurrency=2)
+        rows["max_after_ingest"] = phase("for-you max after ingest", port, pid, users, phase="closed",
+                                         concurrency=CONCURRENCY, duration=15)
+    finally:
+        server.terminate()
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    return rows
+
+
+def code_state() -> dict[str, Any]:
+    """The commit measured, and whether the serving code had uncommitted changes (it is being worked on)."""
+    git = lambda *a: subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout.strip()  # noqa: E731
+    return {"commit": git("rev-parse", "--short", "HEAD"),
+            "serving_dirty": bool(git("status", "--porcelain", "src/tastemaker/serving", "src/tastemaker/store"))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--tracks", type=int, default=50_000)
+    parser.add_argument("--events-per-user", type=float, default=20.0)
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds of each fixed-rate phase")
+    parser.add_argument("--rates", type=float, nargs="+", default=list(RATES))
+    parser.add_argument("--servers", nargs="+", default=["tastemaker"], choices=SERVERS)
+    parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--scratch", type=Path, default=Path(tempfile.gettempdir()) / "tastemaker-bench-serving")
+    parser.add_argument("--client", help=argparse.SUPPRESS)
+    parser.add_argument("--scoring", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=SERVERS, help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.client:
+        return client(json.loads(Path(args.client).read_text()))
+    if args.serve:
+        return serve_uvicorn(args.serve, args.port)
+    if args.scoring:
+        return scoring(args.scoring, json.loads((args.scratch / "users.json").read_text()))
+    args.scratch.mkdir(parents=True, exist_ok=True)
+    pristine, steps = workspace(args.scratch, args.users, args.tracks, args.events_per_user)
+    model = pristine / "models" / "als" / (pristine / "models" / "als" / "LATEST").read_text().strip()
+    with np.load(model / "arrays.npz") as a:
+        known, items = a["users"], a["items"]
+    users = [str(u) for u in np.random.default_rng(0).choice(known, min(2000, len(known)), replace=False)]
+    (args.scratch / "users.json").write_text(json.dumps(users))
+    _, out = run([sys.executable, __file__, "--scoring", str(pristine), "--scratch", str(args.scratch)])
+    only = json.loads(out)
+    print(json.dumps(only), flush=True)
+    kinds = ["tastemaker", *(k for k in args.servers if k != "tastemaker")]  # the real command always runs
+    runs = [serve_and_load(kind, pristine, args.scratch, users, [str(i) for i in items], args) for kind in kinds]
+    main_run = runs[0]
+    at_200 = next((r for r in main_run["open"] if r["rate"] == 200), main_run["open"][-1])
+    result = {
+        "p50_ms": at_200["p50_ms"], "p99_ms": at_200["p99_ms"], "p95_ms": at_200["p95_ms"],
+        "saturated_at_200": bool(at_200.get("saturated")), "max_rps": main_run["max"]["achieved_rps"],
+        "ingest_events_per_s": main_run["ingest"]["events_per_s"],
+        "scoring_only_ms": only["als_recommend_call"]["p50_ms"],
+        "targets": {"p99_ms_at_200": 25, "max_rps": 500, "ingest_events_per_s": 5000},
+    }
+    result["met"] = {"p99_at_200": not result["saturated_at_200"] and result["p99_ms"] <= 25,
+                     "max_rps": result["max_rps"] >= 500, "ingest": result["ingest_events_per_s"] >= 5000}
+    meta = {"date": time.strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()} cores, {platform.machine()}",
+            "python": platform.python_version(), "world": {"users": args.users, "tracks": args.tracks,
+            "events_per_user": args.events_per_user, "als_users": len(known), "als_items": len(items)},
+            "build_steps": steps, "duration_s": args.duration, "max_in_flight": MAX_IN_FLIGHT, "code": code_state(),
+            "closed_loop_concurrency": CONCURRENCY}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({**result, "meta": meta, "scoring": only, "runs": runs}, indent=1) + "\n")
+    write_doc(result, meta, only, runs)
+
+
+def write_doc(result: dict[str, Any], meta: dict[str, Any], only: dict[str, Any], runs: list[dict[str, Any]]) -> None:
+    main_run, world = runs[0], meta["world"]
+    lb = lambda r, k: f"≥ {r[k]:,}" if r.get("saturated") else f"{r[k]:,}"  # noqa: E731
+    lines = [BEGIN, "", f"`python bench/serving.py` ({meta['date']}, {meta['machine']}): a generated world of "
+             f"{world['users']:,} listeners × {world['tracks']:,} tracks ({world['events_per_user']:g} plays each; "
+             f"ALS knows {world['als_users']:,} listeners and {world['als_items']:,} tracks), `tastemaker serve` on "
+             f"127.0.0.1, the load from another process. Every request: `GET /v1/users/{{id}}/recommendations?"
+             f"surface=for-you&n=10` for one of 2,000 listeners ALS knows. Open loop: latency from each request's "
+             f"scheduled time, at most {meta['max_in_flight']} in flight, {meta['duration_s']:g} s per rate; "
+             f"closed loop: {meta['closed_loop_concurrency']} connections back to back.", "",
+             "| measure | target | measured | met |", "|---|---:|---:|---|",
+             f"| p99 at 200 req/s | ≤ 25 ms | {'≥ ' if result['saturated_at_200'] else ''}{result['p99_ms']:,} ms "
+             f"(p50 {result['p50_ms']:,} ms) | {'yes' if result['met']['p99_at_200'] else 'no'} |",
+             f"| maximum throughput | ≥ 500 req/s | {result['max_rps']:,} req/s | "
+             f"{'yes' if result['met']['max_rps'] else 'no'} |",
+             f"| ingest over HTTP | ≥ 5,000 events/s | {result['ingest_events_per_s']:,} events/s | "
+             f"{'yes' if result['met']['ingest'] else 'no'} |",
+             f"| ALS recommend call alone (`scoring_only_ms`, p50) | | {result['scoring_only_ms']} ms | |", "",
+             "| offered req/s | answered req/s | answered / sent | p50 (ms) | p95 (ms) | p99 (ms) | "
+             "server CPU ms / answer | load before |", "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in main_run["open"]:
+        lines.append(f"| {r['rate']:g} | {r['achieved_rps']} | {r['ok']:,} / {r['requests']:,} | {lb(r, 'p50_ms')} | "
+                     f"{lb(r, 'p95_ms')} | {lb(r, 'p99_ms')} | {r['server_cpu_ms_per_request']} | "
+                     f"{r['load_1m_before']} |")
+    lines += ["", "| closed loop | req/s | p50 (ms) | p99 (ms) | server CPU ms / answer |", "|---|---:|---:|---:|---:|"]
+    for name, key in (("for-you", "max"), ("`/healthz` (the HTTP stack alone)", "healthz_max"),
+                      ("for-you after ingesting 50 batches", "max_after_ingest")):
+        r = main_run[key]
+        lines.append(f"| {name} | {r['achieved_rps']} | {r['p50_ms']} | {r['p99_ms']} | "
+                     f"{r['server_cpu_ms_per_request']} |")
+    ing = main_run["ingest"]
+    lines += ["", f"Ingest: {ing['batches']} batches of 1,000 new events over {ing['concurrency']} connections, "
+              f"{ing['accepted_events']:,} accepted in {ing['seconds']} s = **{ing['events_per_s']:,} events/s** "
+              f"(a batch: p50 {ing['batch_p50_ms']} ms, p99 {ing['batch_p99_ms']} ms).", "",
+              f"The same request without HTTP, in one process (p50 / p99 ms over {only['service_for_you']['n']}–"
+              f"{only['als_recommend_call']['n']} listeners):", "", "| step | p50 (ms) | p99 (ms) |", "|---|---:|---:|"]
+    for name, key in (("`RecommendationService.recommend` (for-you, n=10)", "service_for_you"),
+                      ("of which the store read (`listening`)", "store_read_listening"),
+                      ("the ALS `recommend` call with the heard exclusion", "als_recommend_call"),
+                      ("plain numpy: every item scored (one dot product), top 10", "numpy_dot_top10"),
+                      (f"`ItemIndex.search` (exact path, {only['items']:,} items)", "item_index_search")):
+        lines.append(f"| {name} | {only[key]['p50_ms']} | {only[key]['p99_ms']} |")
+    if main_run.get("profile"):
+        prof = main_run["profile"]
+        lines += ["", f"py-spy under closed-loop load (share of {prof['samples_in_requests']:,} samples of threads "
+                  "inside a recommendation request):", "", "| where | share |", "|---|---:|"]
+        lines += [f"| {k} | {v:.0%} |" for k, v in prof["buckets_share"].items()]
+    if len(runs) > 1:
+        names = {"tastemaker": "`tastemaker serve` (uvicorn, loop and parser on auto)",
+                 "uvicorn-h11": "uvicorn, asyncio + h11", "uvicorn-uvloop": "uvicorn, uvloop + httptools",
+                 "granian": "granian (1 worker)"}
+        lines += ["", "The same app under other HTTP stacks (closed loop, 16 connections):", "",
+                  "| server | `/healthz` req/s | `/healthz` server CPU ms / answer | for-you req/s | for-you p50 (ms) | "
+                  "for-you p99 (ms) | for-you server CPU ms / answer |", "|---|---:|---:|---:|---:|---:|---:|"]
+        for r in runs:
+            h, m = r["healthz_max"], r["max"]
+            lines.append(f"| {names[r['server']]} | {h['achieved_rps']} | {h['server_cpu_ms_per_request']} | "
+                         f"{m['achieved_rps']} | {m['p50_ms']} | {m['p99_ms']} | {m['server_cpu_ms_per_request']} |")
+    lines += ["", END]
+    text = DOC.read_text()
+    if BEGIN not in text:
+        text += "\n## Serving under load\n\n" + BEGIN + "\n" + END + "\n"
+    head, _, rest = text.partition(BEGIN)
+    DOC.write_text(head + "\n".join(lines) + rest.partition(END)[2])
+
+
+if __name__ == "__main__":
+    main()
