@@ -45,14 +45,19 @@ def listens(events: pl.LazyFrame, until: datetime | None = None) -> pl.LazyFrame
 
 
 def interactions(events: pl.LazyFrame, until: datetime | None = None,
-                 half_life_days: float = HALF_LIFE_DAYS) -> pl.DataFrame:
+                 half_life_days: float = HALF_LIFE_DAYS, per_user: bool = False) -> pl.DataFrame:
     """One row per (user, item): ``weight`` (summed listens), ``recency`` (decayed listens),
     ``first_ts``, ``last_ts``, ``artist_id`` and, when the events have it, ``country`` (where the
-    user played the item: the listener's country in a generated world)."""
+    user played the item: the listener's country in a generated world).
+
+    ``per_user``: without ``until``, decay each listener's listens from their own newest one
+    (what a server holding many listeners' histories computes for each alone).
+    """
     if half_life_days <= 0:
         raise ValueError(f"half_life_days must be positive, got {half_life_days}")
     frame = listens(events, until)
-    ref = pl.lit(until) if until is not None else pl.col("ts").max()
+    newest = pl.col("ts").max().over("user_id") if per_user else pl.col("ts").max()
+    ref = pl.lit(until) if until is not None else newest
     age_days = (ref - pl.col("ts")).dt.total_seconds() / 86400.0
     return (
         frame.with_columns((pl.col("weight") * 0.5 ** (age_days / half_life_days)).alias("recency"))

@@ -26,7 +26,7 @@ from typing import Any
 
 import polars as pl
 
-from tastemaker.features.interactions import CARRIED, HALF_LIFE_DAYS, listens
+from tastemaker.features.interactions import CARRIED, HALF_LIFE_DAYS, interactions
 from tastemaker.serving.reads import collect
 
 #: the events columns the state is computed from
@@ -156,22 +156,7 @@ def _listening(events: pl.DataFrame, half_life_days: float) -> tuple[pl.DataFram
     """``heard`` and ``history`` of every listener in ``events``: ``interactions`` per listener."""
     events = events.filter(pl.col("type") != "impression")
     heard = events.select("user_id", "item_id").unique()
-    frame = listens(events.lazy())
-    carried = [c for c in CARRIED if c in frame.collect_schema().names()]
-    age_days = (pl.col("ts").max().over("user_id") - pl.col("ts")).dt.total_seconds() / 86400.0
-    history = (
-        frame.with_columns((pl.col("weight") * 0.5 ** (age_days / half_life_days)).alias("recency"))
-        .group_by("user_id", "item_id")
-        .agg(
-            pl.col("weight").sum(),
-            pl.col("recency").sum(),
-            pl.col("ts").min().alias("first_ts"),
-            pl.col("ts").max().alias("last_ts"),
-            pl.col("artist_id").drop_nulls().first(),
-            *(pl.col(c).drop_nulls().first() for c in carried),
-        )
-        .collect()
-    )
+    history = interactions(events.lazy(), half_life_days=half_life_days, per_user=True)
     return heard, history
 
 
