@@ -106,13 +106,17 @@ class ListeningState:
                 if gone:
                     rows = rows.filter(~pl.col("user_id").is_in(gone))
             heard, history = _listening(rows, self.half_life_days)
-            new_heard = heard.partition_by("user_id", as_dict=True, maintain_order=True)
-            new_history = history.partition_by("user_id", as_dict=True, maintain_order=True)
-            for (user_id,) in {*new_heard, *new_history}:
-                old = self.get(user_id)
-                self._changed[user_id] = Held(
-                    _merge_heard(old.heard, new_heard.get((user_id,))),
-                    _merge_history(old.history, new_history.get((user_id,)), self.half_life_days))
+            users = sorted({*heard["user_id"].to_list(), *history["user_id"].to_list()})
+            olds = [self.get(u) for u in users]
+            # one merge for the whole batch: per-listener frame work would cost milliseconds each
+            merged_heard = _merge_heard(pl.concat([o.heard for o in olds], how="vertical_relaxed"), heard)
+            merged_history = _merge_history(pl.concat([o.history for o in olds], how="vertical_relaxed"), history,
+                                            self.half_life_days)
+            by_heard = merged_heard.partition_by("user_id", as_dict=True, maintain_order=True)
+            by_history = merged_history.partition_by("user_id", as_dict=True, maintain_order=True)
+            for user_id, old in zip(users, olds, strict=True):
+                self._changed[user_id] = Held(by_heard.get((user_id,), old.heard.clear()),
+                                              by_history.get((user_id,), old.history.clear()))
 
     def reload(self, store: Any, user_ids: Iterable[str]) -> None:
         """Re-read ``user_ids``' listening from ``store`` (after a write whose stored rows are not known)."""
@@ -160,20 +164,17 @@ def _listening(events: pl.DataFrame, half_life_days: float) -> tuple[pl.DataFram
     return heard, history
 
 
-def _merge_heard(old: pl.DataFrame, new: pl.DataFrame | None) -> pl.DataFrame:
-    if new is None:
-        return old
-    return pl.concat([old, new], how="vertical_relaxed").unique("item_id", keep="first", maintain_order=True)
+def _merge_heard(old: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
+    """Listeners' heard items with ``new`` ones added (old rows first)."""
+    return pl.concat([old, new], how="vertical_relaxed").unique(["user_id", "item_id"], keep="first",
+                                                                 maintain_order=True)
 
 
-def _merge_history(old: pl.DataFrame, new: pl.DataFrame | None, half_life_days: float) -> pl.DataFrame:
-    """One listener's history with ``new`` listens added: recency re-decayed to the newer of the two
-    newest listens (``Σ w·0.5^(age/h)`` scales by ``0.5^(shift/h)`` when its reference moves)."""
-    if new is None:
-        return old
-    if old.is_empty():
-        return new
-    shift_days = (pl.col("last_ts").max() - pl.col("last_ts").max().over("_part")).dt.total_seconds() / 86400.0
+def _merge_history(old: pl.DataFrame, new: pl.DataFrame, half_life_days: float) -> pl.DataFrame:
+    """Listeners' histories with ``new`` listens added: each listener's recency re-decayed to the newer
+    of their two newest listens (``Σ w·0.5^(age/h)`` scales by ``0.5^(shift/h)`` when its reference moves)."""
+    newest = pl.col("last_ts").max()
+    shift_days = (newest.over("user_id") - newest.over("user_id", "_part")).dt.total_seconds() / 86400.0
     rest = [c for c in old.columns if c not in ("user_id", "item_id", "weight", "recency", "first_ts", "last_ts")]
     return (
         pl.concat([old.with_columns(_part=0), new.with_columns(_part=1)], how="vertical_relaxed")
