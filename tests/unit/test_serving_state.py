@@ -75,3 +75,9 @@ def test_forgetting_drops_the_listener_and_a_racing_add_cannot_bring_them_back()
     assert "t8" in state.get("u2").heard["item_id"].to_list()
     state.add(_events([("u1", "t8", "play", 6, 200_000)]), since=state.mark())  # after the forget: kept
     assert state.get("u1").heard["item_id"].to_list() == ["t8"]
+
+
+def test_a_batch_with_nothing_to_listen_to_changes_nothing() -> None:
+    state = ListeningState(_events([("u1", "t1", "play", 0, 200_000)]))
+    state.add(_events([("u2", "t2", "impression", 1, 0)]))  # impressions are not listening
+    assert state.get("u2").heard.is_empty() and state.get("u1").heard["item_id"].to_list() == ["t1"]

@@ -107,6 +107,8 @@ class ListeningState:
                     rows = rows.filter(~pl.col("user_id").is_in(gone))
             heard, history = _listening(rows, self.half_life_days)
             users = sorted({*heard["user_id"].to_list(), *history["user_id"].to_list()})
+            if not users:  # e.g. a batch of impressions only: nothing to listen to
+                return
             olds = [self.get(u) for u in users]
             # one merge for the whole batch: per-listener frame work would cost milliseconds each
             merged_heard = _merge_heard(pl.concat([o.heard for o in olds], how="vertical_relaxed"), heard)
