@@ -13,7 +13,7 @@ from serving_support import Start, serve, tm
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A generated world, imported, with popularity and ALS trained and every listener's Discover Weekly
+    """A generated world, imported, with popularity, ALS and the ranker trained and every listener's Discover Weekly
     written to ``batch/`` (outside the place the server looks for it): never served itself, tests copy it.
 
     Built once per test run: under pytest-xdist the workers share it (the first builds it under a lock).
@@ -27,7 +27,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
             shutil.rmtree(ws, ignore_errors=True)  # what a worker that failed half-way left
             for args in (("generate", "--users", "150", "--tracks", "2000", "--days", "20", "--json"),
                          ("import", "table", str(ws / "world"), "--json"), ("train", "popularity"),
-                         ("train", "als"),
+                         ("train", "als"), ("train", "ranker"),
                          ("playlist", "discover-weekly", "--all", "--model", "als", "--out", str(ws / "batch"))):
                 done = tm(ws, *args)
                 assert done.returncode == 0, (args, done.stderr)

@@ -133,8 +133,9 @@ def test_a_played_track_leaves_the_next_recommendations_without_retraining(serve
         assert server.post("/v1/events", json={"events": [play]}).json()["accepted"] == 1
         after = _recommend(server, USER, surface=surface, n=10)
         assert top not in [i.item_id for i in after.items] and len(after.items) == 10
-    reasons = _recommend(server, USER, n=10).items
-    assert any(i.reason.startswith("because you played") and i.because for i in reasons)
+    ranked = _recommend(server, USER, n=10)
+    assert ranked.served_by.ranker == "ranker@v0001"  # for-you is ordered by the learning-to-rank model
+    assert any(i.reason.startswith("because you played") and i.because for i in ranked.items)
 
 
 def test_a_new_listener_gets_the_popular_list_at_once_minus_what_they_play(server: httpx.Client) -> None:

@@ -212,7 +212,9 @@ def test_every_served_list_is_logged_as_impressions(server: Server) -> None:
         assert rows["item_kind"].to_list() == [i["kind"] for i in items]
         assert rows["tag"].to_list() == [i["group"] for i in items]
         assert set(rows["surface"]) == {surface} and set(rows["source"]) == {"serving"}
-        assert set(rows["source_file"]) == {f"{by['model']}@{by['version']}"} == {"als@v0001"}
+        ranked = f"+{by['ranker']}" if by.get("ranker") else ""  # for-you names the ranker that ordered it
+        assert set(rows["source_file"]) == {f"{by['model']}@{by['version']}{ranked}"}
+        assert set(rows["source_file"]) == ({"als@v0001+ranker@v0001"} if surface == "for-you" else {"als@v0001"})
         assert set(rows["reason_start"]) == {by["level"]}
     assert anonymous not in set(store.events().filter(pl.col("type") == "impression").collect()["session_id"])
     again = _recommend(client, user, n=5)  # an impression is not a listen: the list does not move

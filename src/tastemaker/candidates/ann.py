@@ -86,12 +86,16 @@ class ItemIndex:
             ids, x = ids[by_norm], x[by_norm]
             self.vectors_: np.ndarray | None = np.ascontiguousarray(x)
             self.graph_: Any = None
+            self.source_: np.ndarray = by_norm
         else:
             self.vectors_, self.graph_ = None, self._graph(x)
+            self.source_ = np.arange(len(ids))
         self._id_map(ids)
         return self
 
     def _id_map(self, ids: np.ndarray) -> None:
+        self.inside_ = np.empty(len(ids), dtype=np.int64)  # row given to build -> stored position
+        self.inside_[self.source_] = np.arange(len(ids))
         self.ids_, self.order_ = ids, np.argsort(ids, kind="stable")
         self.sorted_ids_ = ids[self.order_]
         self.norms_ = None if self.vectors_ is None else np.linalg.norm(self.vectors_, axis=1)
@@ -148,6 +152,18 @@ class ItemIndex:
         rank = np.arange(len(rows)) - np.repeat(starts, np.diff(np.r_[starts, len(rows)])) + 1
         return pl.DataFrame({"query": rows.astype(np.int64), "item_id": self.ids_[cols],
                              "score": scores.astype(np.float64), "rank": rank.astype(np.int64)})
+
+    def search_rows(self, query: np.ndarray, k: int, exclude_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One query's ``k`` best items as rows of the vectors given to :meth:`build`, and their scores.
+
+        The serving path's call: no ids, no frame. ``exclude_rows``: rows never returned.
+        """
+        self._check()
+        q = self._normed(np.asarray(query, dtype=np.float32).reshape(1, -1))
+        banned = [self.inside_[np.asarray(exclude_rows, dtype=np.int64)]]
+        search = self._exact if self.graph_ is None else self._approximate
+        _, cols, scores = search(q, k, banned, 0)
+        return self.source_[cols], scores
 
     def _positions(self, exclude: Sequence[Collection[str]]) -> list[np.ndarray]:
         """Each query's excluded ids as item positions (unknown ids dropped)."""
@@ -224,6 +240,7 @@ class ItemIndex:
         dim = self.vectors_.shape[1] if self.vectors_ is not None else self.graph_.dim
         arrays = {"ids": self.ids_, "dim": np.asarray(dim)} | (
             {"vectors": self.vectors_} if self.vectors_ is not None else {})
+        arrays["source"] = self.source_
         np.savez(path / "arrays.npz", **arrays)
         if self.graph_ is not None:
             self.graph_.save_index(str(path / "graph.hnsw"))
@@ -235,6 +252,7 @@ class ItemIndex:
         with np.load(path / "arrays.npz", allow_pickle=False) as npz:
             self.ids_ = npz["ids"]
             self.vectors_ = npz["vectors"] if "vectors" in npz.files else None
+            self.source_ = npz["source"] if "source" in npz.files else np.arange(len(self.ids_))
             dim = int(npz["dim"])
         self.graph_ = None
         self._id_map(self.ids_)

@@ -100,12 +100,16 @@ def _load(name: str, version: str | None = None) -> Model:
 
 @app.command()
 def train(
-    model: Annotated[str, typer.Argument(help=f"One of: {', '.join(MODELS)}")] = "popularity",
+    model: Annotated[str, typer.Argument(help=f"One of: {', '.join(MODELS)}, ranker")] = "popularity",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with the time of each phase.")] = False,
 ) -> None:
-    """Train MODEL on every listen in the workspace store and save it."""
+    """Train MODEL on every listen in the workspace store and save it (``ranker``: the serving path's
+    learning-to-rank model, docs/serving.md)."""
     import time
 
+    if model == "ranker":
+        _train_ranker(as_json)
+        return
     estimator = _make(model)
     started = time.perf_counter()
     store = open_workspace_store()
@@ -127,6 +131,35 @@ def train(
         return
     out.print(f"trained [bold]{model}[/] {version} on {data.height:,} user-item pairs in {fitted - loaded:.1f}s "
               f"(data {loaded - started:.1f}s)")
+
+
+def _train_ranker(as_json: bool) -> None:
+    """``train ranker``: LambdaRank over ALS candidates, labels from the last week (ranking/online.py)."""
+    import time
+
+    from tastemaker.ranking.online import train_online_ranker
+
+    started = time.perf_counter()
+    store = open_workspace_store()
+    seen = store.version()
+    events = store.events().filter(pl.col("type") != "impression").collect()
+    tracks = store.entities("tracks")
+    artists = (dict(zip(tracks["track_id"].to_list(), tracks["artist_id"].to_list(), strict=True))
+               if tracks.height else {})
+    loaded = time.perf_counter()
+    try:
+        ranker = train_online_ranker(events, MODELS["als"], artists)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    fitted = time.perf_counter()
+    version = _save("ranker", ranker, store, ranker.meta["train_lists"], seen)
+    held = ranker.meta["held_out_ndcg@10"]
+    if as_json:
+        print_json({"model": "ranker", "version": version, "load_s": round(loaded - started, 3),
+                    "fit_s": round(fitted - loaded, 3), **{k: v for k, v in ranker.meta.items() if k != "params"}})
+        return
+    out.print(f"trained [bold]ranker[/] {version} on {ranker.meta['train_lists']:,} lists in {fitted - loaded:.1f}s; "
+              f"held-out NDCG@10 {held['ranker']:.4f} (ALS order {held['model_order']:.4f})")
 
 
 models_app = typer.Typer(help="The model registry: trained versions, what they saw, rollback.", no_args_is_help=True)

@@ -21,6 +21,8 @@ class Catalog:
     names: dict[str, str] = field(default_factory=dict)
     artists: dict[str, str] = field(default_factory=dict)
     artist_names: dict[str, str] = field(default_factory=dict)
+    #: track id -> (name, artist name): titles without a join on the request path
+    titles: dict[str, tuple[str, str | None]] = field(default_factory=dict)
 
     @classmethod
     def from_store(cls, store: Any) -> Catalog:
@@ -30,8 +32,10 @@ class Catalog:
             return cls(tracks)
         artists = dict(zip(tracks["track_id"].to_list(), tracks["artist_id"].to_list(), strict=True))
         named = tracks.select("artist_id", "artist_name").drop_nulls().unique("artist_id")
+        titled = tracks.select("track_id", pl.coalesce("name", "track_id"), "artist_name")
+        titles = {t: (name, artist) for t, name, artist in titled.iter_rows()}
         return cls(tracks, display_names(tracks), artists,
-                   dict(zip(named["artist_id"].to_list(), named["artist_name"].to_list(), strict=True)))
+                   dict(zip(named["artist_id"].to_list(), named["artist_name"].to_list(), strict=True)), titles)
 
     def titled(self, rows: pl.DataFrame) -> pl.DataFrame:
         """``rows`` (with ``item_id``) plus ``title`` (track name, else the id) and ``subtitle`` (artist)."""

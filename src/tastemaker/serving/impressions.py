@@ -11,7 +11,7 @@ A served list becomes one ``impression`` event per item in the store's ``events`
 | its position in the list, from 1 | ``position`` |
 | its score (null when the level has none) | ``value`` |
 | the surface (for-you, discover-weekly, daily-mix, home, similar, radio, onboarding) | ``surface`` |
-| the model and version that chose the list (``als@v0002``) | ``source_file`` |
+| the model and version that chose the list, and the ranker that ordered it (``als@v0002+ranker@v0001``) | ``source_file`` |
 | the level that answered (model, precomputed, popularity) | ``reason_start`` |
 | why the personal model did not answer, when it did not | ``reason_end`` |
 | the Daily Mix or home shelf the item is on | ``tag`` |
@@ -64,6 +64,7 @@ class Shown:
     cause: str | None
     items: Sequence[dict[str, Any]]
     ts: datetime
+    ranker: str | None = None
 
 
 class ImpressionLog:
@@ -145,8 +146,9 @@ def impression_rows(lists: Sequence[Shown]) -> pl.DataFrame:
     for shown in lists:
         count = len(shown.items)
         items.extend(shown.items)
+        chose = f"{shown.model}@{shown.version}" + (f"+{shown.ranker}" if shown.ranker else "")
         for column, value in (("session_id", shown.request_id), ("user_id", shown.user_id), ("ts", shown.ts),
-                              ("surface", shown.surface), ("source_file", f"{shown.model}@{shown.version}"),
+                              ("surface", shown.surface), ("source_file", chose),
                               ("reason_start", shown.level), ("reason_end", shown.cause)):
             per_item[column].extend([value] * count)
     frame = pl.DataFrame({

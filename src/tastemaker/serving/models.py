@@ -19,10 +19,12 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from tastemaker.candidates.ann import ItemIndex
 from tastemaker.candidates.popularity import NewReleases, Popularity
 from tastemaker.candidates.recommender import MatrixRecommender
 from tastemaker.candidates.registry import resolve
 from tastemaker.features.interactions import interactions
+from tastemaker.ranking.online import CandidateScorer, OnlineRanker, item_stats
 from tastemaker.serving.catalog import Catalog
 from tastemaker.surfaces.radio import Radio
 from tastemaker.surfaces.reasons import ItemSpace
@@ -38,7 +40,8 @@ def load_trained(models_dir: Path, name: str, version: str | None = None) -> tup
     """
     path = resolve(models_dir, name, version)
     kind = json.loads((path / "params.json").read_text())["model"]
-    loaders: dict[str, Any] = {"popularity": Popularity.load, "new-releases": NewReleases.load}
+    loaders: dict[str, Any] = {"popularity": Popularity.load, "new-releases": NewReleases.load,
+                               "ranker": OnlineRanker.load}
     if kind == "item2vec":
         from tastemaker.candidates.sequence import Item2Vec
 
@@ -81,36 +84,55 @@ class Slot:
 
 @dataclass(frozen=True, slots=True)
 class ModelSet:
-    """The personal model with what is derived from it (item space, radio), and the fallback with
-    its chart by artist (``item_id, score, artist_id``, best first: what onboarding picks from)."""
+    """The personal model with what is derived from it (item space, radio, the array scorer of the
+    for-you path), the fallback with its chart by artist (``item_id, score, artist_id``, best first:
+    what onboarding picks from), and the learning-to-rank model over the scorer's candidates (a
+    role that may be empty: then candidates keep the personal model's order)."""
 
     personal: Slot
     fallback: Slot
     space: ItemSpace | None = None
     radio: Radio | None = None
     chart: pl.DataFrame | None = None
+    scorer: CandidateScorer | None = None
+    ranker: Slot | None = None
 
     @classmethod
     def load(cls, models_dir: Path, store: Any, catalog: Catalog, personal: str = "als",
-             fallback: str = "popularity", keep: ModelSet | None = None) -> ModelSet:
-        """Load both roles from ``models_dir``; failures are recorded in the slots, never raised.
+             fallback: str = "popularity", keep: ModelSet | None = None, ranker: str | None = "ranker",
+             history: pl.DataFrame | None = None) -> ModelSet:
+        """Load the roles from ``models_dir``; failures are recorded in the slots, never raised.
+
+        ``history``: the listening the server holds (interactions rows), for the scorer's item
+        statistics (age, recent listeners); ``ranker``: the ranker's registry name (None: none).
 
         ``keep``: the set being replaced. A role whose registry names a version that fails to load
         keeps its model from ``keep`` (with the failure as its ``error``) rather than losing a
         working one; a role whose model was deleted from the registry is dropped.
         """
-        mine, space, radio = _personal(models_dir, personal, catalog)
+        mine, space, radio, scorer = _personal(models_dir, personal, catalog, history)
         if not mine.loaded and _can_keep(keep.personal if keep else None, models_dir):
             assert keep is not None
             log.warning("keeping personal model %s %s: %s", personal, keep.personal.version, mine.error)
-            mine, space, radio = _kept(keep.personal, mine.error), keep.space, keep.radio
+            mine, space, radio, scorer = _kept(keep.personal, mine.error), keep.space, keep.radio, keep.scorer
         backup = _slot("fallback", models_dir, fallback)
         if not backup.loaded and _can_keep(keep.fallback if keep else None, models_dir):
             assert keep is not None
             backup = _kept(keep.fallback, backup.error)
         elif not backup.loaded:
             backup = _popularity_from_store(store, fallback, backup.error)
-        return cls(mine, backup, space, radio, _chart(backup.model, catalog))
+        ranks = None
+        if ranker is not None and latest_version(models_dir, ranker) is not None:
+            ranks = _slot("ranker", models_dir, ranker)
+            if not ranks.loaded and _can_keep(keep.ranker if keep else None, models_dir):
+                assert keep is not None and keep.ranker is not None
+                ranks = _kept(keep.ranker, ranks.error)
+        return cls(mine, backup, space, radio, _chart(backup.model, catalog), scorer, ranks)
+
+    @property
+    def rank(self) -> OnlineRanker | None:
+        """The loaded learning-to-rank model, or None."""
+        return self.ranker.model if self.ranker is not None and self.ranker.loaded else None
 
     def knows(self, user_id: str) -> bool:
         """Whether the personal model was trained on ``user_id``'s listening."""
@@ -133,16 +155,43 @@ def _slot(role: str, models_dir: Path, name: str) -> Slot:
     return Slot(role, name, model, version, trained_on=int(trained_on) if trained_on is not None else None)
 
 
-def _personal(models_dir: Path, name: str, catalog: Catalog) -> tuple[Slot, ItemSpace | None, Radio | None]:
+def _personal(models_dir: Path, name: str, catalog: Catalog, history: pl.DataFrame | None
+              ) -> tuple[Slot, ItemSpace | None, Radio | None, CandidateScorer | None]:
     mine = _slot("personal", models_dir, name)
     if not mine.loaded:
-        return mine, None, None
+        return mine, None, None, None
     try:
         space, radio = _derived(mine.model, catalog)
+        scorer = _scorer(mine.model, catalog, models_dir / name / str(mine.version) / "index", history)
     except Exception as exc:  # a model whose arrays do not line up is as broken as a missing one
         log.warning("personal model %s %s unusable: %s", name, mine.version, exc)
-        return Slot("personal", name, error=f"{type(exc).__name__}: {exc}"), None, None
-    return mine, space, radio
+        return Slot("personal", name, error=f"{type(exc).__name__}: {exc}"), None, None, None
+    return mine, space, radio, scorer
+
+
+def _scorer(model: Any, catalog: Catalog, index_dir: Path, history: pl.DataFrame | None) -> CandidateScorer | None:
+    """The array scorer of a model with user and item vectors (None for one without), with its
+    retrieval index read from ``index_dir`` or built (exact below 200k items, HNSW above) and saved there."""
+    vectors = model.item_vectors() if hasattr(model, "item_vectors") else None
+    if vectors is None or getattr(getattr(model, "model", None), "user_factors_", None) is None:
+        return None
+    index = None
+    if (index_dir / "params.json").exists():
+        try:
+            index = ItemIndex.load(index_dir)
+            if len(index.ids_) != len(model.items_):
+                index = None
+        except Exception as exc:  # a broken cache is rebuilt
+            log.warning("item index %s unreadable, rebuilding: %s", index_dir, exc)
+            index = None
+    if index is None:
+        index = ItemIndex().build(model.items_, vectors)
+        try:
+            index.save(index_dir)
+        except OSError as exc:  # a read-only registry: build again at the next load
+            log.warning("item index not saved to %s: %s", index_dir, exc)
+    stats = item_stats(history) if history is not None else None
+    return CandidateScorer.of(model, catalog.artists, index, stats)
 
 
 def _can_keep(old: Slot | None, models_dir: Path) -> bool:

@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import polars as pl
 
+from tastemaker.ranking.online import CANDIDATES, CandidateScorer
 from tastemaker.serving.catalog import Catalog
 from tastemaker.serving.errors import ModelUnavailable
 from tastemaker.serving.models import ModelSet
@@ -67,6 +69,8 @@ class Served:
     model: str
     version: str | None
     cause: str | None = None
+    #: the learning-to-rank model that ordered the list (``ranker@v0001``), None when none did
+    ranker: str | None = None
 
 
 class Unservable(Exception):
@@ -90,7 +94,7 @@ class RecommendationService:
         self.models = models
         self.catalog = catalog
         self.precomputed = precomputed
-        self._surfaces: dict[str, Callable[[Listening, int], pl.DataFrame]] = {
+        self._surfaces: dict[str, Callable[[Listening, int], pl.DataFrame | list[dict[str, Any]]]] = {
             "for-you": self._for_you, "discover-weekly": self._discover_weekly, "daily-mix": self._daily_mix,
             "home": self._home}
 
@@ -118,7 +122,10 @@ class RecommendationService:
                             exc_info=exc)
                 cause = "error"
             else:
-                if rows.height:
+                if isinstance(rows, list):  # the array path: items built already, ordered by the ranker
+                    if rows:
+                        return Served(rows, "model", personal.name, personal.version, None, self._ranked_by())
+                elif rows.height:
                     return Served(served_items(rows), "model", personal.name, personal.version)
                 cause = "empty"
         if self.precomputed is not None and surface in PRECOMPUTED_SURFACES:
@@ -162,14 +169,48 @@ class RecommendationService:
         return Served(served_items(self.catalog.titled(rows)), "popularity", fallback.name, fallback.version,
                       cause)
 
+    def _ranked_by(self) -> str | None:
+        ranker = self.models.ranker
+        return f"{ranker.name}@{ranker.version}" if ranker is not None and ranker.loaded else None
+
     # ------------------------------------------------------------------ surfaces of the personal model
-    def _for_you(self, listening: Listening, n: int) -> pl.DataFrame:
+    def _for_you(self, listening: Listening, n: int) -> pl.DataFrame | list[dict[str, Any]]:
+        scorer = self.models.scorer
+        if scorer is not None:
+            return self._for_you_ranked(scorer, listening, n)
         recs = self.models.personal.model.recommend([listening.user_id], k=n, exclude=listening.heard)
         if self.models.space is not None:
             recs = because_you_played(recs, _weights(listening), self.models.space, self.catalog.names)
         else:
             recs = recs.with_columns(pl.lit(reason("discovery")).alias("reason"))
         return self.catalog.titled(recs)
+
+    def _for_you_ranked(self, scorer: CandidateScorer, listening: Listening, n: int) -> list[dict[str, Any]]:
+        """For-you on arrays (ranking/online.py): ``CANDIDATES`` unheard items of the listener's vector,
+        re-ordered by the learning-to-rank model when one is loaded, each "because you played" the
+        history track it is closest to."""
+        row = scorer.user_row(listening.user_id)
+        if row is None:
+            raise Unservable("unknown_user")
+        heard = scorer.rows_of(listening.heard["item_id"].to_list())
+        history, recency = scorer.known(listening.history["item_id"].to_list(),
+                                        listening.history["recency"].to_numpy())
+        pool = scorer.pool(row, heard, history, recency, max(CANDIDATES, n))
+        ranker = self.models.rank
+        scores = ranker.scores(pool.features) if ranker is not None else pool.features[:, 0].astype(np.float64)
+        top = np.argsort(-scores, kind="stable")[:n]
+        names, titles, items = self.catalog.names, self.catalog.titles, scorer.items
+        out = []
+        for position, at in enumerate(top.tolist(), start=1):
+            item_id = str(items[pool.rows[at]])
+            because = int(pool.because[at])
+            played = str(items[because]) if because >= 0 else None
+            title, artist = titles.get(item_id, (item_id, None))
+            out.append({"position": position, "item_id": item_id, "kind": "track", "title": title,
+                        "subtitle": artist, "score": float(scores[at]),
+                        "reason": reason("because", name=names.get(played, played)) if played else
+                        reason("discovery"), "because": played, "group": None, "group_title": None})
+        return out
 
     def _discover_weekly(self, listening: Listening, n: int) -> pl.DataFrame:
         if self.catalog.tracks.is_empty():

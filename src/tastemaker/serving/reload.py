@@ -29,8 +29,8 @@ from tastemaker.serving.state import ListeningState
 
 log = logging.getLogger("tastemaker.serving")
 
-#: what the server serves from: (personal LATEST, fallback LATEST, batch file (mtime, size))
-Key = tuple[str | None, str | None, tuple[int, int] | None]
+#: what the server serves from: (personal LATEST, fallback LATEST, batch file (mtime, size), ranker LATEST)
+Key = tuple[str | None, str | None, tuple[int, int] | None, str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,18 +41,21 @@ class Sources:
     personal: str
     fallback: str
     precomputed: Path
+    ranker: str | None = "ranker"
 
     def key(self) -> Key:
-        """What the registry and the batch file name right now (three small reads)."""
+        """What the registry and the batch file name right now (four small reads)."""
         return (latest_version(self.models_dir, self.personal), latest_version(self.models_dir, self.fallback),
-                stat_key(self.precomputed))
+                stat_key(self.precomputed),
+                latest_version(self.models_dir, self.ranker) if self.ranker is not None else None)
 
     def build(self, store: Any, state: ListeningState, keep: Snapshot | None = None) -> Snapshot:
         """A complete snapshot loaded from disk now, reading ``state``; ``keep``'s parts stand in for
         ones that fail to load."""
         catalog = Catalog.from_store(store)
         models = ModelSet.load(self.models_dir, store, catalog, self.personal, self.fallback,
-                               keep=keep.models if keep else None)
+                               keep=keep.models if keep else None, ranker=self.ranker,
+                               history=state.loaded_history())
         return Snapshot.of(store, state, catalog, models,
                            Precomputed.load(self.precomputed, keep.precomputed if keep else None))
 
@@ -88,7 +91,7 @@ class Reloader:
             key, current = self.sources.key(), rt.snapshot
             if key == self._seen and not force:
                 return Reloaded(False, _versions(current), _versions(current), _errors(current))
-            if force or key[:2] != self._seen[:2]:
+            if force or key[:2] != self._seen[:2] or key[3] != self._seen[3]:
                 fresh = self.sources.build(self.store, rt.listening, keep=current)
             else:  # only the batch file changed: keep the loaded models and catalog
                 fresh = Snapshot.of(self.store, rt.listening, current.catalog, current.models,

@@ -96,6 +96,8 @@ class ServedBy(BaseModel):
     version: str | None
     cause: str | None = Field(None, description="Why the personal model did not answer: not_loaded, "
                               "unknown_user, forgotten, no_item_vectors, no_catalog, empty or error")
+    ranker: str | None = Field(None, description="The learning-to-rank model that ordered the list "
+                               "(ranker@v0001); null when the personal model's own order stands")
 
 
 class ItemOut(BaseModel):

@@ -146,6 +146,10 @@ class ListeningState:
                 keep = pl.col("user_id") != user_id
                 self._base = _indexed(base.heard.filter(keep), base.history.filter(keep))
 
+    def loaded_history(self) -> pl.DataFrame:
+        """Every listener's history as loaded at startup (what item statistics are computed from)."""
+        return self._base.history
+
     def __len__(self) -> int:
         """How many listeners have listening held."""
         base = self._base
