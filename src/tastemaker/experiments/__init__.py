@@ -1,0 +1,1 @@
+"""Online experiments: assignment, statistics, sequential testing, power and impact."""
