@@ -22,6 +22,8 @@ touches no data frame.
 from __future__ import annotations
 
 import json
+import logging
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,6 +34,8 @@ import numpy as np
 import polars as pl
 
 from tastemaker.candidates.ann import ItemIndex
+
+log = logging.getLogger("tastemaker.ranking")
 
 #: the features of a candidate, in column order
 FEATURES = ("score", "log_rank", "score_z", "log_popularity", "log_history", "max_cos", "mean_cos",
@@ -192,10 +196,32 @@ class OnlineRanker:
                              f"this code computes {list(FEATURES)}: retrain it (`tastemaker train ranker`)")
         self.booster = booster
         self.meta = meta
+        #: the trees compiled to machine code by lleaves (:meth:`compile`), None: LightGBM predicts
+        self.compiled: Any = None
 
     def scores(self, features: np.ndarray) -> np.ndarray:
-        """The ranker's score of each row (higher first)."""
+        """The ranker's score of each row (higher first): the compiled trees when there are, else LightGBM."""
+        if self.compiled is not None:
+            return np.asarray(self.compiled.predict(np.ascontiguousarray(features, dtype=np.float64), n_jobs=1))
         return np.asarray(self.booster.predict(features, num_threads=1), dtype=np.float64)
+
+    def compile(self, model_file: Path, cache: Path | None = None) -> bool:
+        """Compile the trees of ``model_file`` (this ranker's ``ranker.txt``) with lleaves, reusing the shared
+        object at ``cache`` when it is there; False (LightGBM keeps predicting) when lleaves is missing or fails.
+
+        bench/serving.py: 0.03 ms for 200 candidates compiled against 0.3-0.4 ms through
+        ``Booster.predict``, the same scores to 1e-12.
+        """
+        try:
+            import lleaves
+
+            model = lleaves.Model(model_file=str(model_file))
+            model.compile(cache=str(cache) if cache is not None else None)
+        except Exception as exc:  # an optional speed-up: never a reason not to serve
+            log.warning("ranker not compiled (%s: %s); LightGBM predicts", type(exc).__name__, exc)
+            return False
+        self.compiled = model
+        return True
 
     def save(self, path: Path) -> None:
         """Write ``ranker.txt`` (LightGBM), ``ranker.json`` (what it saw) and ``params.json`` (the registry's)."""
@@ -205,12 +231,17 @@ class OnlineRanker:
         (path / "params.json").write_text(json.dumps({"model": "ranker", **self.meta["params"]}))
 
     @classmethod
-    def load(cls, path: Path) -> OnlineRanker:
-        """Read a ranker written by :meth:`save`."""
+    def load(cls, path: Path, compile: bool = True) -> OnlineRanker:
+        """Read a ranker written by :meth:`save`; ``compile``: with its trees compiled (cached in ``ranker.so``)."""
         import lightgbm as lgb
 
         booster = lgb.Booster(model_file=str(path / "ranker.txt"))
-        return cls(booster, json.loads((path / "ranker.json").read_text()))
+        ranker = cls(booster, json.loads((path / "ranker.json").read_text()))
+        if compile:
+            cache = path / "ranker.so"
+            writable = cache.exists() or os.access(path, os.W_OK)
+            ranker.compile(path / "ranker.txt", cache if writable else None)
+        return ranker
 
 
 # ---------------------------------------------------------------------- training

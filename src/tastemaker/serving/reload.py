@@ -14,6 +14,7 @@ shows the error, and it is not tried again until ``LATEST`` changes (or a forced
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,6 +99,9 @@ class Reloader:
                                     Precomputed.load(self.sources.precomputed, current.precomputed))
             self._seen = key
             rt.swap(fresh)
+            gc.unfreeze()  # the old set's cycles can be collected now; then, as at startup (app.settle_heap),
+            gc.collect()   # the new set's objects go out of the collector's walks
+            gc.freeze()
         roles = ((key[0], fresh.models.personal), (key[1], fresh.models.fallback))
         kept = any(wanted is not None and wanted != slot.version for wanted, slot in roles)
         rt.metrics.reloads.labels("kept" if kept else "swapped").inc()
@@ -114,7 +118,7 @@ class Reloader:
                 log.exception("model reload check failed")
 
 
-def reloader(request: Request) -> Reloader:
+async def reloader(request: Request) -> Reloader:
     """The reloader of the app answering ``request`` (a FastAPI dependency)."""
     state: Reloader = request.app.state.reloader
     return state

@@ -71,7 +71,8 @@ class Runtime:
             gauge.set(loaded if slot.loaded else 0.0)
 
 
-def runtime(request: Request) -> Runtime:
-    """The runtime of the app answering ``request`` (a FastAPI dependency)."""
+async def runtime(request: Request) -> Runtime:
+    """The runtime of the app answering ``request`` (a FastAPI dependency; async: a plain function
+    would be called through the thread pool on every request)."""
     state: Runtime = request.app.state.runtime
     return state
