@@ -23,6 +23,7 @@ from fastapi.openapi.utils import get_openapi
 import tastemaker
 from tastemaker.serving import errors
 from tastemaker.serving.auth import Keyring
+from tastemaker.serving.follow import StoreFollower
 from tastemaker.serving.impressions import ImpressionLog
 from tastemaker.serving.keys import keys_path
 from tastemaker.serving.limits import BodyLimit
@@ -64,8 +65,12 @@ def create_app(settings: Settings, *, personal: str = "als", fallback: str = "po
         store = open_store(settings.store)
         impressions = ImpressionLog(store, metrics, impressions_flush_s)
         seen = sources.key()  # before loading: a version trained meanwhile is picked up by the first check
-        state = await asyncio.to_thread(ListeningState.load, store)  # one scan; requests never scan the store
-        rt = Runtime(store, metrics, impressions, sources.build(store, state))
+        follower = None  # one scan; requests never scan the store, the follower reads only new segments
+        if StoreFollower.followable(store):
+            state, follower = await asyncio.to_thread(StoreFollower.load, store)
+        else:
+            state = await asyncio.to_thread(ListeningState.load, store)
+        rt = Runtime(store, metrics, impressions, sources.build(store, state, follower=follower))
         app.state.runtime, app.state.reloader = rt, Reloader(rt, store, sources, seen)
         settle_heap()
         tasks = [asyncio.create_task(app.state.reloader.watch(reload_s)),

@@ -26,6 +26,7 @@ import polars as pl
 from tastemaker.ranking.online import CANDIDATES, CandidateScorer
 from tastemaker.serving.catalog import Catalog
 from tastemaker.serving.errors import ModelUnavailable
+from tastemaker.serving.follow import StoreFollower
 from tastemaker.serving.models import ModelSet
 from tastemaker.serving.onboarding import picked_rows, profile
 from tastemaker.serving.precomputed import MODEL as PRECOMPUTED_MODEL
@@ -88,9 +89,10 @@ class RecommendationService:
     """
 
     def __init__(self, store: Any, models: ModelSet, catalog: Catalog, precomputed: Precomputed | None = None,
-                 state: ListeningState | None = None) -> None:
+                 state: ListeningState | None = None, follower: StoreFollower | None = None) -> None:
         self.store = store
         self.state = state if state is not None else ListeningState.load(store)
+        self.follower = follower
         self.models = models
         self.catalog = catalog
         self.precomputed = precomputed
@@ -99,7 +101,10 @@ class RecommendationService:
             "home": self._home}
 
     def listening(self, user_id: str) -> Listening:
-        """``user_id``'s listening as the server holds it at this moment (impressions are not listening)."""
+        """``user_id``'s listening as the server holds it at this moment (impressions are not listening),
+        with whatever any process stored before this call (see ``follow.py``)."""
+        if self.follower is not None:
+            self.follower.catch_up()
         held = self.state.get(user_id)
         return Listening(user_id, held.heard, held.history)
 

@@ -23,6 +23,7 @@ from typing import Any
 from fastapi import Request
 
 from tastemaker.serving.catalog import Catalog
+from tastemaker.serving.follow import StoreFollower
 from tastemaker.serving.models import ModelSet, latest_version
 from tastemaker.serving.precomputed import Precomputed, stat_key
 from tastemaker.serving.runtime import Runtime, Snapshot
@@ -50,7 +51,8 @@ class Sources:
                 stat_key(self.precomputed),
                 latest_version(self.models_dir, self.ranker) if self.ranker is not None else None)
 
-    def build(self, store: Any, state: ListeningState, keep: Snapshot | None = None) -> Snapshot:
+    def build(self, store: Any, state: ListeningState, keep: Snapshot | None = None,
+              follower: StoreFollower | None = None) -> Snapshot:
         """A complete snapshot loaded from disk now, reading ``state``; ``keep``'s parts stand in for
         ones that fail to load."""
         catalog = Catalog.from_store(store)
@@ -58,7 +60,7 @@ class Sources:
                                keep=keep.models if keep else None, ranker=self.ranker,
                                history=state.loaded_history())
         return Snapshot.of(store, state, catalog, models,
-                           Precomputed.load(self.precomputed, keep.precomputed if keep else None))
+                           Precomputed.load(self.precomputed, keep.precomputed if keep else None), follower)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,10 +95,10 @@ class Reloader:
             if key == self._seen and not force:
                 return Reloaded(False, _versions(current), _versions(current), _errors(current))
             if force or key[:2] != self._seen[:2] or key[3] != self._seen[3]:
-                fresh = self.sources.build(self.store, rt.listening, keep=current)
+                fresh = self.sources.build(self.store, rt.listening, keep=current, follower=rt.follower)
             else:  # only the batch file changed: keep the loaded models and catalog
                 fresh = Snapshot.of(self.store, rt.listening, current.catalog, current.models,
-                                    Precomputed.load(self.sources.precomputed, current.precomputed))
+                                    Precomputed.load(self.sources.precomputed, current.precomputed), rt.follower)
             self._seen = key
             rt.swap(fresh)
             gc.unfreeze()  # the old set's cycles can be collected now; then, as at startup (app.settle_heap),

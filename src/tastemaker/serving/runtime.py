@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import Request
 
 from tastemaker.serving.catalog import Catalog
+from tastemaker.serving.follow import StoreFollower
 from tastemaker.serving.impressions import ImpressionLog
 from tastemaker.serving.metrics import Metrics
 from tastemaker.serving.models import ModelSet, Slot
@@ -35,11 +36,12 @@ class Snapshot:
     recommendations: RecommendationService
 
     @classmethod
-    def of(cls, store: Any, state: ListeningState, catalog: Catalog, models: ModelSet, precomputed: Precomputed
-           ) -> Snapshot:
-        """The snapshot of these parts, with the recommendation service over them and ``state``."""
+    def of(cls, store: Any, state: ListeningState, catalog: Catalog, models: ModelSet, precomputed: Precomputed,
+           follower: StoreFollower | None = None) -> Snapshot:
+        """The snapshot of these parts, with the recommendation service over them and ``state`` (kept in
+        step with the store by ``follower`` when given)."""
         return cls(catalog, models, precomputed,
-                   RecommendationService(store, models, catalog, precomputed, state))
+                   RecommendationService(store, models, catalog, precomputed, state, follower))
 
 
 class Runtime:
@@ -49,6 +51,8 @@ class Runtime:
         self.store = store
         #: the listening every snapshot's service reads (the same object across swaps)
         self.listening = snapshot.recommendations.state
+        #: what keeps it in step with writes by other processes (None: a store without a manifest)
+        self.follower = snapshot.recommendations.follower
         self.metrics = metrics
         self.impressions = impressions
         self.snapshot = snapshot

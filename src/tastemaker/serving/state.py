@@ -150,6 +150,11 @@ class ListeningState:
         """Every listener's history as loaded at startup (what item statistics are computed from)."""
         return self._base.history
 
+    def user_ids(self) -> list[str]:
+        """Every listener with listening held."""
+        base = self._base
+        return sorted(base.heard_at.keys() | base.history_at.keys() | self._changed.keys())
+
     def __len__(self) -> int:
         """How many listeners have listening held."""
         base = self._base

@@ -226,7 +226,7 @@ class LakeStore:
                 self._ids.pop(path.name, None)
             _fsync_dir(self.root / "segments")
             quarantined = self._forget_quarantined(user_id)
-            entry = {"user": _user_hash(user_id), "version": version, "at": time.time()}
+            entry = {"user": user_hash(user_id), "version": version, "at": time.time()}
             with open(self.root / FORGOTTEN, "ab") as fh:
                 fh.write(orjson.dumps(entry) + b"\n")
                 fh.flush()
@@ -292,7 +292,14 @@ class LakeStore:
         key = (stat.st_mtime_ns, stat.st_size)
         if self._tombstones is None or self._tombstones[0] != key:
             self._tombstones = (key, dict(_tombstones(path.read_bytes())))
-        return self._tombstones[1].get(_user_hash(user_id))
+        return self._tombstones[1].get(user_hash(user_id))
+
+    def tombstones(self) -> list[tuple[str, int]]:
+        """Every tombstone as ``(hash of the id, store version that forgot them)``."""
+        try:
+            return list(_tombstones((self.root / FORGOTTEN).read_bytes()))
+        except FileNotFoundError:
+            return []
 
     # ------------------------------------------------------------------ reading
     def scan(self, table: str) -> pl.LazyFrame:
@@ -335,8 +342,10 @@ class LakeStore:
         return list(TABLES)
 
 
-def _user_hash(user_id: str) -> str:
+def user_hash(user_id: str) -> str:
+    """What a tombstone holds instead of the listener's id."""
     return xxhash.xxh3_64_hexdigest(user_id.encode())
+
 
 
 def _tombstones(data: bytes) -> Iterator[tuple[str, int]]:

@@ -47,7 +47,9 @@ def _ingest(rt: Runtime, records: list[object], request_id: str) -> IngestResult
     """Store ``records``, then add what was stored to the in-memory listening (blocking)."""
     mark = rt.listening.mark()
     result = ingest_events(rt.store, records, request_id)
-    if result.duplicates:  # which rows the store already had is not known: read those listeners back
+    if rt.follower is not None:  # reads back what was stored, each row once (follow.py)
+        rt.follower.catch_up()
+    elif result.duplicates:  # which rows the store already had is not known: read those listeners back
         rt.listening.reload(rt.store, result.rows["user_id"].unique().to_list())
     elif result.accepted:
         rt.listening.add(result.rows, since=mark)
