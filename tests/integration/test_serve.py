@@ -53,7 +53,7 @@ def test_health_readiness_and_the_openapi_document(server: httpx.Client) -> None
     ready = ReadyOut.model_validate(server.get("/readyz").json())
     assert ready.ready and ready.store_version is not None
     assert {r: (m.model, m.loaded) for r, m in ready.models.items()} == {
-        "personal": ("als", True), "fallback": ("popularity", True),
+        "personal": ("als", True), "fallback": ("popularity", True), "ranker": ("ranker", True),
         "precomputed": ("discover-weekly-batch", False)}  # no batch lists where the server reads them
     spec = server.get("/openapi.json").json()
     assert {"/healthz", "/readyz", "/metrics", "/v1/events", "/v1/users/{user_id}/recommendations",

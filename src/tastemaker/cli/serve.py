@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 import typer
 
-from tastemaker.cli.main import app, err, fail, settings
+from tastemaker.cli.main import app, err, fail, open_workspace_store, settings
 
 
 @app.command()
@@ -26,6 +27,9 @@ def serve(
     impressions_flush: Annotated[float, typer.Option(help="Seconds between writes of served lists to the "
                                                      "store as impressions (a crash loses at most this "
                                                      "much).", min=0.1)] = 2.0,
+    workers: Annotated[int, typer.Option(help="Server processes sharing the port, each with the models and "
+                                         "the listening in memory (kept in step through the store); one "
+                                         "per core.", min=1)] = 1,
 ) -> None:
     """Serve recommendations, similar tracks, radio and event ingest over HTTP (docs/serving.md)."""
     import uvicorn
@@ -47,8 +51,30 @@ def serve(
                   "--scope ingest --scope admin` first (docs/serving.md, Security).[/]")
     else:
         err.print(f"API keys required: {len(keys)} key(s) in {path}")
-    app = create_app(settings(), personal=model, fallback=fallback, reload_s=reload_interval,
-                     impressions_flush_s=impressions_flush, access_log=access_log)
+    options = {"personal": model, "fallback": fallback, "reload_s": reload_interval,
+               "impressions_flush_s": impressions_flush, "access_log": access_log}
     # uvicorn's own access line has the raw path (user ids) and the client address: always off
-    uvicorn.run(app, host=host, port=port, access_log=False, log_config=log_config(access_log),
-                log_level="info")
+    common = {"host": host, "port": port, "access_log": False, "log_config": log_config(access_log),
+              "log_level": "info"}
+    if workers == 1:
+        uvicorn.run(create_app(settings(), **options), **common)
+        return
+    import os
+    import shutil
+    import tempfile
+
+    from tastemaker.serving.app import SERVE_OPTIONS
+    from tastemaker.serving.follow import StoreFollower
+
+    if not StoreFollower.followable(open_workspace_store()):
+        raise fail("--workers above 1 needs the embedded store (the workers follow its manifest)")
+    # every worker builds its own app from the environment; their metrics meet in one folder
+    shared = tempfile.mkdtemp(prefix="tastemaker-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = shared
+    os.environ[SERVE_OPTIONS] = json.dumps({**options, "workspace": str(settings().workspace),
+                                            "store_url": settings().store_url})
+    err.print(f"{workers} workers on {host}:{port}")
+    try:
+        uvicorn.run("tastemaker.serving.app:from_environment", factory=True, workers=workers, **common)
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)

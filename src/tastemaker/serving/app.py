@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -96,6 +98,19 @@ def create_app(settings: Settings, *, personal: str = "als", fallback: str = "po
     app.add_middleware(errors.ErrorBoundary, metrics=metrics)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+#: the environment variable a worker process reads its ``create_app`` options from (``serve --workers``)
+SERVE_OPTIONS = "TASTEMAKER_SERVE_OPTIONS"
+
+
+def from_environment() -> FastAPI:
+    """The app of one worker of ``tastemaker serve --workers N``: options and workspace from the environment."""
+    import json
+
+    options = json.loads(os.environ[SERVE_OPTIONS])
+    settings = Settings(workspace=Path(options.pop("workspace")), store_url=options.pop("store_url"))
+    return create_app(settings, **options)
 
 
 def settle_heap() -> None:

@@ -1,6 +1,8 @@
 """Prometheus metrics of one app: requests, errors, latency, fallback levels, ingest, reloads, impressions.
 
 Each app owns its registry (several apps in one process, as in tests, do not share counters).
+Under ``tastemaker serve --workers N`` (``PROMETHEUS_MULTIPROC_DIR`` set) every worker writes its
+values to that folder and ``/metrics`` adds up all workers' (prometheus_client's multiprocess mode).
 Labels are route templates (``/v1/users/{user_id}/recommendations``), never raw paths: a user id
 in a label would be personal data and an unbounded series count.
 """
@@ -8,6 +10,7 @@ in a label would be personal data and an unbounded series count.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -35,7 +38,8 @@ class Metrics:
 
     def __post_init__(self) -> None:
         r = self.registry
-        ProcessCollector(registry=r)
+        if not multiprocess():
+            ProcessCollector(registry=r)  # one process's CPU and memory: meaningless summed over workers
         self.requests = Counter("tastemaker_http_requests", "HTTP requests answered",
                                 ["method", "route", "status"], registry=r)
         self.errors = Counter("tastemaker_http_errors", "Error answers by their code (missing_api_key, "
@@ -51,7 +55,7 @@ class Metrics:
         self.events = Counter("tastemaker_events", "Events received over HTTP, by outcome "
                               "(accepted, duplicate, quarantined)", ["outcome"], registry=r)
         self.model_info = Gauge("tastemaker_model_loaded", "1 when the model of a role is loaded, else 0",
-                                ["role", "model", "version"], registry=r)
+                                ["role", "model", "version"], registry=r, multiprocess_mode="max")
         self.reloads = Counter("tastemaker_model_reloads", "Model reloads, by outcome (swapped: a new set "
                                "answers; kept: a new version failed to load, the old one still answers)",
                                ["outcome"], registry=r)
@@ -61,8 +65,19 @@ class Metrics:
                                           "Time to write one batch of impressions to the store", registry=r)
 
     def exposition(self) -> bytes:
-        """The text format ``/metrics`` answers with."""
+        """The text format ``/metrics`` answers with (every worker's values added up under ``--workers``)."""
+        if multiprocess():
+            from prometheus_client import multiprocess as mp
+
+            merged = CollectorRegistry()
+            mp.MultiProcessCollector(merged)
+            return generate_latest(merged)
         return generate_latest(self.registry)
+
+
+def multiprocess() -> bool:
+    """Whether metrics are shared between worker processes (``PROMETHEUS_MULTIPROC_DIR`` is set)."""
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 
 def route_of(scope: Scope) -> str:

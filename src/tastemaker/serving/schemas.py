@@ -206,10 +206,13 @@ class ModelStatus(BaseModel):
 class ReadyOut(BaseModel):
     """Whether the server can answer: the store opens and at least the fallback model is loaded.
 
-    ``models`` has the roles ``personal``, ``fallback`` and ``precomputed`` (the batch lists).
+    ``models`` has the roles ``personal``, ``fallback``, ``precomputed`` (the batch lists) and, when
+    one is trained, ``ranker``.
     """
 
     ready: bool
     store: str
     store_version: int | None
     models: dict[str, ModelStatus]
+    process: int = Field(description="The id of the server process that answered (one of several under "
+                         "`serve --workers N`)")

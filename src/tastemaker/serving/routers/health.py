@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
@@ -32,9 +34,12 @@ def readyz(rt: Annotated[Runtime, Depends(runtime)]) -> ORJSONResponse:
         version = None
     snap = rt.snapshot
     ready = version is not None and snap.models.fallback.loaded
-    body = {"ready": ready, "store": rt.store.url, "store_version": version,
-            "models": {"personal": snap.models.personal.describe(), "fallback": snap.models.fallback.describe(),
-                       "precomputed": snap.precomputed.describe()}}
+    models = {"personal": snap.models.personal.describe(), "fallback": snap.models.fallback.describe(),
+              "precomputed": snap.precomputed.describe()}
+    if snap.models.ranker is not None:
+        models["ranker"] = snap.models.ranker.describe()
+    body = {"ready": ready, "store": rt.store.url, "store_version": version, "models": models,
+            "process": os.getpid()}
     return ORJSONResponse(body, status_code=200 if ready else 503)
 
 

@@ -1,0 +1,67 @@
+"""``tastemaker serve --workers 2``: two processes on one port, one store, one real-time view of listening."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from serving_support import Start, copy_workspace
+
+USER = "tm:user:000002"
+
+
+def _clients_on_two_workers(url: str) -> tuple[httpx.Client, httpx.Client]:
+    """Two keep-alive clients whose connections were accepted by different worker processes."""
+    by_pid: dict[int, httpx.Client] = {}
+    spare: list[httpx.Client] = []
+    deadline = time.monotonic() + 90  # the second worker may still be loading its models
+    while len(by_pid) < 2 and time.monotonic() < deadline:
+        client = httpx.Client(base_url=url, timeout=30)
+        answer = client.get("/readyz")
+        pid = answer.json()["process"] if answer.status_code == 200 else None
+        if pid is not None and pid not in by_pid:
+            by_pid[pid] = client
+        else:
+            spare.append(client)
+            time.sleep(0.2)
+    for client in spare:
+        client.close()
+    if len(by_pid) < 2:
+        pytest.fail("a second worker never answered")
+    first, second = by_pid.values()
+    return first, second
+
+
+def _served(total: str) -> float:
+    return sum(float(v) for v in re.findall(r'^tastemaker_recommendations_served_total\{[^}]*\} (\S+)$', total,
+                                            re.MULTILINE))
+
+
+def test_two_workers_share_listening_forgets_and_metrics(trained: Path, tmp_path: Path, start: Start) -> None:
+    server = start(copy_workspace(trained, tmp_path / "ws"), "--workers", "2")
+    a, b = _clients_on_two_workers(server.url)
+    try:
+        assert a.get("/readyz").json()["process"] != b.get("/readyz").json()["process"]
+        before = b.get(f"/v1/users/{USER}/recommendations", params={"n": 10}).json()
+        assert before["served_by"]["level"] == "model"
+        top = before["items"][0]["item_id"]
+        play = {"user_id": USER, "ts": "2024-06-03T10:00:00Z", "type": "play", "item_id": top,
+                "ms_played": 200_000}
+        assert a.post("/v1/events", json={"events": [play]}).json()["accepted"] == 1  # stored by worker A
+        after = b.get(f"/v1/users/{USER}/recommendations", params={"n": 10}).json()  # answered by worker B
+        assert top not in [i["item_id"] for i in after["items"]] and len(after["items"]) == 10
+
+        served = _served(a.get("/metrics").text)
+        for client in (a, b, a, b):
+            assert client.get(f"/v1/users/{USER}/recommendations", params={"n": 3}).status_code == 200
+        assert _served(b.get("/metrics").text) == served + 4  # every worker's counts, from either
+
+        assert a.delete(f"/v1/users/{USER}").status_code == 200
+        gone = b.get(f"/v1/users/{USER}/recommendations", params={"n": 10}).json()
+        assert gone["served_by"]["level"] == "popularity" and gone["served_by"]["cause"] == "forgotten"
+    finally:
+        a.close()
+        b.close()
