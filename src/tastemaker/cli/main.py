@@ -181,3 +181,7 @@ from tastemaker.cli import splits as _splits  # noqa: E402,F401  (registers spli
 from tastemaker.cli import surfaces as _surfaces  # noqa: E402,F401  (registers playlist daily-mix, home, similar)
 from tastemaker.cli import serve as _serve  # noqa: E402,F401  (registers `serve`)
 from tastemaker.cli import keys as _keys  # noqa: E402,F401  (registers `keys create|list|revoke`)
+from tastemaker.cli import experiments as _experiments  # noqa: E402  (registers `experiment`, `simulate`)
+
+app.add_typer(_experiments.experiment_app, name="experiment")
+app.command("simulate")(_experiments.simulate)

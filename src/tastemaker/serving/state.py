@@ -147,8 +147,13 @@ class ListeningState:
                 self._base = _indexed(base.heard.filter(keep), base.history.filter(keep))
 
     def loaded_history(self) -> pl.DataFrame:
-        """Every listener's history as loaded at startup (what item statistics are computed from)."""
-        return self._base.history
+        """Every listener's history now (what item statistics are computed from at each model load)."""
+        base, changed = self._base, dict(self._changed)
+        if not changed:
+            return base.history
+        kept = base.history.filter(~pl.col("user_id").is_in(list(changed)))
+        return pl.concat([kept, *(h.history for h in changed.values() if h.history.height)],
+                         how="vertical_relaxed")
 
     def user_ids(self) -> list[str]:
         """Every listener with listening held."""
