@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 TORCH  := torch==2.13.0
 export OPENBLAS_NUM_THREADS := 1
 
-.PHONY: demo test install bench bench-import bench-quality bench-policies bench-batch bench-serving clean
+.PHONY: demo test install bench bench-import bench-quality bench-policies bench-batch bench-serving bench-experiments clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +41,10 @@ bench-batch: $(STAMP)
 bench-serving: $(STAMP)
 	$(BIN)/python bench/serving.py
 
-bench: bench-import bench-quality bench-policies bench-batch bench-serving
+bench-experiments: $(STAMP)
+	$(BIN)/python -W ignore bench/experiments.py
+
+bench: bench-import bench-quality bench-policies bench-batch bench-serving bench-experiments
 
 clean:
 	rm -rf $(VENV) .demo-workspace .pytest_cache

@@ -99,10 +99,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(kind: str, ws: Path, port: int) -> subprocess.Popen[bytes]:
-    """``kind`` in :data:`SERVERS`; returns once ``/readyz`` answers 200."""
+def start_server(kind: str, ws: Path, port: int, workers: int = 1) -> subprocess.Popen[bytes]:
+    """``kind`` in :data:`SERVERS`; returns once ``/readyz`` answers 200 from ``workers`` processes."""
     if kind == "tastemaker":
-        cmd = tm(ws, "serve", "--host", "127.0.0.1", "--port", str(port))
+        cmd = tm(ws, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers))
     elif kind == "granian":
         cmd = [sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port),
                "--workers", "1", "--loop", "auto", "--log-level", "warning", "--factory",
@@ -111,18 +111,22 @@ def start_server(kind: str, ws: Path, port: int) -> subprocess.Popen[bytes]:
         cmd = [sys.executable, __file__, "--serve", kind, "--port", str(port)]
     env = {**os.environ, **ENV, "TASTEMAKER_WORKSPACE": str(ws)}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 180
+    deadline, ready = time.monotonic() + 300, set()
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"{kind} server exited with {proc.returncode}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
                 s.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                if s.recv(64).startswith(b"HTTP/1.1 200"):
-                    return proc
-        except OSError:
+                answer = s.recv(65536)
+                if answer.startswith(b"HTTP/1.1 200"):
+                    body = answer.partition(b"\r\n\r\n")[2]
+                    ready.add(json.loads(body).get("process", 0) if body.startswith(b"{") else 0)
+                    if len(ready) >= workers or kind != "tastemaker":
+                        return proc
+        except (OSError, ValueError):
             pass
-        time.sleep(0.5)
+        time.sleep(0.2)
     proc.kill()
     raise SystemExit(f"{kind} server not ready after 180 s")
 
@@ -478,7 +482,7 @@ def serve_and_load(kind: str, pristine: Path, scratch: Path, users: list[str], i
     shutil.rmtree(ws, ignore_errors=True)
     shutil.copytree(pristine, ws, ignore=shutil.ignore_patterns("world"))
     port = free_port()
-    server = start_server(kind, ws, port)
+    server = start_server(kind, ws, port, args.workers if kind == "tastemaker" else 1)
     pid = server.pid
     rows: dict[str, Any] = {"server": kind}
     try:
@@ -525,6 +529,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of each fixed-rate phase")
     parser.add_argument("--rates", type=float, nargs="+", default=list(RATES))
     parser.add_argument("--servers", nargs="+", default=["tastemaker"], choices=SERVERS)
+    parser.add_argument("--workers", type=int, default=2, help="`tastemaker serve --workers` (one per core)")
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument("--scratch", type=Path, default=Path(tempfile.gettempdir()) / "tastemaker-bench-serving")
     parser.add_argument("--client", help=argparse.SUPPRESS)
@@ -565,7 +570,7 @@ def main() -> None:
             "python": platform.python_version(), "world": {"users": args.users, "tracks": args.tracks,
             "events_per_user": args.events_per_user, "als_users": len(known), "als_items": len(items)},
             "build_steps": steps, "duration_s": args.duration, "max_in_flight": MAX_IN_FLIGHT, "code": code_state(),
-            "closed_loop_concurrency": CONCURRENCY}
+            "closed_loop_concurrency": CONCURRENCY, "workers": args.workers}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({**result, "meta": meta, "scoring": only, "runs": runs}, indent=1) + "\n")
     write_doc(result, meta, only, runs)
@@ -580,8 +585,9 @@ def write_doc(result: dict[str, Any], meta: dict[str, Any], only: dict[str, Any]
 
     lines = [BEGIN, "", f"`python bench/serving.py` ({meta['date']}, {meta['machine']}): a generated world of "
              f"{world['users']:,} listeners × {world['tracks']:,} tracks ({world['events_per_user']:g} plays each; "
-             f"ALS knows {world['als_users']:,} listeners and {world['als_items']:,} tracks), `tastemaker serve` on "
-             f"127.0.0.1, the load from another process. Every request: `GET /v1/users/{{id}}/recommendations?"
+             f"ALS knows {world['als_users']:,} listeners and {world['als_items']:,} tracks), `tastemaker serve "
+             f"--workers {meta.get('workers', 1)}` on 127.0.0.1 (ALS candidates ranked by the trained ranker), the load "
+             f"from another process. Every request: `GET /v1/users/{{id}}/recommendations?"
              f"surface=for-you&n=10` for one of 2,000 listeners ALS knows. Open loop: latency from each request's "
              f"scheduled time, at most {meta['max_in_flight']} in flight, {meta['duration_s']:g} s per rate; "
              f"closed loop: {meta['closed_loop_concurrency']} connections back to back.", "",

@@ -111,15 +111,17 @@ class StoreFollower:
             key, graves = _stat(self._manifest), _stat(self._graves)
             added = 0
             if key != self._key:
-                added = self._apply(_event_files(self.store))
+                added = self._apply(_event_segments(self.store))
                 self._key = key
             if graves != self._graves_key:
                 self._bury()
                 self._graves_key = graves
             return added
 
-    def _apply(self, files: list[str]) -> int:
-        new = [f for f in files if f not in self._files]
+    def _apply(self, segments: list[dict[str, object]]) -> int:
+        unseen = [seg for seg in segments if str(seg["file"]) not in self._files]
+        self._files.update(str(seg["file"]) for seg in unseen if seg.get("impressions_only"))
+        new = [str(seg["file"]) for seg in unseen if not seg.get("impressions_only")]  # served lists: no listening
         if not new:
             return 0
         frame = pl.scan_parquet([self.store.root / "segments" / f for f in new])
@@ -144,9 +146,12 @@ class StoreFollower:
                 self.state.forget(user_id)
 
 
+def _event_segments(store: Any) -> list[dict[str, object]]:
+    return list(store.manifest().get("tables", {}).get("events", []))
+
+
 def _event_files(store: Any) -> list[str]:
-    tables = store.manifest().get("tables", {})
-    return [str(seg["file"]) for seg in tables.get("events", [])]
+    return [str(seg["file"]) for seg in _event_segments(store)]
 
 
 def _stat(path: Path) -> tuple[int, int, int] | None:

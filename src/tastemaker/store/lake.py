@@ -168,7 +168,10 @@ class LakeStore:
         os.replace(tmp, path)
         _fsync_dir(path.parent)
         self._ids[file] = np.sort(frame["row_id"].to_numpy())
-        return {"file": file, "rows": frame.height}
+        entry: dict[str, object] = {"file": file, "rows": frame.height}
+        if name == "events" and frame.height and (frame["type"] == "impression").all():
+            entry["impressions_only"] = True  # readers of listening can skip the file unread
+        return entry
 
     def write_quarantine(self, name: str, rows: pl.DataFrame) -> Path:
         """Write rejected records (with their reasons) durably as JSON lines; returns the file."""
