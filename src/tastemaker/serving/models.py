@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -186,10 +188,14 @@ def _scorer(model: Any, catalog: Catalog, index_dir: Path, history: pl.DataFrame
             index = None
     if index is None:
         index = ItemIndex().build(model.items_, vectors)
-        try:
-            index.save(index_dir)
-        except OSError as exc:  # a read-only registry: build again at the next load
-            log.warning("item index not saved to %s: %s", index_dir, exc)
+        staging = index_dir.with_name(f".index-{os.getpid()}")
+        try:  # whole or not at all: workers starting together each build it, the first rename wins
+            index.save(staging)
+            os.rename(staging, index_dir)
+        except OSError as exc:  # a read-only registry, or another worker's index is there already
+            shutil.rmtree(staging, ignore_errors=True)
+            if not (index_dir / "params.json").exists():
+                log.warning("item index not saved to %s: %s", index_dir, exc)
     stats = item_stats(history) if history is not None else None
     return CandidateScorer.of(model, catalog.artists, index, stats)
 

@@ -114,11 +114,14 @@ class ListeningState:
             merged_heard = _merge_heard(pl.concat([o.heard for o in olds], how="vertical_relaxed"), heard)
             merged_history = _merge_history(pl.concat([o.history for o in olds], how="vertical_relaxed"), history,
                                             self.half_life_days)
-            by_heard = merged_heard.partition_by("user_id", as_dict=True, maintain_order=True)
-            by_history = merged_history.partition_by("user_id", as_dict=True, maintain_order=True)
+            # one sort and an offset index, then zero-copy slices: partition_by costs a query per listener
+            merged_heard = merged_heard.sort("user_id", maintain_order=True)
+            merged_history = merged_history.sort("user_id", maintain_order=True)
+            heard_at, history_at = _index(merged_heard), _index(merged_history)
             for user_id, old in zip(users, olds, strict=True):
-                self._changed[user_id] = Held(by_heard.get((user_id,), old.heard.clear()),
-                                              by_history.get((user_id,), old.history.clear()))
+                self._changed[user_id] = Held(
+                    _slice(merged_heard, heard_at, user_id) if user_id in heard_at else old.heard.clear(),
+                    _slice(merged_history, history_at, user_id) if user_id in history_at else old.history.clear())
 
     def reload(self, store: Any, user_ids: Iterable[str]) -> None:
         """Re-read ``user_ids``' listening from ``store`` (after a write whose stored rows are not known)."""
