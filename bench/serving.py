@@ -99,10 +99,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(kind: str, ws: Path, port: int, workers: int = 1) -> subprocess.Popen[bytes]:
+def start_server(kind: str, ws: Path, port: int, workers: int = 1, ann_above: int | None = None
+                 ) -> subprocess.Popen[bytes]:
     """``kind`` in :data:`SERVERS`; returns once ``/readyz`` answers 200 from ``workers`` processes."""
     if kind == "tastemaker":
-        cmd = tm(ws, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers))
+        cmd = tm(ws, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+                 *(["--ann-above", str(ann_above)] if ann_above is not None else []))
     elif kind == "granian":
         cmd = [sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port),
                "--workers", "1", "--loop", "auto", "--log-level", "warning", "--factory",
@@ -362,9 +364,8 @@ def phase(name: str, port: int, pid: int, users: list[str], **spec: Any) -> dict
 
 
 # ------------------------------------------------------------------ scoring without HTTP (its own process)
-def scoring(ws: Path, users: list[str]) -> None:
+def scoring(ws: Path, users: list[str], ann_above: int | None = None) -> None:
     """The service and its parts in-process, on the listeners the load uses; prints JSON (ms p50/p99)."""
-    from tastemaker.candidates.ann import ItemIndex
     from tastemaker.serving.catalog import Catalog
     from tastemaker.serving.models import ModelSet
     from tastemaker.serving.recommend import RecommendationService
@@ -376,11 +377,12 @@ def scoring(ws: Path, users: list[str]) -> None:
     store = open_store(settings.store)
     catalog = Catalog.from_store(store)
     state = ListeningState.load(store)
-    models = ModelSet.load(settings.models_dir, store, catalog, history=state.loaded_history())
+    models = ModelSet.load(settings.models_dir, store, catalog, history=state.loaded_history(),
+                           **({"ann_above": ann_above} if ann_above is not None else {}))
     service = RecommendationService(store, models, catalog, state=state)
     model, scorer, ranker = models.personal.model, models.scorer, models.rank
     assert scorer is not None and ranker is not None, "the bench serves ALS with the ranker"
-    index = ItemIndex().build(model.items_, model.item_vectors())
+    index = scorer.index  # the server's own retrieval index
 
     def timed(fn: Any, args: list[Any]) -> dict[str, float]:
         for a in args[:5]:
@@ -421,9 +423,9 @@ def scoring(ws: Path, users: list[str]) -> None:
         "store_read_listening": timed(service.listening, few),
         "als_recommend_call": timed(lambda u: model.recommend([u], k=10, exclude=heard[u]), many),
         "numpy_dot_top10": timed(floor, many),
-        "item_index_search": timed(lambda u: index.search(factors[rows[u]], 10,
+        "item_index_search": timed(lambda u: index.search(factors[rows[u]], 200,
                                                           exclude=[heard[u]["item_id"].to_list()]), many),
-        "items": len(model.items_), "index_exact": index.exact,
+        "items": len(model.items_), "index_exact": scorer.index.exact,
     }
     print(json.dumps(out))
 
@@ -482,7 +484,7 @@ def serve_and_load(kind: str, pristine: Path, scratch: Path, users: list[str], i
     shutil.rmtree(ws, ignore_errors=True)
     shutil.copytree(pristine, ws, ignore=shutil.ignore_patterns("world"))
     port = free_port()
-    server = start_server(kind, ws, port, args.workers if kind == "tastemaker" else 1)
+    server = start_server(kind, ws, port, args.workers if kind == "tastemaker" else 1, args.ann_above)
     pid = server.pid
     rows: dict[str, Any] = {"server": kind}
     try:
@@ -530,6 +532,7 @@ def main() -> None:
     parser.add_argument("--rates", type=float, nargs="+", default=list(RATES))
     parser.add_argument("--servers", nargs="+", default=["tastemaker"], choices=SERVERS)
     parser.add_argument("--workers", type=int, default=2, help="`tastemaker serve --workers` (one per core)")
+    parser.add_argument("--ann-above", type=int, default=None, help="`tastemaker serve --ann-above` (0: HNSW always)")
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument("--scratch", type=Path, default=Path(tempfile.gettempdir()) / "tastemaker-bench-serving")
     parser.add_argument("--client", help=argparse.SUPPRESS)
@@ -542,7 +545,7 @@ def main() -> None:
     if args.serve:
         return serve_uvicorn(args.serve, args.port)
     if args.scoring:
-        return scoring(args.scoring, json.loads((args.scratch / "users.json").read_text()))
+        return scoring(args.scoring, json.loads((args.scratch / "users.json").read_text()), args.ann_above)
     args.scratch.mkdir(parents=True, exist_ok=True)
     pristine, steps = workspace(args.scratch, args.users, args.tracks, args.events_per_user)
     model = pristine / "models" / "als" / (pristine / "models" / "als" / "LATEST").read_text().strip()
@@ -550,7 +553,8 @@ def main() -> None:
         known, items = a["users"], a["items"]
     users = [str(u) for u in np.random.default_rng(0).choice(known, min(2000, len(known)), replace=False)]
     (args.scratch / "users.json").write_text(json.dumps(users))
-    _, out = run([sys.executable, __file__, "--scoring", str(pristine), "--scratch", str(args.scratch)])
+    _, out = run([sys.executable, __file__, "--scoring", str(pristine), "--scratch", str(args.scratch),
+                  *(["--ann-above", str(args.ann_above)] if args.ann_above is not None else [])])
     only = json.loads(out)
     print(json.dumps(only), flush=True)
     kinds = ["tastemaker", *(k for k in args.servers if k != "tastemaker")]  # the real command always runs
@@ -570,9 +574,14 @@ def main() -> None:
             "python": platform.python_version(), "world": {"users": args.users, "tracks": args.tracks,
             "events_per_user": args.events_per_user, "als_users": len(known), "als_items": len(items)},
             "build_steps": steps, "duration_s": args.duration, "max_in_flight": MAX_IN_FLIGHT, "code": code_state(),
-            "closed_loop_concurrency": CONCURRENCY, "workers": args.workers}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({**result, "meta": meta, "scoring": only, "runs": runs}, indent=1) + "\n")
+            "closed_loop_concurrency": CONCURRENCY, "workers": args.workers, "ann_above": args.ann_above}
+    results, tag = RESULTS, ""
+    if args.tracks != 50_000:  # another catalog size: its own file and section, beside the default's
+        tag = f"-{args.tracks // 1000}k" if args.tracks < 1_000_000 else f"-{args.tracks // 1_000_000}m"
+        results = RESULTS.with_name(f"serving{tag}.json")
+    meta["tag"] = tag
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps({**result, "meta": meta, "scoring": only, "runs": runs}, indent=1) + "\n")
     write_doc(result, meta, only, runs)
 
 
@@ -583,14 +592,19 @@ def write_doc(result: dict[str, Any], meta: dict[str, Any], only: dict[str, Any]
     def lb(r: dict[str, Any], k: str) -> str:  # a lower bound when the phase saturated; — when it failed
         return "—" if r[k] is None else f"≥ {r[k]:,}" if r.get("saturated") else f"{r[k]:,}"
 
-    lines = [BEGIN, "", f"`python bench/serving.py` ({meta['date']}, {meta['machine']}): a generated world of "
+    tag = meta.get("tag", "")
+    begin, end = (BEGIN, END) if not tag else (f"<!-- serving{tag}:begin -->", f"<!-- serving{tag}:end -->")
+    index = (f" Retrieval through the HNSW index (`--ann-above {meta['ann_above']}`)." if meta.get("ann_above") is not None
+             else "")
+    lines = [begin, "", f"`python bench/serving.py{' --tracks ' + str(world['tracks']) if tag else ''}"
+             f"{' --ann-above ' + str(meta['ann_above']) if meta.get('ann_above') is not None else ''}` ({meta['date']}, {meta['machine']}): a generated world of "
              f"{world['users']:,} listeners × {world['tracks']:,} tracks ({world['events_per_user']:g} plays each; "
              f"ALS knows {world['als_users']:,} listeners and {world['als_items']:,} tracks), `tastemaker serve "
              f"--workers {meta.get('workers', 1)}` on 127.0.0.1 (ALS candidates ranked by the trained ranker), the load "
              f"from another process. Every request: `GET /v1/users/{{id}}/recommendations?"
              f"surface=for-you&n=10` for one of 2,000 listeners ALS knows. Open loop: latency from each request's "
              f"scheduled time, at most {meta['max_in_flight']} in flight, {meta['duration_s']:g} s per rate; "
-             f"closed loop: {meta['closed_loop_concurrency']} connections back to back.", "",
+             f"closed loop: {meta['closed_loop_concurrency']} connections back to back.{index}", "",
              "| measure | target | measured | met |", "|---|---:|---:|---|",
              f"| p99 at 200 req/s | ≤ 25 ms | {lb(at_200, 'p99_ms')} ms (p50 {lb(at_200, 'p50_ms')} ms) | "
              f"{'yes' if result['met']['p99_at_200'] else 'no'} |",
@@ -627,7 +641,8 @@ def write_doc(result: dict[str, Any], meta: dict[str, Any], only: dict[str, Any]
                       ("for comparison: the ALS `recommend` call with the heard exclusion (frames)",
                        "als_recommend_call"),
                       ("plain numpy: every item scored (one dot product), top 10", "numpy_dot_top10"),
-                      (f"`ItemIndex.search` (exact path, {only['items']:,} items)", "item_index_search")):
+                      (f"`ItemIndex.search` of 200 ({'exact' if only['index_exact'] else 'HNSW'}, {only['items']:,} "
+                       f"items, ids and frame)", "item_index_search")):
         lines.append(f"| {name} | {only[key]['p50_ms']} | {only[key]['p99_ms']} |")
     if main_run.get("profile"):
         prof = main_run["profile"]
@@ -645,12 +660,13 @@ def write_doc(result: dict[str, Any], meta: dict[str, Any], only: dict[str, Any]
             h, m = r["healthz_max"], r["max"]
             lines.append(f"| {names[r['server']]} | {h['achieved_rps']} | {h['server_cpu_ms_per_request']} | "
                          f"{m['achieved_rps']} | {m['p50_ms']} | {m['p99_ms']} | {m['server_cpu_ms_per_request']} |")
-    lines += ["", END]
+    lines += ["", end]
     text = DOC.read_text()
-    if BEGIN not in text:
-        text += "\n## Serving under load\n\n" + BEGIN + "\n" + END + "\n"
-    head, _, rest = text.partition(BEGIN)
-    DOC.write_text(head + "\n".join(lines) + rest.partition(END)[2])
+    if begin not in text:
+        title = "Serving under load" + (f" ({world['tracks']:,} tracks)" if tag else "")
+        text += f"\n## {title}\n\n" + begin + "\n" + end + "\n"
+    head, _, rest = text.partition(begin)
+    DOC.write_text(head + "\n".join(lines) + rest.partition(end)[2])
 
 
 if __name__ == "__main__":

@@ -27,6 +27,9 @@ def serve(
     impressions_flush: Annotated[float, typer.Option(help="Seconds between writes of served lists to the "
                                                      "store as impressions (a crash loses at most this "
                                                      "much).", min=0.1)] = 2.0,
+    ann_above: Annotated[int, typer.Option(help="Catalogs of the personal model with at least this many "
+                                           "items are searched through an HNSW graph (hnswlib), smaller "
+                                           "ones exactly (docs/retrieval.md).", min=0)] = 200_000,
     workers: Annotated[int, typer.Option(help="Server processes sharing the port, each with the models and "
                                          "the listening in memory (kept in step through the store); one "
                                          "per core.", min=1)] = 1,
@@ -52,7 +55,7 @@ def serve(
     else:
         err.print(f"API keys required: {len(keys)} key(s) in {path}")
     options = {"personal": model, "fallback": fallback, "reload_s": reload_interval,
-               "impressions_flush_s": impressions_flush, "access_log": access_log}
+               "impressions_flush_s": impressions_flush, "access_log": access_log, "ann_above": ann_above}
     # uvicorn's own access line has the raw path (user ids) and the client address: always off
     common = {"host": host, "port": port, "access_log": False, "log_config": log_config(access_log),
               "log_level": "info"}

@@ -23,6 +23,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 import tastemaker
+from tastemaker.candidates.ann import EXACT_BELOW
 from tastemaker.serving import errors
 from tastemaker.serving.auth import Keyring
 from tastemaker.serving.follow import StoreFollower
@@ -42,7 +43,8 @@ from tastemaker.store import open_store
 
 
 def create_app(settings: Settings, *, personal: str = "als", fallback: str = "popularity",
-               reload_s: float = 5.0, impressions_flush_s: float = 2.0, access_log: bool = False) -> FastAPI:
+               reload_s: float = 5.0, impressions_flush_s: float = 2.0, access_log: bool = False,
+               ann_above: int = EXACT_BELOW) -> FastAPI:
     """The FastAPI app serving the workspace of ``settings``.
 
     ``personal``: the registry name of the personal model (one with item vectors serves every
@@ -50,7 +52,8 @@ def create_app(settings: Settings, *, personal: str = "als", fallback: str = "po
     answering when the personal one cannot; ``reload_s``: how often the registry is checked for
     a new version to swap in; ``impressions_flush_s``: how often served lists are written to the
     store as impressions; ``access_log``: log a line per request (route template, status, time, request
-    id). The precomputed lists are read from ``<workspace>/playlists/discover-weekly/playlists.parquet``
+    id); ``ann_above``: catalogs of the personal model with at least this many items are searched
+    through an HNSW graph, smaller ones exactly (``docs/retrieval.md``). The precomputed lists are read from ``<workspace>/playlists/discover-weekly/playlists.parquet``
     when it exists; the API keys from ``<workspace>/api-keys.json`` (none: every route is open).
 
     >>> uvicorn.run(create_app(Settings(workspace=Path("ws"))))  # doctest: +SKIP
@@ -60,7 +63,7 @@ def create_app(settings: Settings, *, personal: str = "als", fallback: str = "po
                          f"{impressions_flush_s}")
     metrics = Metrics()
     sources = Sources(settings.models_dir, personal, fallback,
-                      settings.workspace / PRECOMPUTED_DIR / PARQUET)
+                      settings.workspace / PRECOMPUTED_DIR / PARQUET, ann_above=ann_above)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

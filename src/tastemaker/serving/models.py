@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from tastemaker.candidates.ann import ItemIndex
+from tastemaker.candidates.ann import EXACT_BELOW, ItemIndex
 from tastemaker.candidates.popularity import NewReleases, Popularity
 from tastemaker.candidates.recommender import MatrixRecommender
 from tastemaker.candidates.registry import resolve
@@ -102,17 +102,18 @@ class ModelSet:
     @classmethod
     def load(cls, models_dir: Path, store: Any, catalog: Catalog, personal: str = "als",
              fallback: str = "popularity", keep: ModelSet | None = None, ranker: str | None = "ranker",
-             history: pl.DataFrame | None = None) -> ModelSet:
+             history: pl.DataFrame | None = None, ann_above: int = EXACT_BELOW) -> ModelSet:
         """Load the roles from ``models_dir``; failures are recorded in the slots, never raised.
 
         ``history``: the listening the server holds (interactions rows), for the scorer's item
-        statistics (age, recent listeners); ``ranker``: the ranker's registry name (None: none).
+        statistics (age, recent listeners); ``ranker``: the ranker's registry name (None: none);
+        ``ann_above``: from this many items on, the scorer retrieves through an HNSW graph.
 
         ``keep``: the set being replaced. A role whose registry names a version that fails to load
         keeps its model from ``keep`` (with the failure as its ``error``) rather than losing a
         working one; a role whose model was deleted from the registry is dropped.
         """
-        mine, space, radio, scorer = _personal(models_dir, personal, catalog, history)
+        mine, space, radio, scorer = _personal(models_dir, personal, catalog, history, ann_above)
         if not mine.loaded and _can_keep(keep.personal if keep else None, models_dir):
             assert keep is not None
             log.warning("keeping personal model %s %s: %s", personal, keep.personal.version, mine.error)
@@ -157,37 +158,41 @@ def _slot(role: str, models_dir: Path, name: str) -> Slot:
     return Slot(role, name, model, version, trained_on=int(trained_on) if trained_on is not None else None)
 
 
-def _personal(models_dir: Path, name: str, catalog: Catalog, history: pl.DataFrame | None
-              ) -> tuple[Slot, ItemSpace | None, Radio | None, CandidateScorer | None]:
+def _personal(models_dir: Path, name: str, catalog: Catalog, history: pl.DataFrame | None,
+              ann_above: int = EXACT_BELOW) -> tuple[Slot, ItemSpace | None, Radio | None, CandidateScorer | None]:
     mine = _slot("personal", models_dir, name)
     if not mine.loaded:
         return mine, None, None, None
     try:
         space, radio = _derived(mine.model, catalog)
-        scorer = _scorer(mine.model, catalog, models_dir / name / str(mine.version) / "index", history)
+        scorer = _scorer(mine.model, catalog, models_dir / name / str(mine.version), history, ann_above)
     except Exception as exc:  # a model whose arrays do not line up is as broken as a missing one
         log.warning("personal model %s %s unusable: %s", name, mine.version, exc)
         return Slot("personal", name, error=f"{type(exc).__name__}: {exc}"), None, None, None
     return mine, space, radio, scorer
 
 
-def _scorer(model: Any, catalog: Catalog, index_dir: Path, history: pl.DataFrame | None) -> CandidateScorer | None:
+def _scorer(model: Any, catalog: Catalog, version_dir: Path, history: pl.DataFrame | None,
+            ann_above: int = EXACT_BELOW) -> CandidateScorer | None:
     """The array scorer of a model with user and item vectors (None for one without), with its
-    retrieval index read from ``index_dir`` or built (exact below 200k items, HNSW above) and saved there."""
+    retrieval index (exact below ``ann_above`` items, HNSW from there) read from the model version's
+    folder or built and saved there."""
     vectors = model.item_vectors() if hasattr(model, "item_vectors") else None
     if vectors is None or getattr(getattr(model, "model", None), "user_factors_", None) is None:
         return None
+    exact = len(model.items_) < ann_above
+    index_dir = version_dir / ("index" if exact else "index-hnsw")
     index = None
     if (index_dir / "params.json").exists():
         try:
             index = ItemIndex.load(index_dir)
-            if len(index.ids_) != len(model.items_):
+            if len(index.ids_) != len(model.items_) or index.exact != exact:
                 index = None
         except Exception as exc:  # a broken cache is rebuilt
             log.warning("item index %s unreadable, rebuilding: %s", index_dir, exc)
             index = None
     if index is None:
-        index = ItemIndex().build(model.items_, vectors)
+        index = ItemIndex(exact_below=ann_above).build(model.items_, vectors)
         staging = index_dir.with_name(f".index-{os.getpid()}")
         try:  # whole or not at all: workers starting together each build it, the first rename wins
             index.save(staging)

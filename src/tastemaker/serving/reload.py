@@ -22,6 +22,7 @@ from typing import Any
 
 from fastapi import Request
 
+from tastemaker.candidates.ann import EXACT_BELOW
 from tastemaker.serving.catalog import Catalog
 from tastemaker.serving.follow import StoreFollower
 from tastemaker.serving.models import ModelSet, latest_version
@@ -44,6 +45,7 @@ class Sources:
     fallback: str
     precomputed: Path
     ranker: str | None = "ranker"
+    ann_above: int = EXACT_BELOW
 
     def key(self) -> Key:
         """What the registry and the batch file name right now (four small reads)."""
@@ -58,7 +60,7 @@ class Sources:
         catalog = Catalog.from_store(store)
         models = ModelSet.load(self.models_dir, store, catalog, self.personal, self.fallback,
                                keep=keep.models if keep else None, ranker=self.ranker,
-                               history=state.loaded_history())
+                               history=state.loaded_history(), ann_above=self.ann_above)
         return Snapshot.of(store, state, catalog, models,
                            Precomputed.load(self.precomputed, keep.precomputed if keep else None), follower)
 
