@@ -27,8 +27,9 @@ from scipy import stats  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from tastemaker.candidates.artist import ArtistDiscovery, artists_from_item_ids  # noqa: E402
-from tastemaker.candidates.hybrid import Hybrid, tune_weights  # noqa: E402
-from tastemaker.ranking.ltr import Ranker, merge_candidates  # noqa: E402
+from tastemaker.candidates.hybrid import Hybrid, coordinate_weights  # noqa: E402
+from tastemaker.ranking.candidate_features import ArtistAffinity, CoListening, FeatureSource  # noqa: E402
+from tastemaker.ranking.residual import CorrectionSearch, Corrections, candidate_pool, fit_corrections  # noqa: E402
 from tastemaker.evaluation.fixed_split import (  # noqa: E402
     MATRIX_MODELS,
     FixedSplit,
@@ -55,7 +56,14 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
     "artist": [{"similar_weight": w} for w in (0.0, 0.1, 0.3)],
     # ALS with the star ratings as confidence, where the split's source has them (MovieLens)
     "als-rated": [{"factors": 64, "regularization": r, "alpha": a} for r in (10.0, 30.0, 60.0) for a in (0.5, 1.0, 2.0)],
+    # random walk item -> user -> item with a popularity penalty (Paudel et al. 2016)
+    "rp3beta": [{"alpha": a, "beta": b, "k": k} for a in (0.5, 0.75, 1.0) for b in (0.0, 0.2, 0.4, 0.6)
+                for k in (100, 400)],
 }
+#: our models on a split: the evaluation module's table plus the ones only the bench runs so far
+MODELS = MATRIX_MODELS
+#: RP3beta's walk matrix holds every pair of items a user shares: on the Spotify splits (thousands of
+#: tracks per listener) that is hundreds of millions of pairs, so it runs under the same guard as EASE
 #: one EASE fit on 17,632 items takes about 210 s here: tune over the peers' valid-chosen value only
 NARROW = {"lastfm2k": {"ease": [{"l2": 50.0}]}}
 PEER_TO_OURS = {"pop": "pop", "userpop": "history", "ease": "ease", "als": "als", "itemknn": "itemknn", "bpr": "bpr"}
@@ -123,7 +131,7 @@ def _fit(split: FixedSplit, name: str, params: dict[str, Any], side: dict[str, A
     side = side or {}
     if name == "artist":  # the Spotify splits' item ids name the artist: "artist\u241ftrack"
         return ArtistDiscovery(artists_from_item_ids(split.items), **params).fit(split.train_weights)
-    model = MATRIX_MODELS[name.removesuffix("-rated")](**{k: v for k, v in params.items() if k != "half_life_days"})
+    model = MODELS[name.removesuffix("-rated")](**{k: v for k, v in params.items() if k != "half_life_days"})
     if name == "history":
         hl = params.get("half_life_days")
         return model.fit(split.train_weights if hl is None else split.recency_weights(side["events"], hl))
@@ -137,7 +145,7 @@ def _valid(split: FixedSplit, model: Any) -> float:
 
 
 def tune(split: FixedSplit, name: str, side: dict[str, Any]) -> tuple[dict[str, Any], Any, float] | None:
-    if name == "ease" and len(split.items) > MAX_EASE_ITEMS:
+    if name in ("ease", "rp3beta") and len(split.items) > MAX_EASE_ITEMS:
         return None
     if name.endswith("-rated") and side.get("ratings") is None:
         return None
@@ -179,32 +187,26 @@ def run_split(folder: Path) -> dict[str, Any]:
         start = time.perf_counter()
         best = tune(split, name, side)
         if best is None:
-            if name == "ease":
-                out[name] = {"skipped": f"EASE refuses {len(split.items):,} items (memory guard)"}
+            if name in ("ease", "rp3beta") and len(split.items) > MAX_EASE_ITEMS:
+                out[name] = {"skipped": f"not run on {len(split.items):,} items (memory guard: an item x item matrix)"}
             continue
         params, model, valid = best
         fitted[name] = (model, valid)
         out[name] = {**evaluate_model(split, model, "test", (10, 20), familiar, beyond=True), "params": params,
                      "valid_ndcg@10": valid, "seconds": round(time.perf_counter() - start, 1)}
         print(split.name, name, out[name], flush=True)
-    members = [n for n, _ in sorted(fitted.items(), key=lambda kv: -kv[1][1]) if n != "pop"][:3]
-    candidates = []
-    for fusion in ("zscore", "rrf"):  # the fusion, like the weights, is chosen on valid
-        weights, valid = tune_weights([fitted[n][0] for n in members], lambda h: _valid(split, h), fusion=fusion)
-        candidates.append((valid, fusion, weights))
-    valid, fusion, weights = max(candidates, key=lambda c: c[0])
-    hybrid = Hybrid([fitted[n][0] for n in members], weights, fusion)
-    out["hybrid"] = {**evaluate_model(split, hybrid, "test", (10, 20), familiar, beyond=True),
-                     "params": {"fusion": fusion, **dict(zip(members, weights, strict=True))}, "valid_ndcg@10": valid}
+    hybrid, out["hybrid"] = blend(split, {n: Memo(m) for n, (m, _) in fitted.items()},
+                                  {n: v for n, (_, v) in fitted.items()})
+    out["hybrid"] = {**evaluate_model(split, hybrid, "test", (10, 20), familiar, beyond=True), **out["hybrid"]}
     start = time.perf_counter()
-    ranked = Ranked(split, {n: fitted[n][0] for n in members}, familiar)
+    ranked = Ranked(split, hybrid, out["hybrid"]["members"], familiar, feature_sources(split, side))
     mine = evaluate_per_user(split, ranked, "test", 10, familiar)["ndcg@10"].to_numpy()
-    blend = evaluate_per_user(split, hybrid, "test", 10, familiar)["ndcg@10"].to_numpy()
-    out["ranker"] = {**evaluate_model(split, ranked, "test", (10, 20), familiar), "rounds": ranked.rounds,
-                     "members": members, "seconds": round(time.perf_counter() - start, 1),
-                     "vs_hybrid": {"mean_diff": round(float((mine - blend).mean()), 4),
-                                   "paired_t_p": float(stats.ttest_rel(mine, blend).pvalue) if (mine - blend).any()
-                                   else 1.0}}
+    blended = evaluate_per_user(split, hybrid, "test", 10, familiar)["ndcg@10"].to_numpy()
+    out["ranker"] = {**evaluate_model(split, ranked, "test", (10, 20), familiar), **ranked.describe(),
+                     "seconds": round(time.perf_counter() - start, 1),
+                     "vs_hybrid": {"mean_diff": round(float((mine - blended).mean()), 4),
+                                   "paired_t_p": float(stats.ttest_rel(mine, blended).pvalue)
+                                   if (mine - blended).any() else 1.0}}
     if not familiar:  # over the train catalog only, as for the hybrid below
         out["ranker"]["train_catalog_ndcg@10"] = round(float(evaluate_per_user(
             split, TrainCatalog(ranked, split), "test", 10)["ndcg@10"].mean()), 4)
@@ -230,39 +232,99 @@ def run_split(folder: Path) -> dict[str, Any]:
     return out
 
 
-class Ranked:
-    """A LightGBM ranker over merged candidates, trained on valid labels (models fit on train only).
+class Memo:
+    """A fitted model whose scores are kept per batch of users: blend tuning asks for the same batches often."""
 
-    The number of boosting rounds comes from 4-fold early stopping over valid users; the final
-    ranker then learns from all valid users. Test lists: the candidates re-scored by the ranker.
+    def __init__(self, model: Any) -> None:
+        self.model, self.name, self.cache = model, getattr(model, "name", "model"), {}
+
+    def score(self, users: Any, X: Any) -> Any:
+        key = (np.asarray(users).tobytes(), X.shape, X.nnz)
+        if key not in self.cache:
+            self.cache[key] = np.asarray(self.model.score(users, X), dtype=np.float64)
+        return self.cache[key]
+
+
+def blend(split: FixedSplit, models: dict[str, Any], valid: dict[str, float]) -> tuple[Hybrid, dict[str, Any]]:
+    """The hybrid: every fitted model but popularity may join, weights by coordinate ascent on valid.
+
+    The best single model on valid starts at weight 1; the others, best first, are tried one at
+    a time over a grid (0 leaves a model out), for z-score and for reciprocal-rank fusion.
+    """
+    names = [n for n in sorted(valid, key=lambda n: -valid[n]) if n != "pop"]
+    best = None
+    for fusion in ("zscore", "rrf"):
+        weights, score = coordinate_weights([models[n] for n in names], lambda h: _valid(split, h), fusion=fusion)
+        if best is None or score > best[0]:
+            best = (score, fusion, weights)
+    score, fusion, weights = best
+    members = [n for n, w in zip(names, weights, strict=True) if w]
+    hybrid = Hybrid([models[n].model for n in members], [w for w in weights if w], fusion)
+    for model in models.values():
+        model.cache.clear()
+    return hybrid, {"params": {"fusion": fusion, **{n: w for n, w in zip(names, weights, strict=True)}},
+                    "members": members, "valid_ndcg@10": score}
+
+
+def feature_sources(split: FixedSplit, side: dict[str, Any]) -> list[FeatureSource]:
+    """The ranker's features beyond the members' scores: co-listening; on Spotify, the artist too."""
+    X = split.matrices["train"]
+    sources: list[FeatureSource] = [CoListening(X)]
+    if split.name.startswith("spotify"):
+        artists = artists_from_item_ids(split.items)
+        sources.append(ArtistAffinity(split.train_weights, artists, artist_days_since(split, side["events"], artists)))
+    return sources
+
+
+def artist_days_since(split: FixedSplit, events: pl.DataFrame | None, artists: Any) -> Any:
+    """Users × artists: days from the user's last train play of the artist to their last train play (NaN: never)."""
+    if events is None:
+        return None
+    split.recency_weights(events, 30.0)  # refuses events that are not exactly the train part's plays
+    plays = (events.join(pl.DataFrame({"user_id": split.users, "u": np.arange(len(split.users))}), on="user_id")
+             .join(pl.DataFrame({"item_id": split.items, "a": artists}), on="item_id").filter(pl.col("a") >= 0)
+             .group_by("u", "a").agg(pl.col("ts").max())
+             .with_columns(((pl.col("ts").max().over("u") - pl.col("ts")).dt.total_seconds() / 86400.0).alias("d")))
+    days = np.full((len(split.users), int(artists.max()) + 1), np.nan)
+    days[plays["u"].to_numpy(), plays["a"].to_numpy()] = plays["d"].to_numpy()
+    return days
+
+
+class Ranked:
+    """The hybrid's order with LightGBM corrections learnt from valid labels (models fit on train only).
+
+    Candidates: each user's top ``N`` by the hybrid; the trees start from the hybrid's score
+    (``init_score``) and learn corrections; their settings and rounds come from 4-fold over
+    valid users, and when the out-of-fold NDCG@10 does not beat the hybrid's own order on
+    valid the corrections are dropped (test lists are then the hybrid's). Items nobody played
+    in train are never moved (see :mod:`tastemaker.ranking.residual`).
     """
 
     name = "ranker"
     N = 200
 
-    def __init__(self, split: FixedSplit, members: dict[str, Any], familiar: bool) -> None:
+    def __init__(self, split: FixedSplit, hybrid: Hybrid, members: list[str], familiar: bool,
+                 sources: list[FeatureSource]) -> None:
         X, V = split.matrices["train"], split.matrices["valid"]
-        self.members, self.n = members, min(self.N, X.shape[1] - 1)
+        self.hybrid, self.members, self.sources = hybrid, dict(zip(members, hybrid.models, strict=True)), sources
+        self.n = min(self.N, X.shape[1] - 1)
         users = np.flatnonzero(np.diff(V.indptr) > 0)
-        items, feats, self.names = merge_candidates(members, users, X, None if familiar else X, self.n)
-        labels = np.take_along_axis(V[users].toarray(), items, axis=1)
-        folds = np.array_split(np.random.default_rng(0).permutation(len(users)), 4)
-        rounds = []
-        for f, held in enumerate(folds):
-            rest = np.concatenate([folds[j] for j in range(4) if j != f])
-            r = Ranker(rounds=1000).fit(*self._rows(feats, labels, rest), valid=self._rows(feats, labels, held))
-            rounds.append(r.booster_.num_trees())
-        self.rounds = max(int(np.mean(rounds)), 1)
-        self.ranker = Ranker(rounds=self.rounds).fit(*self._rows(feats, labels, np.arange(len(users))))
+        pool = candidate_pool(hybrid, self.members, users, X, None if familiar else X, self.n, sources)
+        labels = np.take_along_axis(V[users].toarray(), pool.items, axis=1)
+        search = CorrectionSearch(scales=(1.0, 4.0), leaves=(7,))  # 31 leaves did no better on ml100k valid
+        self.corrections: Corrections = fit_corrections(pool, labels, np.diff(V.indptr)[users], search)
         self.mask = None if familiar else X + V  # what test lists may not contain
 
-    def _rows(self, feats: Any, labels: Any, idx: Any) -> tuple[Any, Any, Any]:
-        return feats[idx].reshape(-1, feats.shape[-1]), labels[idx].ravel(), np.full(len(idx), self.n)
+    def describe(self) -> dict[str, Any]:
+        c = self.corrections
+        return {"members": list(self.members), "fallback_to_hybrid": c.ranker is None, "rounds": c.rounds,
+                "scale": c.scale, "leaves": c.leaves, "valid_oof_ndcg@10": round(c.oof_ndcg, 4),
+                "valid_hybrid_pool_ndcg@10": round(c.blend_ndcg, 4), "tried": c.tried}
 
     def score(self, users: Any, X: Any) -> Any:
-        items, feats, _ = merge_candidates(self.members, users, X, self.mask, self.n)
+        pool = candidate_pool(self.hybrid, self.members, users, X, self.mask, self.n, self.sources)
         out = np.full((len(users), X.shape[1]), -np.inf)
-        np.put_along_axis(out, items, self.ranker.predict(feats.reshape(-1, feats.shape[-1])).reshape(items.shape), 1)
+        np.put_along_axis(out, pool.items, self.corrections.score(pool), 1)
         return out
 
 
@@ -289,13 +351,13 @@ def write_doc(results: dict[str, Any]) -> None:
              "each model tuned on valid NDCG@10; best peer = the best tuned peer in "
              "`../shared/data/benchmarks/README.md`. p = paired t-test over test users, hybrid vs our run of "
              "that peer model with its parameters.", "",
-             "| split | pop | history | item-kNN | ALS | ALS on ratings | EASE | artist discovery | **hybrid** | ranker | "
-             "best peer | hybrid vs peer (p) |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "| split | pop | history | item-kNN | ALS | ALS on ratings | EASE | RP3beta | artist discovery | **hybrid** | "
+             "ranker | best peer | hybrid vs peer (p) |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for split, models in results.items():
         cell = lambda m: f"{models[m]['ndcg@10']:.4f} / {models[m]['recall@10']:.4f}" if "ndcg@10" in models.get(m, {}) else "—"  # noqa: E731
         vs = models["hybrid"]["vs_best_peer"]
         lines.append(f"| {split} | {cell('pop')} | {cell('history')} | {cell('itemknn')} | {cell('als')} | {cell('als-rated')} | "
-                     f"{cell('ease')} | {cell('artist')} | **{cell('hybrid')}** | {cell('ranker')} | {vs['peer']} {vs['peer_ndcg@10']:.4f} | "
+                     f"{cell('ease')} | {cell('rp3beta')} | {cell('artist')} | **{cell('hybrid')}** | {cell('ranker')} | {vs['peer']} {vs['peer_ndcg@10']:.4f} | "
                      f"{vs['mean_diff']:+.4f} (p={vs['paired_t_p']:.2g}) |")
     text = DOC.read_text()
     if BEGIN not in text:

@@ -9,9 +9,12 @@ import pytest
 import scipy.sparse as sp
 
 from tastemaker.candidates.als import ALS
+from tastemaker.candidates.hybrid import Hybrid
 from tastemaker.candidates.itemknn import ItemKNN
 from tastemaker.errors import NotFittedError
+from tastemaker.ranking.candidate_features import CoListening
 from tastemaker.ranking.ltr import Ranker, merge_candidates
+from tastemaker.ranking.residual import CorrectionSearch, Pool, candidate_pool, fit_corrections, pool_ndcg
 
 
 def _lists(users: int, n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -70,3 +73,65 @@ def test_merged_candidates_skip_masked_items_and_describe_each_row() -> None:
     assert 2 in items[0]  # the co-listened item is a candidate for the user who lacks it
     with pytest.raises(ValueError, match="n must be"):
         merge_candidates(models, users, X, X, n=7)
+
+
+def test_a_start_score_makes_the_trees_learn_corrections_only() -> None:
+    F, y, g = _lists(200, 20, seed=0)
+    start = F[:, 1].astype(np.float64) * 100.0  # the start already knows what matters, on a large scale
+    ranker = Ranker(rounds=20, min_data_in_leaf=20).fit(F, y, g, init=start)
+    corrections = ranker.predict(F)
+    assert corrections.std() < 0.05 * start.std()  # predict gives the corrections, not start + corrections
+    assert _ndcg_at(10, start + corrections, y, g) >= _ndcg_at(10, start, y, g) - 0.01
+    with pytest.raises(ValueError, match="init needs one value per row"):
+        Ranker().fit(F, y, g, init=start[:-1])
+
+
+def _pool(users: int, n: int, seed: int, informative: bool) -> tuple[Pool, np.ndarray, np.ndarray]:
+    """A pool whose blend ranks randomly; feature 0 tells relevance when ``informative``, else noise."""
+    rng = np.random.default_rng(seed)
+    labels = (rng.random((users, n)) < 0.1).astype(np.float64)
+    signal = labels if informative else rng.random((users, n))
+    features = np.stack([signal + 0.1 * rng.normal(size=(users, n)), rng.normal(size=(users, n))], -1)
+    start = rng.normal(size=(users, n))
+    movable = np.ones((users, n), dtype=bool)
+    items = np.tile(np.arange(n), (users, 1))
+    return Pool(items, start, features.astype(np.float32), movable, ["f0", "f1"]), labels, labels.sum(axis=1) + 1
+
+
+def test_corrections_are_kept_when_they_help_and_dropped_when_they_do_not() -> None:
+    search = CorrectionSearch(scales=(1.0,), leaves=(7,), min_data_in_leaf=20, max_rounds=100)
+    pool, labels, targets = _pool(200, 30, seed=0, informative=True)
+    kept = fit_corrections(pool, labels, targets, search)
+    assert kept.ranker is not None and kept.oof_ndcg > kept.blend_ndcg + 0.2
+    assert pool_ndcg(kept.score(pool), labels, targets) > pool_ndcg(pool.start, labels, targets) + 0.2
+    # a perfect start cannot be beaten: the result is the blend's own order
+    perfect = Pool(pool.items, labels + 0.01 * pool.start, pool.features, pool.movable, pool.names)
+    dropped = fit_corrections(perfect, labels, targets, search)
+    assert dropped.ranker is None and np.array_equal(dropped.score(perfect), perfect.start)
+
+
+def test_items_without_history_plays_keep_the_blends_order() -> None:
+    search = CorrectionSearch(scales=(1.0,), leaves=(7,), min_data_in_leaf=20, max_rounds=100)
+    pool, labels, targets = _pool(200, 30, seed=1, informative=True)
+    movable = np.ones_like(pool.movable)
+    movable[:, :5] = False
+    pool = Pool(pool.items, pool.start, pool.features, movable, pool.names)
+    scores = fit_corrections(pool, labels, targets, search).score(pool)
+    assert np.allclose(scores[:, :5], pool.start[:, :5])
+    assert not np.allclose(scores[:, 5:], pool.start[:, 5:])
+
+
+def test_the_candidate_pool_follows_the_hybrid_and_leaves_masked_items_out() -> None:
+    rows = [[1, 1, 1, 0, 0, 0]] * 6 + [[0, 0, 0, 1, 1, 1]] * 6 + [[1, 1, 0, 0, 0, 0]]
+    X = sp.csr_matrix(np.array(rows, dtype=np.float32))
+    members = {"als": ALS(factors=4, iterations=10).fit(X), "knn": ItemKNN(k=5).fit(X)}
+    hybrid = Hybrid(list(members.values()), [1.0, 0.5])
+    users = np.array([12, 0])
+    pool = candidate_pool(hybrid, members, users, X, X, n=3, sources=[CoListening(X)])
+    assert pool.items[0, 0] == 2 and not set(pool.items[0]) & {0, 1} and not set(pool.items[1]) & {0, 1, 2}
+    blend = hybrid.score(users, X)
+    assert all(np.all(np.diff(blend[r, pool.items[r]]) <= 0) for r in range(2))  # best blend first
+    assert pool.features.shape == (2, 3, len(pool.names)) and pool.names[-1] == "colisten_mean"
+    assert pool.movable.all()
+    with pytest.raises(ValueError, match="members must name"):
+        candidate_pool(hybrid, {"als": members["als"]}, users, X, X, n=3)

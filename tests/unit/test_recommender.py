@@ -19,6 +19,7 @@ def _interactions() -> pl.DataFrame:
 
 
 @pytest.mark.parametrize(("name", "params"), [("ease", {"l2": 1.0}), ("itemknn", {"k": 5}),
+                                              ("rp3beta", {"alpha": 1.0, "beta": 0.0, "k": 5}),
                                               ("als", {"factors": 4, "regularization": 0.01, "alpha": 10.0, "iterations": 30})])
 def test_the_missing_cluster_item_comes_first_and_survives_save_load(tmp_path: Path, name: str, params: dict) -> None:  # type: ignore[type-arg]
     data = _interactions()
@@ -54,6 +55,7 @@ def test_exclusions_apply_to_every_request_row_even_repeated_users() -> None:
 
 @pytest.mark.parametrize(("name", "params"), [
     ("ease", {"l2": 1.0}), ("itemknn", {"k": 5}), ("history", {}), ("bpr", {"factors": 4, "iterations": 200}),
+    ("rp3beta", {"alpha": 1.0, "beta": 0.0, "k": 5}),
     ("als", {"factors": 4, "regularization": 0.01, "alpha": 10.0, "iterations": 30})])
 def test_similar_items_stay_in_the_co_listened_cluster_and_survive_save_load(tmp_path: Path, name: str,
                                                                              params: dict) -> None:  # type: ignore[type-arg]

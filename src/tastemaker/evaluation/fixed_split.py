@@ -23,6 +23,7 @@ from tastemaker.candidates.bpr import BPR
 from tastemaker.candidates.ease import EASE
 from tastemaker.candidates.history import PersonalHistory
 from tastemaker.candidates.itemknn import ItemKNN
+from tastemaker.candidates.rp3beta import RP3Beta
 from tastemaker.evaluation.metrics import ItemInfo, beyond_accuracy, by_item_popularity, per_user
 
 BATCH_USERS = 1024
@@ -64,6 +65,7 @@ MATRIX_MODELS: dict[str, Callable[..., MatrixModel]] = {
     "bpr": lambda **p: BPR(**p),
     "itemknn": lambda **p: ItemKNN(**p),
     "history": lambda: PersonalHistory(),
+    "rp3beta": lambda **p: RP3Beta(**p),
 }
 
 

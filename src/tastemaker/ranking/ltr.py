@@ -37,6 +37,7 @@ class RankerParams:
     learning_rate: float = 0.05
     num_leaves: int = 31
     min_data_in_leaf: int = 50
+    l2: float = 0.0
     feature_fraction: float = 0.9
     rounds: int = 500
     early_stopping: int = 50
@@ -62,28 +63,36 @@ class Ranker:
     def _lgb_params(self) -> dict[str, Any]:
         p = self.params
         return {"objective": p.objective, "learning_rate": p.learning_rate, "num_leaves": p.num_leaves,
-                "min_data_in_leaf": p.min_data_in_leaf, "feature_fraction": p.feature_fraction,
+                "min_data_in_leaf": p.min_data_in_leaf, "lambda_l2": p.l2, "feature_fraction": p.feature_fraction,
                 "lambdarank_truncation_level": p.truncation, "num_threads": p.threads, "seed": p.seed,
                 "deterministic": True, "verbose": -1, "metric": "ndcg" if p.objective != "binary" else "auc",
                 "eval_at": [10]}
 
     def fit(self, features: np.ndarray, labels: np.ndarray, groups: np.ndarray,
             valid: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-            names: list[str] | None = None) -> Self:
-        """Train on rows grouped by user; ``valid`` (same layout) enables early stopping."""
+            names: list[str] | None = None, init: np.ndarray | None = None,
+            valid_init: np.ndarray | None = None) -> Self:
+        """Train on rows grouped by user; ``valid`` (same layout) enables early stopping.
+
+        ``init`` (one value per row) is a score to start from: the trees then learn corrections
+        to it, and :meth:`predict` returns the corrections only. ``valid_init`` is the same for
+        ``valid``'s rows, so early stopping judges start + corrections.
+        """
         import lightgbm as lgb
 
         groups = np.asarray(groups, dtype=np.int64)
         if groups.sum() != len(features) or len(labels) != len(features):
             raise ValueError(f"{len(features)} rows, {len(labels)} labels and groups summing to {groups.sum()} "
                              "must agree")
+        if init is not None and len(init) != len(features):
+            raise ValueError(f"init needs one value per row: {len(init)} for {len(features)} rows")
         target = (labels > 0).astype(np.float64) if self.params.objective == "binary" else labels
-        train = lgb.Dataset(features, target, group=groups, feature_name=names or "auto")
+        train = lgb.Dataset(features, target, group=groups, feature_name=names or "auto", init_score=init)
         sets, callbacks = [], []
         if valid is not None:
             vf, vl, vg = valid
             vt = (vl > 0).astype(np.float64) if self.params.objective == "binary" else vl
-            sets = [lgb.Dataset(vf, vt, group=vg, reference=train)]
+            sets = [lgb.Dataset(vf, vt, group=vg, reference=train, init_score=valid_init)]
             callbacks = [lgb.early_stopping(self.params.early_stopping, verbose=False)]
         booster = lgb.train(self._lgb_params(), train, self.params.rounds, valid_sets=sets, callbacks=callbacks)
         self.model_text_ = booster.model_to_string(num_iteration=booster.best_iteration or None)
