@@ -451,7 +451,8 @@ def profile(pid: int, seconds: int, out: Path) -> subprocess.Popen[bytes] | None
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(spy).exists():
         return None
-    return subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "200",
+    return subprocess.Popen([spy, "record", "--pid", str(pid), "--subprocesses", "--duration", str(seconds),
+                             "--rate", "200",
                              "--idle", "--nonblocking", "--format", "raw", "--output", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -637,14 +638,14 @@ def write_doc(result: dict[str, Any], meta: dict[str, Any], only: dict[str, Any]
                       ("of which the store read (`listening`)", "store_read_listening"),
                       ("retrieval of 200 + features + LightGBM ranking, on arrays", "retrieve_features_rank"),
                       ("of which retrieval of 200 unheard and their features", "retrieve_200_and_features"),
-                      ("of which LightGBM over the 200 (`predict`, one thread)", "ranker_200"),
+                      ("of which the ranker over the 200 (trees compiled by lleaves)", "ranker_200"),
                       ("for comparison: the ALS `recommend` call with the heard exclusion (frames)",
                        "als_recommend_call"),
                       ("plain numpy: every item scored (one dot product), top 10", "numpy_dot_top10"),
                       (f"`ItemIndex.search` of 200 ({'exact' if only['index_exact'] else 'HNSW'}, {only['items']:,} "
                        f"items, ids and frame)", "item_index_search")):
         lines.append(f"| {name} | {only[key]['p50_ms']} | {only[key]['p99_ms']} |")
-    if main_run.get("profile"):
+    if main_run.get("profile", {}).get("buckets_share"):  # (empty when py-spy saw no request)
         prof = main_run["profile"]
         lines += ["", f"py-spy under closed-loop load (share of {prof['samples_in_requests']:,} samples of threads "
                   "inside a recommendation request):", "", "| where | share |", "|---|---:|"]
