@@ -65,3 +65,25 @@ def test_two_workers_share_listening_forgets_and_metrics(trained: Path, tmp_path
     finally:
         a.close()
         b.close()
+
+
+def test_explored_for_you_logs_each_items_propensity(trained: Path, tmp_path: Path, start: Start) -> None:
+    import polars as pl
+
+    from tastemaker.store import open_store
+
+    server = start(copy_workspace(trained, tmp_path / "ws"), "--explore", "0.5", "--impressions-flush", "0.2")
+    answers = [server.client.get(f"/v1/users/{USER}/recommendations", params={"n": 10}).json() for _ in range(6)]
+    shown = [(a["request_id"], i["position"], i["propensity"], i["reason"]) for a in answers for i in a["items"]]
+    assert all(0 < p <= 1 for *_, p, _ in shown)
+    assert any(p < 0.01 and why == "exploration" for *_, p, why in shown)  # a random pick from ~200
+    assert any(p > 0.5 for *_, p, _ in shown)  # the greedy pick: 0.5 + 0.5 / candidates left
+    store = open_store(server.workspace / "store")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        rows = store.events().filter(pl.col("type") == "impression").collect()
+        if rows.filter(pl.col("session_id").is_in([a["request_id"] for a in answers])).height == len(shown):
+            break
+        time.sleep(0.2)
+    logged = {(r, p): v for r, p, v in rows.select("session_id", "position", "propensity").iter_rows()}
+    assert [logged[(r, p)] for r, p, _, _ in shown] == pytest.approx([v for _, _, v, _ in shown])

@@ -105,3 +105,23 @@ def test_training_lists_use_the_serving_features(fitted: tuple) -> None:
         labels = labels.with_columns(pl.Series("item_id", scorer.items[served.rows[:3]].tolist()))
     X, y, groups, _ = training_lists(scorer, history, labels, 40)
     assert groups.tolist() == [40] and np.array_equal(X, served.features) and y.max() > 0
+
+
+def test_explored_slots_log_the_probability_each_choice_had() -> None:
+    from tastemaker.serving.recommend import explore_slots
+
+    rng = np.random.default_rng(7)
+    ranked, epsilon, draws = np.array([30, 10, 20, 40]), 0.4, 20_000
+    firsts, seconds = np.zeros(4), {}
+    for _ in range(draws):
+        chosen, chance, explored = explore_slots(ranked, 2, epsilon, rng)
+        firsts[list(ranked).index(chosen[0])] += 1
+        seconds.setdefault(chosen[0], []).append((chosen[1], chance[1]))
+        assert explored[0] == (chosen[0] != 30)
+    expected = [(1 - epsilon) + epsilon / 4] + [epsilon / 4] * 3  # what the first slot's propensity says
+    assert firsts / draws == pytest.approx(expected, abs=0.01)
+    after_best = seconds[30]  # the second slot given the best went first: 10 is the best left
+    share = np.mean([c == 10 for c, _ in after_best])
+    assert share == pytest.approx((1 - epsilon) + epsilon / 3, abs=0.015)
+    assert {round(p, 9) for c, p in after_best if c == 10} == {round((1 - epsilon) + epsilon / 3, 9)}
+    assert explore_slots(ranked, 3, 0.0, rng) == ([30, 10, 20], [1.0, 1.0, 1.0], [False, False, False])

@@ -30,6 +30,10 @@ def serve(
     ann_above: Annotated[int, typer.Option(help="Catalogs of the personal model with at least this many "
                                            "items are searched through an HNSW graph (hnswlib), smaller "
                                            "ones exactly (docs/retrieval.md).", min=0)] = 200_000,
+    explore: Annotated[float, typer.Option(help="Share of for-you slots filled at random from the ranked "
+                                           "candidates (epsilon-greedy), each item's propensity logged with "
+                                           "its impression for off-policy evaluation; 0: never.", min=0.0,
+                                           max=0.99)] = 0.0,
     workers: Annotated[int, typer.Option(help="Server processes sharing the port, each with the models and "
                                          "the listening in memory (kept in step through the store); one "
                                          "per core.", min=1)] = 1,
@@ -55,7 +59,8 @@ def serve(
     else:
         err.print(f"API keys required: {len(keys)} key(s) in {path}")
     options = {"personal": model, "fallback": fallback, "reload_s": reload_interval,
-               "impressions_flush_s": impressions_flush, "access_log": access_log, "ann_above": ann_above}
+               "impressions_flush_s": impressions_flush, "access_log": access_log, "ann_above": ann_above,
+               "explore": explore}
     # uvicorn's own access line has the raw path (user ids) and the client address: always off
     common = {"host": host, "port": port, "access_log": False, "log_config": log_config(access_log),
               "log_level": "info"}

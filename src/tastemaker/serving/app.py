@@ -44,7 +44,7 @@ from tastemaker.store import open_store
 
 def create_app(settings: Settings, *, personal: str = "als", fallback: str = "popularity",
                reload_s: float = 5.0, impressions_flush_s: float = 2.0, access_log: bool = False,
-               ann_above: int = EXACT_BELOW) -> FastAPI:
+               ann_above: int = EXACT_BELOW, explore: float = 0.0) -> FastAPI:
     """The FastAPI app serving the workspace of ``settings``.
 
     ``personal``: the registry name of the personal model (one with item vectors serves every
@@ -53,17 +53,20 @@ def create_app(settings: Settings, *, personal: str = "als", fallback: str = "po
     a new version to swap in; ``impressions_flush_s``: how often served lists are written to the
     store as impressions; ``access_log``: log a line per request (route template, status, time, request
     id); ``ann_above``: catalogs of the personal model with at least this many items are searched
-    through an HNSW graph, smaller ones exactly (``docs/retrieval.md``). The precomputed lists are read from ``<workspace>/playlists/discover-weekly/playlists.parquet``
+    through an HNSW graph, smaller ones exactly (``docs/retrieval.md``); ``explore``: the share of
+    for-you slots filled at random from the ranked candidates, with each item's propensity logged. The precomputed lists are read from ``<workspace>/playlists/discover-weekly/playlists.parquet``
     when it exists; the API keys from ``<workspace>/api-keys.json`` (none: every route is open).
 
     >>> uvicorn.run(create_app(Settings(workspace=Path("ws"))))  # doctest: +SKIP
     """
+    if not 0.0 <= explore < 1.0:
+        raise ValueError(f"explore must be within [0, 1), got {explore}")
     if reload_s <= 0 or impressions_flush_s <= 0:
         raise ValueError(f"reload_s and impressions_flush_s must be positive, got {reload_s}, "
                          f"{impressions_flush_s}")
     metrics = Metrics()
     sources = Sources(settings.models_dir, personal, fallback,
-                      settings.workspace / PRECOMPUTED_DIR / PARQUET, ann_above=ann_above)
+                      settings.workspace / PRECOMPUTED_DIR / PARQUET, ann_above=ann_above, explore=explore)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

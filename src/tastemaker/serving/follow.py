@@ -25,6 +25,7 @@ import polars as pl
 
 from tastemaker.serving.state import COLUMNS, ListeningState
 from tastemaker.store.lake import FORGOTTEN, MANIFEST, user_hash
+from tastemaker.store.tables import spec
 
 #: recently applied row ids are merged into the sorted base array past this many
 MERGE_AT = 262_144
@@ -94,11 +95,11 @@ class StoreFollower:
         paths = [store.root / "segments" / f for f in files]
         events, ids = store.events().collect(), np.empty(0, dtype=np.int64)  # (no segments: the empty table)
         if paths:
-            frame = pl.scan_parquet(paths)
+            frame = pl.scan_parquet(paths, missing_columns="insert", schema=spec("events").schema)
             names = frame.collect_schema().names()
             events = (frame.filter(pl.col("type") != "impression").select(c for c in COLUMNS if c in names)
                       .collect())
-            ids = pl.scan_parquet(paths).select("row_id").collect()["row_id"].to_numpy()
+            ids = frame.select("row_id").collect()["row_id"].to_numpy()
         kwargs = {} if half_life_days is None else {"half_life_days": half_life_days}
         state = ListeningState(events, **kwargs)
         return state, cls(store, state, set(files), AppliedIds(ids))
@@ -124,7 +125,8 @@ class StoreFollower:
         new = [str(seg["file"]) for seg in unseen if not seg.get("impressions_only")]  # served lists: no listening
         if not new:
             return 0
-        frame = pl.scan_parquet([self.store.root / "segments" / f for f in new])
+        frame = pl.scan_parquet([self.store.root / "segments" / f for f in new], missing_columns="insert",
+                                schema=spec("events").schema)
         names = frame.collect_schema().names()
         rows = frame.select("row_id", *(c for c in COLUMNS if c in names)).collect()
         fresh = rows.filter(pl.Series(self._applied.missing(rows["row_id"].to_numpy())))

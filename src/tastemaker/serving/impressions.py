@@ -15,10 +15,13 @@ A served list becomes one ``impression`` event per item in the store's ``events`
 | the level that answered (model, precomputed, popularity) | ``reason_start`` |
 | why the personal model did not answer, when it did not | ``reason_end`` |
 | the Daily Mix or home shelf the item is on | ``tag`` |
+| the probability the policy had of showing the item in that position (for-you; null elsewhere) | ``propensity`` |
 
 ``source`` is ``serving``; ``row_id`` is a hash of the request id and the position, so a flush
-retried after an error stores nothing twice. Exploration propensities have no column yet: the
-serving path does not explore, every list is deterministic (propensity 1 for every item shown).
+retried after an error stores nothing twice. For-you is deterministic (propensity 1) unless the
+server explores (``serve --explore 0.1``: epsilon-greedy slots over the 200 ranked candidates,
+each item's propensity logged), which is what off-policy evaluation of another policy needs
+(``tastemaker.experiments.ope.from_impressions``).
 
 Logging must not slow the answer down: a request only appends its list to an in-memory buffer;
 a background task turns the buffer into rows and appends them to the store every
@@ -158,8 +161,9 @@ def impression_rows(lists: Sequence[Shown]) -> pl.DataFrame:
         "position": [i["position"] for i in items],
         "value": [i.get("score") for i in items],
         "tag": [i.get("group") for i in items],
+        "propensity": [i.get("propensity") for i in items],
     }, schema_overrides={"ts": pl.Datetime("us", "UTC"), "value": pl.Float64, "reason_end": pl.String,
-                         "tag": pl.String})
+                         "tag": pl.String, "propensity": pl.Float64})
     now = datetime.now(UTC)
     frame = frame.with_columns(pl.lit("impression").alias("type"), pl.lit(1).alias("count"),
                                pl.lit(SOURCE).alias("source"), pl.lit(now).alias("ingested_at"))

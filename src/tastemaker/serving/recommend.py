@@ -42,7 +42,7 @@ log = logging.getLogger("tastemaker.serving")
 SURFACES = ("for-you", "discover-weekly", "daily-mix", "home")
 #: the columns of every served item, in order
 ITEM_COLUMNS = ("position", "item_id", "kind", "title", "subtitle", "score", "reason", "because", "group",
-                "group_title")
+                "group_title", "propensity")
 #: how many candidates a Daily Mix picks its new tracks from
 MIX_POOL = 300
 #: the surfaces a precomputed Discover Weekly list can stand in for
@@ -89,8 +89,14 @@ class RecommendationService:
     """
 
     def __init__(self, store: Any, models: ModelSet, catalog: Catalog, precomputed: Precomputed | None = None,
-                 state: ListeningState | None = None, follower: StoreFollower | None = None) -> None:
+                 state: ListeningState | None = None, follower: StoreFollower | None = None,
+                 explore: float = 0.0) -> None:
+        if not 0.0 <= explore < 1.0:
+            raise ValueError(f"explore must be within [0, 1), got {explore}")
         self.store = store
+        #: the share of for-you slots filled at random from the rest of the candidates (epsilon-greedy)
+        self.explore = explore
+        self._rng = np.random.default_rng()
         self.state = state if state is not None else ListeningState.load(store)
         self.follower = follower
         self.models = models
@@ -203,18 +209,19 @@ class RecommendationService:
         pool = scorer.pool(row, heard, history, recency, max(CANDIDATES, n))
         ranker = self.models.rank
         scores = ranker.scores(pool.features) if ranker is not None else pool.features[:, 0].astype(np.float64)
-        top = np.argsort(-scores, kind="stable")[:n]
+        top, chance, explored = explore_slots(np.argsort(-scores, kind="stable"), n, self.explore, self._rng)
         names, titles, items = self.catalog.names, self.catalog.titles, scorer.items
         out = []
-        for position, at in enumerate(top.tolist(), start=1):
+        for position, at in enumerate(top, start=1):
             item_id = str(items[pool.rows[at]])
             because = int(pool.because[at])
             played = str(items[because]) if because >= 0 else None
             title, artist = titles.get(item_id, (item_id, None))
+            why = (reason("exploration") if explored[position - 1] else
+                   reason("because", name=names.get(played, played)) if played else reason("discovery"))
             out.append({"position": position, "item_id": item_id, "kind": "track", "title": title,
-                        "subtitle": artist, "score": float(scores[at]),
-                        "reason": reason("because", name=names.get(played, played)) if played else
-                        reason("discovery"), "because": played, "group": None, "group_title": None})
+                        "subtitle": artist, "score": float(scores[at]), "reason": why, "because": played,
+                        "group": None, "group_title": None, "propensity": chance[position - 1]})
         return out
 
     def _discover_weekly(self, listening: Listening, n: int) -> pl.DataFrame:
@@ -259,6 +266,29 @@ class RecommendationService:
                            pl.col("shelf").alias("group"), pl.col("shelf_title").alias("group_title"))
 
 
+def explore_slots(ranked: np.ndarray, n: int, epsilon: float, rng: np.random.Generator
+                  ) -> tuple[list[int], list[float], list[bool]]:
+    """Fill ``n`` slots from ``ranked`` (candidates best first), epsilon-greedy: each slot takes the best
+    candidate left with probability ``1 − epsilon``, else one drawn uniformly from all those left.
+
+    Returns the chosen candidates, each one's propensity (the probability of that choice in that slot
+    given the slots before: ``(1 − ε)·[it was the best left] + ε / left``, what off-policy evaluation
+    divides by) and whether it differs from the greedy choice. With ``epsilon = 0`` the list is the
+    ranking and every propensity 1.
+
+    >>> explore_slots(np.array([4, 2, 9]), 2, 0.0, np.random.default_rng(0))
+    ([4, 2], [1.0, 1.0], [False, False])
+    """
+    left = [int(c) for c in ranked]
+    chosen, chance, explored = [], [], []
+    for _ in range(min(n, len(left))):
+        at = int(rng.integers(len(left))) if epsilon > 0 and rng.random() < epsilon else 0
+        chance.append((1.0 - epsilon) * (at == 0) + epsilon / len(left))
+        explored.append(at != 0)
+        chosen.append(left.pop(at))
+    return chosen, chance, explored
+
+
 def _weights(listening: Listening) -> pl.DataFrame:
     """The listener's ``user_id, item_id, weight`` with recency-decayed listens as the weight."""
     return listening.history.select(pl.lit(listening.user_id).alias("user_id"), "item_id",
@@ -270,6 +300,7 @@ def served_items(rows: pl.DataFrame) -> list[dict[str, Any]]:
     filled = rows.with_columns(
         *(pl.lit(None, dtype=pl.String).alias(c) for c in ("because", "group", "group_title", "subtitle")
           if c not in rows.columns),
+        *([] if "propensity" in rows.columns else [pl.lit(None, dtype=pl.Float64).alias("propensity")]),
         *([] if "kind" in rows.columns else [pl.lit("track").alias("kind")]),
         *([] if "title" in rows.columns else [pl.col("item_id").alias("title")]),
     )

@@ -46,6 +46,8 @@ class Sources:
     precomputed: Path
     ranker: str | None = "ranker"
     ann_above: int = EXACT_BELOW
+    #: the share of for-you slots explored (see ``recommend.explore_slots``)
+    explore: float = 0.0
 
     def key(self) -> Key:
         """What the registry and the batch file name right now (four small reads)."""
@@ -62,7 +64,8 @@ class Sources:
                                keep=keep.models if keep else None, ranker=self.ranker,
                                history=state.loaded_history(), ann_above=self.ann_above)
         return Snapshot.of(store, state, catalog, models,
-                           Precomputed.load(self.precomputed, keep.precomputed if keep else None), follower)
+                           Precomputed.load(self.precomputed, keep.precomputed if keep else None), follower,
+                           self.explore)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +103,8 @@ class Reloader:
                 fresh = self.sources.build(self.store, rt.listening, keep=current, follower=rt.follower)
             else:  # only the batch file changed: keep the loaded models and catalog
                 fresh = Snapshot.of(self.store, rt.listening, current.catalog, current.models,
-                                    Precomputed.load(self.sources.precomputed, current.precomputed), rt.follower)
+                                    Precomputed.load(self.sources.precomputed, current.precomputed), rt.follower,
+                                    self.sources.explore)
             self._seen = key
             rt.swap(fresh)
             gc.unfreeze()  # the old set's cycles can be collected now; then, as at startup (app.settle_heap),

@@ -37,11 +37,11 @@ class Snapshot:
 
     @classmethod
     def of(cls, store: Any, state: ListeningState, catalog: Catalog, models: ModelSet, precomputed: Precomputed,
-           follower: StoreFollower | None = None) -> Snapshot:
+           follower: StoreFollower | None = None, explore: float = 0.0) -> Snapshot:
         """The snapshot of these parts, with the recommendation service over them and ``state`` (kept in
         step with the store by ``follower`` when given)."""
         return cls(catalog, models, precomputed,
-                   RecommendationService(store, models, catalog, precomputed, state, follower))
+                   RecommendationService(store, models, catalog, precomputed, state, follower, explore))
 
 
 class Runtime:

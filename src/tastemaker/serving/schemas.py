@@ -113,6 +113,9 @@ class ItemOut(BaseModel):
     because: str | None = Field(description="The played track the reason names, if it names one")
     group: str | None = Field(description="The Daily Mix or home shelf of the item")
     group_title: str | None
+    propensity: float | None = Field(None, description="The probability the policy had of showing this item "
+                                     "in this position (for-you; below 1 with `serve --explore`); null on "
+                                     "surfaces that do not log one")
 
 
 class RecommendationsOut(BaseModel):

@@ -244,7 +244,8 @@ class LakeStore:
             return segments, 0
         names = self.root / "segments"
         naming = pl.any_horizontal([pl.col(c).eq(user_id).fill_null(False) for c in columns])
-        hits = (pl.scan_parquet([names / str(s["file"]) for s in segments], include_file_paths="_file")
+        hits = (pl.scan_parquet([names / str(s["file"]) for s in segments], include_file_paths="_file",
+                                missing_columns="insert", schema=spec(name).schema)
                 .filter(naming).group_by("_file").len().collect())
         touched = {Path(f).name: int(n) for f, n in hits.iter_rows()}
         kept: list[dict[str, object]] = []
@@ -310,7 +311,8 @@ class LakeStore:
         files = self.segments(table)
         if not files:
             return conform(table, pl.DataFrame()).lazy()
-        return pl.scan_parquet(files)
+        # a column added to a table later (events' ``propensity``) reads as null from older segments
+        return pl.scan_parquet(files, missing_columns="insert", schema=spec(table).schema)
 
     def events(self) -> pl.LazyFrame:
         """The event log as a lazy frame."""

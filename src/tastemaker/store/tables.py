@@ -55,6 +55,7 @@ EVENTS = _spec(
     source=pl.String(),
     source_file=pl.String(),
     ingested_at=TS,
+    propensity=pl.Float64(),
 )
 
 TRACKS = _spec(
@@ -172,6 +173,8 @@ def spec(name: str) -> TableSpec:
 def conform(name: str, frame: pl.DataFrame) -> pl.DataFrame:
     """Cast ``frame`` to table ``name``'s schema: missing columns become nulls, unknown ones are refused."""
     table = spec(name)
+    if not frame.columns:  # (a select of literals alone would make one row of nulls)
+        return pl.DataFrame(schema=table.schema)
     unknown = set(frame.columns) - set(table.schema)
     if unknown:
         raise ValueError(f"table {name!r} has no columns {sorted(unknown)}; its columns: {list(table.schema)}")
