@@ -231,13 +231,13 @@ class OnlineRanker:
         (path / "params.json").write_text(json.dumps({"model": "ranker", **self.meta["params"]}))
 
     @classmethod
-    def load(cls, path: Path, compile: bool = True) -> OnlineRanker:
-        """Read a ranker written by :meth:`save`; ``compile``: with its trees compiled (cached in ``ranker.so``)."""
+    def load(cls, path: Path, native: bool = True) -> OnlineRanker:
+        """Read a ranker written by :meth:`save`; ``native``: with its trees compiled (cached in ``ranker.so``)."""
         import lightgbm as lgb
 
         booster = lgb.Booster(model_file=str(path / "ranker.txt"))
         ranker = cls(booster, json.loads((path / "ranker.json").read_text()))
-        if compile:
+        if native:
             cache = path / "ranker.so"
             writable = cache.exists() or os.access(path, os.W_OK)
             ranker.compile(path / "ranker.txt", cache if writable else None)
@@ -345,7 +345,7 @@ def train_online_ranker(events: pl.DataFrame, model_factory: Any, artists: Mappi
         callbacks=[lgb.early_stopping(30, verbose=False)])
     ranked = ndcg_at(booster.predict(Xt, num_iteration=booster.best_iteration), yt, gt)
     plain = ndcg_at(-rankt.astype(np.float64), yt, gt)
-    meta = {"cut": cut.isoformat(), "label_days": p.label_days, "candidates": p.candidates,
+    meta = {"base": getattr(model, "name", None), "cut": cut.isoformat(), "label_days": p.label_days, "candidates": p.candidates,
             "train_lists": int(len(g)), "held_out_lists": int(len(gt)), "rounds": int(booster.best_iteration),
             "held_out_ndcg@10": {"ranker": round(ranked, 4), "model_order": round(plain, 4)},
             "features": list(FEATURES), "params": {k: getattr(p, k) for k in p.__slots__}}

@@ -127,6 +127,10 @@ class ModelSet:
         ranks = None
         if ranker is not None and latest_version(models_dir, ranker) is not None:
             ranks = _slot("ranker", models_dir, ranker)
+            base = ranks.model.meta.get("base") if ranks.loaded else None
+            if base is not None and base != getattr(mine.model, "name", personal):  # its features are another's
+                ranks = Slot("ranker", ranker, error=f"{ranks.version} ranks {base}'s candidates, the personal "
+                             f"model is {personal}: retrain it (`tastemaker train ranker`) or serve {base}")
             if not ranks.loaded and _can_keep(keep.ranker if keep else None, models_dir):
                 assert keep is not None and keep.ranker is not None
                 ranks = _kept(keep.ranker, ranks.error)
