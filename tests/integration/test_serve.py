@@ -15,7 +15,8 @@ import polars as pl
 import pytest
 from serving_support import Start, copy_workspace, serve
 
-from tastemaker.serving.schemas import IngestOut, RadioOut, ReadyOut, RecommendationsOut, SimilarOut
+from tastemaker.serving.schemas import (IngestOut, RadioOut, ReadyOut, RecommendationsOut, SimilarArtistsOut,
+                                       SimilarOut)
 from tastemaker.store import open_store
 
 pytestmark = pytest.mark.slow
@@ -165,6 +166,22 @@ def test_mixes_home_similar_and_radio_answer_with_reasons(server: httpx.Client) 
         "seed": seed, "n": 5, "skipped": queue.items[0].item_id}).json())
     assert len(queue.items) == 5 and seed not in [i.item_id for i in queue.items]
     assert [i.item_id for i in steered.items] != [i.item_id for i in queue.items]
+
+
+def test_similar_artists_share_listeners_and_say_so(server: httpx.Client, workspace: Path) -> None:
+    tracks = open_store(workspace / "store").entities("tracks")
+    artist = tracks["artist_id"].value_counts(sort=True)["artist_id"][0]  # the artist with the most tracks
+    name = tracks.filter(pl.col("artist_id") == artist)["artist_name"][0]
+    answer = server.get(f"/v1/artists/{artist}/similar", params={"n": 5})
+    assert answer.status_code == 200, answer.text
+    similar = SimilarArtistsOut.model_validate(answer.json())
+    assert similar.served_by.level == "model" and len(similar.items) == 5
+    assert artist not in [i.item_id for i in similar.items] and {i.kind for i in similar.items} == {"artist"}
+    assert all(i.reason == f"listeners of {name} also play this artist" for i in similar.items)
+    scores = [i.score for i in similar.items]
+    assert scores == sorted(scores, reverse=True)
+    gone = server.get("/v1/artists/no-such-artist/similar")
+    assert (gone.status_code, gone.json()["code"]) == (404, "unknown_artist")
 
 
 def test_metrics_count_requests_fallback_levels_and_ingest(server: httpx.Client) -> None:

@@ -39,7 +39,12 @@ class ErrorOut(BaseModel):
 
 
 class UnknownItem(LookupError):
-    """The item a request names is not known to the model that would answer it (404 ``unknown_track``)."""
+    """The item a request names is not known to the model that would answer it (404 ``unknown_track``,
+    or the ``code`` given: ``unknown_artist``)."""
+
+    def __init__(self, message: str, code: str = "unknown_track") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class ModelUnavailable(RuntimeError):
@@ -94,7 +99,7 @@ def install(app: FastAPI, metrics: Metrics) -> None:
         return answer(exc.status, exc.code, exc.message, exc.detail, exc.headers)
 
     async def unknown(_: Request, exc: Exception) -> ORJSONResponse:
-        return answer(404, "unknown_track", str(exc.args[0]) if exc.args else "unknown track")
+        return answer(404, getattr(exc, "code", "unknown_track"), str(exc.args[0]) if exc.args else "unknown item")
 
     async def unavailable(_: Request, exc: Exception) -> ORJSONResponse:
         return answer(503, "model_unavailable", str(exc), headers={"Retry-After": "60"})

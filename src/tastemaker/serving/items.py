@@ -16,6 +16,7 @@ from tastemaker.serving.models import ModelSet
 from tastemaker.serving.recommend import Served, served_items
 from tastemaker.surfaces.radio import Played
 from tastemaker.surfaces.reasons import reason
+from tastemaker.surfaces.similar import similar_artists
 
 
 def similar_tracks(models: ModelSet, catalog: Catalog, track_id: str, n: int) -> Served:
@@ -29,6 +30,28 @@ def similar_tracks(models: ModelSet, catalog: Catalog, track_id: str, n: int) ->
         raise UnknownItem(f"unknown track {track_id!r}: {personal.name} {personal.version} has never seen it")
     text = reason("similar_track", name=catalog.names.get(track_id, track_id))
     rows = catalog.titled(found.with_columns(pl.lit(text).alias("reason")))
+    return Served(served_items(rows), "model", personal.name, personal.version)
+
+
+def similar_artists_of(models: ModelSet, catalog: Catalog, artist_id: str, n: int) -> Served:
+    """The ``n`` artists closest to ``artist_id`` (their tracks' mean direction in the personal model's
+    item space, ``surfaces/similar.py``), each "listeners of <artist> also play this artist"."""
+    personal = models.personal
+    if models.space is None:
+        raise ModelUnavailable(f"similar artists need item vectors from the personal model {personal.name!r}, "
+                               f"which is not loaded or has none ({personal.error}); train als or bpr")
+    try:
+        found = similar_artists(artist_id, models.space, catalog.artists, personal.model.popularity_,
+                                personal.model.items_, k=n)
+    except KeyError:
+        raise UnknownItem(f"unknown artist {artist_id!r}: {personal.name} {personal.version} has none of their "
+                          "tracks", "unknown_artist") from None
+    text = reason("similar_artist", name=catalog.artist_names.get(artist_id, artist_id))
+    names = catalog.artist_names
+    rows = found.select(pl.col("artist_id").alias("item_id"), pl.lit("artist").alias("kind"),
+                        pl.col("artist_id").replace_strict(names, default=pl.col("artist_id"),
+                                                           return_dtype=pl.String).alias("title"),
+                        "score", pl.lit(text).alias("reason"))
     return Served(served_items(rows), "model", personal.name, personal.version)
 
 

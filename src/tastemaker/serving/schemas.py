@@ -137,6 +137,15 @@ class SimilarOut(BaseModel):
     items: list[ItemOut]
 
 
+class SimilarArtistsOut(BaseModel):
+    """Artists like one artist (items of kind ``artist``)."""
+
+    artist_id: str
+    request_id: str = Field(description="Names this answer; its impressions carry it as session_id")
+    served_by: ServedBy
+    items: list[ItemOut]
+
+
 class RadioOut(BaseModel):
     """The next tracks of a radio."""
 
