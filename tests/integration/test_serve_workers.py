@@ -87,3 +87,36 @@ def test_explored_for_you_logs_each_items_propensity(trained: Path, tmp_path: Pa
         time.sleep(0.2)
     logged = {(r, p): v for r, p, v in rows.select("session_id", "position", "propensity").iter_rows()}
     assert [logged[(r, p)] for r, p, _, _ in shown] == pytest.approx([v for _, _, v, _ in shown])
+
+
+def test_an_ab_of_the_for_you_order_logs_each_listeners_arm(trained: Path, tmp_path: Path, start: Start) -> None:
+    import polars as pl
+
+    from tastemaker.experiments.assignment import Assigner, Experiment, Variant
+    from tastemaker.store import open_store
+
+    server = start(copy_workspace(trained, tmp_path / "ws"), "--experiment", "order-ab", "--arms",
+                   "model=1,ranker=1", "--impressions-flush", "0.2")
+    expected = Assigner([Experiment("order-ab", [Variant("model", 1.0), Variant("ranker", 1.0)])])
+    answers = {}
+    for i in range(20):
+        user = f"tm:user:{i:06d}"
+        answer = server.client.get(f"/v1/users/{user}/recommendations", params={"n": 5}).json()
+        by = answer["served_by"]
+        if by["level"] != "model":  # not personalised: no arm decided it, no exposure
+            assert by["variant"] is None
+            continue
+        arm = expected.assign(user, "order-ab")
+        assert by["variant"] == f"order-ab:{arm}"
+        assert by["ranker"] == (None if arm == "model" else "ranker@v0001")
+        answers[answer["request_id"]] = by["variant"]
+    assert {v.split(":")[1] for v in answers.values()} == {"model", "ranker"}
+    store = open_store(server.workspace / "store")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        rows = store.events().filter(pl.col("session_id").is_in(list(answers))).collect()
+        if rows.height == 5 * len(answers):
+            break
+        time.sleep(0.2)
+    logged = dict(rows.select("session_id", "variant").unique().iter_rows())
+    assert logged == answers  # every item of a list carries its arm: the exposure log

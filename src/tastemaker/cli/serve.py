@@ -34,6 +34,12 @@ def serve(
                                            "candidates (epsilon-greedy), each item's propensity logged with "
                                            "its impression for off-policy evaluation; 0: never.", min=0.0,
                                            max=0.99)] = 0.0,
+    experiment: Annotated[str | None, typer.Option(help="Run an A/B test of the for-you order under this "
+                                                   "name: listeners split by salted hash between --arms; "
+                                                   "each list logs its arm (served_by.variant, impressions).")]
+    = None,
+    arms: Annotated[str, typer.Option(help="The experiment's arms and weights: model (the personal model's "
+                                      "order) and ranker (learning to rank).")] = "model=1,ranker=1",
     workers: Annotated[int, typer.Option(help="Server processes sharing the port, each with the models and "
                                          "the listening in memory (kept in step through the store); one "
                                          "per core.", min=1)] = 1,
@@ -60,7 +66,7 @@ def serve(
         err.print(f"API keys required: {len(keys)} key(s) in {path}")
     options = {"personal": model, "fallback": fallback, "reload_s": reload_interval,
                "impressions_flush_s": impressions_flush, "access_log": access_log, "ann_above": ann_above,
-               "explore": explore}
+               "explore": explore, "experiment": _experiment(experiment, arms)}
     # uvicorn's own access line has the raw path (user ids) and the client address: always off
     common = {"host": host, "port": port, "access_log": False, "log_config": log_config(access_log),
               "log_level": "info"}
@@ -86,3 +92,23 @@ def serve(
         uvicorn.run("tastemaker.serving.app:from_environment", factory=True, workers=workers, **common)
     finally:
         shutil.rmtree(shared, ignore_errors=True)
+
+
+def _experiment(name: str | None, arms: str) -> dict[str, object] | None:
+    """``--experiment``/``--arms`` as ``create_app``'s ``experiment`` (None without a name)."""
+    if name is None:
+        return None
+    weights: dict[str, float] = {}
+    for part in arms.split(","):
+        arm, _, weight = part.partition("=")
+        try:
+            weights[arm.strip()] = float(weight or 1.0)
+        except ValueError:
+            raise fail(f"--arms: {part!r} is not ARM=WEIGHT") from None
+    from tastemaker.serving.recommend import RankerExperiment
+
+    try:
+        RankerExperiment.of(name, weights)
+    except ValueError as exc:
+        raise fail(f"--arms: {exc}") from None
+    return {"name": name, "arms": weights}

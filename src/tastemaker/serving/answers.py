@@ -24,7 +24,7 @@ def new_request_id() -> str:
 def body(served: Served, request_id: str, /, **fields: Any) -> dict[str, Any]:
     """The JSON body of a list: ``fields`` (what it is for), ``request_id``, ``served_by`` and ``items``."""
     by = {"level": served.level, "model": served.model, "version": served.version, "cause": served.cause,
-          "ranker": served.ranker}
+          "ranker": served.ranker, "variant": served.variant}
     return {**fields, "request_id": request_id, "served_by": by, "items": served.items}
 
 
@@ -32,7 +32,7 @@ def log_shown(rt: Runtime, served: Served, request_id: str, user_id: str | None,
     """Queue the list's impressions (only for a known listener: an impression names who saw it)."""
     if user_id is not None:
         rt.impressions.record(Shown(request_id, user_id, surface, served.level, served.model, served.version,
-                                    served.cause, served.items, datetime.now(UTC), served.ranker))
+                                    served.cause, served.items, datetime.now(UTC), served.ranker, served.variant))
 
 
 def answer(rt: Runtime, served: Served, shown_to: str | None, surface: str, /, **fields: Any) -> ORJSONResponse:

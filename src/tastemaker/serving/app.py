@@ -32,6 +32,7 @@ from tastemaker.serving.keys import keys_path
 from tastemaker.serving.limits import BodyLimit
 from tastemaker.serving.metrics import Metrics, MetricsMiddleware
 from tastemaker.serving.precomputed import PARQUET, PRECOMPUTED_DIR
+from tastemaker.serving.recommend import RankerExperiment
 from tastemaker.serving.reload import Reloader, Sources
 from tastemaker.serving.responses import ORJSONResponse
 from tastemaker.serving.routers import admin, artists, events, health, radio, tracks, users
@@ -44,7 +45,8 @@ from tastemaker.store import open_store
 
 def create_app(settings: Settings, *, personal: str = "als", fallback: str = "popularity",
                reload_s: float = 5.0, impressions_flush_s: float = 2.0, access_log: bool = False,
-               ann_above: int = EXACT_BELOW, explore: float = 0.0) -> FastAPI:
+               ann_above: int = EXACT_BELOW, explore: float = 0.0,
+               experiment: dict[str, Any] | None = None) -> FastAPI:
     """The FastAPI app serving the workspace of ``settings``.
 
     ``personal``: the registry name of the personal model (one with item vectors serves every
@@ -54,7 +56,9 @@ def create_app(settings: Settings, *, personal: str = "als", fallback: str = "po
     store as impressions; ``access_log``: log a line per request (route template, status, time, request
     id); ``ann_above``: catalogs of the personal model with at least this many items are searched
     through an HNSW graph, smaller ones exactly (``docs/retrieval.md``); ``explore``: the share of
-    for-you slots filled at random from the ranked candidates, with each item's propensity logged. The precomputed lists are read from ``<workspace>/playlists/discover-weekly/playlists.parquet``
+    for-you slots filled at random from the ranked candidates, with each item's propensity logged;
+    ``experiment``: ``{"name": ..., "arms": {"model": 1, "ranker": 1}}``, an A/B test of the for-you
+    order whose arm is logged with every list it decides (``served_by.variant``, impressions). The precomputed lists are read from ``<workspace>/playlists/discover-weekly/playlists.parquet``
     when it exists; the API keys from ``<workspace>/api-keys.json`` (none: every route is open).
 
     >>> uvicorn.run(create_app(Settings(workspace=Path("ws"))))  # doctest: +SKIP
@@ -66,7 +70,8 @@ def create_app(settings: Settings, *, personal: str = "als", fallback: str = "po
                          f"{impressions_flush_s}")
     metrics = Metrics()
     sources = Sources(settings.models_dir, personal, fallback,
-                      settings.workspace / PRECOMPUTED_DIR / PARQUET, ann_above=ann_above, explore=explore)
+                      settings.workspace / PRECOMPUTED_DIR / PARQUET, ann_above=ann_above, explore=explore,
+                      experiment=RankerExperiment.of(experiment["name"], experiment["arms"]) if experiment else None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -16,6 +16,7 @@ A served list becomes one ``impression`` event per item in the store's ``events`
 | why the personal model did not answer, when it did not | ``reason_end`` |
 | the Daily Mix or home shelf the item is on | ``tag`` |
 | the probability the policy had of showing the item in that position (for-you; null elsewhere) | ``propensity`` |
+| the experiment and arm that decided the list (``ranker-ab:ranker``; an exposure), null outside one | ``variant`` |
 
 ``source`` is ``serving``; ``row_id`` is a hash of the request id and the position, so a flush
 retried after an error stores nothing twice. For-you is deterministic (propensity 1) unless the
@@ -68,6 +69,7 @@ class Shown:
     items: Sequence[dict[str, Any]]
     ts: datetime
     ranker: str | None = None
+    variant: str | None = None
 
 
 class ImpressionLog:
@@ -144,7 +146,7 @@ class ImpressionLog:
 def impression_rows(lists: Sequence[Shown]) -> pl.DataFrame:
     """The ``events`` rows of served lists: one ``impression`` per item (mapping in the module docstring)."""
     per_item: dict[str, list[Any]] = {c: [] for c in ("session_id", "user_id", "ts", "surface", "source_file",
-                                                      "reason_start", "reason_end")}
+                                                      "reason_start", "reason_end", "variant")}
     items: list[dict[str, Any]] = []
     for shown in lists:
         count = len(shown.items)
@@ -152,7 +154,8 @@ def impression_rows(lists: Sequence[Shown]) -> pl.DataFrame:
         chose = f"{shown.model}@{shown.version}" + (f"+{shown.ranker}" if shown.ranker else "")
         for column, value in (("session_id", shown.request_id), ("user_id", shown.user_id), ("ts", shown.ts),
                               ("surface", shown.surface), ("source_file", chose),
-                              ("reason_start", shown.level), ("reason_end", shown.cause)):
+                              ("reason_start", shown.level), ("reason_end", shown.cause),
+                              ("variant", shown.variant)):
             per_item[column].extend([value] * count)
     frame = pl.DataFrame({
         **per_item,
@@ -163,7 +166,7 @@ def impression_rows(lists: Sequence[Shown]) -> pl.DataFrame:
         "tag": [i.get("group") for i in items],
         "propensity": [i.get("propensity") for i in items],
     }, schema_overrides={"ts": pl.Datetime("us", "UTC"), "value": pl.Float64, "reason_end": pl.String,
-                         "tag": pl.String, "propensity": pl.Float64})
+                         "tag": pl.String, "propensity": pl.Float64, "variant": pl.String})
     now = datetime.now(UTC)
     frame = frame.with_columns(pl.lit("impression").alias("type"), pl.lit(1).alias("count"),
                                pl.lit(SOURCE).alias("source"), pl.lit(now).alias("ingested_at"))

@@ -72,6 +72,8 @@ class Served:
     cause: str | None = None
     #: the learning-to-rank model that ordered the list (``ranker@v0001``), None when none did
     ranker: str | None = None
+    #: ``experiment:arm`` when an experiment's arm decided the list (an exposure), else None
+    variant: str | None = None
 
 
 class Unservable(Exception):
@@ -90,12 +92,14 @@ class RecommendationService:
 
     def __init__(self, store: Any, models: ModelSet, catalog: Catalog, precomputed: Precomputed | None = None,
                  state: ListeningState | None = None, follower: StoreFollower | None = None,
-                 explore: float = 0.0) -> None:
+                 explore: float = 0.0, experiment: RankerExperiment | None = None) -> None:
         if not 0.0 <= explore < 1.0:
             raise ValueError(f"explore must be within [0, 1), got {explore}")
         self.store = store
         #: the share of for-you slots filled at random from the rest of the candidates (epsilon-greedy)
         self.explore = explore
+        #: an A/B of the for-you order: each listener's arm orders their list by the ranker or by the model
+        self.experiment = experiment
         self._rng = np.random.default_rng()
         self.state = state if state is not None else ListeningState.load(store)
         self.follower = follower
@@ -135,7 +139,10 @@ class RecommendationService:
             else:
                 if isinstance(rows, list):  # the array path: items built already, ordered by the ranker
                     if rows:
-                        return Served(rows, "model", personal.name, personal.version, None, self._ranked_by())
+                        arm = self._arm(user_id)
+                        return Served(rows, "model", personal.name, personal.version, None,
+                                      self._ranked_by() if arm != MODEL_ORDER else None,
+                                      f"{self.experiment.name}:{arm}" if self.experiment and arm else None)
                 elif rows.height:
                     return Served(served_items(rows), "model", personal.name, personal.version)
                 cause = "empty"
@@ -180,6 +187,10 @@ class RecommendationService:
         return Served(served_items(self.catalog.titled(rows)), "popularity", fallback.name, fallback.version,
                       cause)
 
+    def _arm(self, user_id: str) -> str | None:
+        """The listener's arm of the for-you experiment (None: no experiment, or not in it)."""
+        return self.experiment.arm(user_id) if self.experiment is not None else None
+
     def _ranked_by(self) -> str | None:
         ranker = self.models.ranker
         return f"{ranker.name}@{ranker.version}" if ranker is not None and ranker.loaded else None
@@ -207,7 +218,7 @@ class RecommendationService:
         history, recency = scorer.known(listening.history["item_id"].to_list(),
                                         listening.history["recency"].to_numpy())
         pool = scorer.pool(row, heard, history, recency, max(CANDIDATES, n))
-        ranker = self.models.rank
+        ranker = self.models.rank if self._arm(listening.user_id) != MODEL_ORDER else None
         scores = ranker.scores(pool.features) if ranker is not None else pool.features[:, 0].astype(np.float64)
         top, chance, explored = explore_slots(np.argsort(-scores, kind="stable"), n, self.explore, self._rng)
         names, titles, items = self.catalog.names, self.catalog.titles, scorer.items
@@ -264,6 +275,38 @@ class RecommendationService:
         page = home(listening.user_id, shelves, relevance, cards=n)
         return page.select("item_id", "kind", "title", "subtitle", "score", "reason",
                            pl.col("shelf").alias("group"), pl.col("shelf_title").alias("group_title"))
+
+
+#: the arm of a for-you experiment that keeps the personal model's own order (no ranker)
+MODEL_ORDER = "model"
+#: the arms a for-you experiment can have
+ARMS = (MODEL_ORDER, "ranker")
+
+
+@dataclass(frozen=True, slots=True)
+class RankerExperiment:
+    """An A/B test of the for-you order run by the server: arms ``model`` (the personal model's order) and
+    ``ranker`` (the learning-to-rank order), listeners assigned by salted hashing (``experiments.assignment``).
+
+    >>> exp = RankerExperiment.of("ranker-ab", {"model": 1.0, "ranker": 1.0})
+    >>> exp.arm("tm:user:000001") in ("model", "ranker")
+    True
+    """
+
+    name: str
+    assigner: Any
+
+    @classmethod
+    def of(cls, name: str, weights: dict[str, float]) -> RankerExperiment:
+        from tastemaker.experiments.assignment import Assigner, Experiment, Variant
+
+        unknown = set(weights) - set(ARMS)
+        if unknown:
+            raise ValueError(f"unknown arms {sorted(unknown)}; arms are {', '.join(ARMS)}")
+        return cls(name, Assigner([Experiment(name, [Variant(a, w) for a, w in weights.items()])]))
+
+    def arm(self, user_id: str) -> str | None:
+        return self.assigner.assign(user_id, self.name)
 
 
 def explore_slots(ranked: np.ndarray, n: int, epsilon: float, rng: np.random.Generator

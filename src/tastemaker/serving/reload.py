@@ -27,6 +27,7 @@ from tastemaker.serving.catalog import Catalog
 from tastemaker.serving.follow import StoreFollower
 from tastemaker.serving.models import ModelSet, latest_version
 from tastemaker.serving.precomputed import Precomputed, stat_key
+from tastemaker.serving.recommend import RankerExperiment
 from tastemaker.serving.runtime import Runtime, Snapshot
 from tastemaker.serving.state import ListeningState
 
@@ -48,6 +49,8 @@ class Sources:
     ann_above: int = EXACT_BELOW
     #: the share of for-you slots explored (see ``recommend.explore_slots``)
     explore: float = 0.0
+    #: the A/B test of the for-you order the server runs, if any
+    experiment: RankerExperiment | None = None
 
     def key(self) -> Key:
         """What the registry and the batch file name right now (four small reads)."""
@@ -65,7 +68,7 @@ class Sources:
                                history=state.loaded_history(), ann_above=self.ann_above)
         return Snapshot.of(store, state, catalog, models,
                            Precomputed.load(self.precomputed, keep.precomputed if keep else None), follower,
-                           self.explore)
+                           self.explore, self.experiment)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +107,7 @@ class Reloader:
             else:  # only the batch file changed: keep the loaded models and catalog
                 fresh = Snapshot.of(self.store, rt.listening, current.catalog, current.models,
                                     Precomputed.load(self.sources.precomputed, current.precomputed), rt.follower,
-                                    self.sources.explore)
+                                    self.sources.explore, self.sources.experiment)
             self._seen = key
             rt.swap(fresh)
             gc.unfreeze()  # the old set's cycles can be collected now; then, as at startup (app.settle_heap),

@@ -22,7 +22,7 @@ from tastemaker.serving.impressions import ImpressionLog
 from tastemaker.serving.metrics import Metrics
 from tastemaker.serving.models import ModelSet, Slot
 from tastemaker.serving.precomputed import Precomputed
-from tastemaker.serving.recommend import RecommendationService
+from tastemaker.serving.recommend import RankerExperiment, RecommendationService
 from tastemaker.serving.state import ListeningState
 
 
@@ -37,11 +37,12 @@ class Snapshot:
 
     @classmethod
     def of(cls, store: Any, state: ListeningState, catalog: Catalog, models: ModelSet, precomputed: Precomputed,
-           follower: StoreFollower | None = None, explore: float = 0.0) -> Snapshot:
+           follower: StoreFollower | None = None, explore: float = 0.0,
+           experiment: RankerExperiment | None = None) -> Snapshot:
         """The snapshot of these parts, with the recommendation service over them and ``state`` (kept in
         step with the store by ``follower`` when given)."""
         return cls(catalog, models, precomputed,
-                   RecommendationService(store, models, catalog, precomputed, state, follower, explore))
+                   RecommendationService(store, models, catalog, precomputed, state, follower, explore, experiment))
 
 
 class Runtime:

@@ -98,6 +98,8 @@ class ServedBy(BaseModel):
                               "unknown_user, forgotten, no_item_vectors, no_catalog, empty or error")
     ranker: str | None = Field(None, description="The learning-to-rank model that ordered the list "
                                "(ranker@v0001); null when the personal model's own order stands")
+    variant: str | None = Field(None, description="experiment:arm when an experiment the server runs decided "
+                                "this list (`serve --experiment`); null otherwise")
 
 
 class ItemOut(BaseModel):

@@ -56,6 +56,7 @@ EVENTS = _spec(
     source_file=pl.String(),
     ingested_at=TS,
     propensity=pl.Float64(),
+    variant=pl.String(),
 )
 
 TRACKS = _spec(
