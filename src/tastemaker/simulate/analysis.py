@@ -23,6 +23,8 @@ Example:
 
 from __future__ import annotations
 
+import logging
+
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,6 +40,8 @@ from tastemaker.simulate.loop import LoopRun
 NEW_RELEASE_DAYS = 30
 #: mean metrics whose weekly lift is fitted with a trend
 TRENDED = ("minutes", "total_minutes", "discovered_artists", "distinct_artists")
+
+log = logging.getLogger("tastemaker.simulate")
 
 
 def analyse(run: LoopRun, alpha: float = 0.05) -> ExperimentResult:
@@ -148,14 +152,16 @@ def _cuped(run: LoopRun, users: pl.DataFrame, exposed: pl.DataFrame, arms: list[
     week_before = Period(start - timedelta(days=7), start)
     pre = user_metrics(history, week_before, exposed["user_id"].to_list()).select(
         "user_id", pl.col("minutes").alias("pre"))
-    overall = users.filter(pl.col("period") == "overall").join(pre, on="user_id", how="left")
+    overall = (users.filter(pl.col("period") == "overall").join(pre, on="user_id", how="left")
+               .with_columns(pl.col("pre").fill_null(0.0)))  # no listening the week before: 0 minutes
     out = []
     for arm in arms[1:]:
         a, b = (overall.filter(pl.col("arm") == x) for x in (arms[0], arm))
         try:
             effect = cuped(a["total_minutes"].to_numpy(), a["pre"].to_numpy(), b["total_minutes"].to_numpy(),
                            b["pre"].to_numpy(), alpha=alpha, metric="total_minutes_cuped")
-        except ValueError:
+        except ValueError as exc:  # e.g. an arm too small: the report says CUPED is missing and why
+            log.warning("no CUPED effect for arm %s: %s", arm, exc)
             continue
         out.append({"period": "overall", "arm": arm, **effect.as_dict()})
     return out
