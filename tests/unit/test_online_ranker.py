@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 import pytest
+import scipy.sparse as sp
 
 from tastemaker.candidates.ann import ItemIndex
 from tastemaker.candidates.recommender import MatrixRecommender
@@ -125,3 +126,22 @@ def test_explored_slots_log_the_probability_each_choice_had() -> None:
     assert share == pytest.approx((1 - epsilon) + epsilon / 3, abs=0.015)
     assert {round(p, 9) for c, p in after_best if c == 10} == {round((1 - epsilon) + epsilon / 3, 9)}
     assert explore_slots(ranked, 3, 0.0, rng) == ([30, 10, 20], [1.0, 1.0, 1.0], [False, False, False])
+
+
+def test_fold_in_is_implicits_half_step_and_a_new_play_moves_the_vector(fitted: tuple) -> None:
+    model, history, artists = fitted
+    scorer = CandidateScorer.of(model, artists)
+    user = history["user_id"].sort()[3]
+    past = history.filter(pl.col("user_id") == user)
+    rows, ones = scorer.known(past["item_id"].to_list(), np.ones(past.height))
+    mine = scorer.fold_in(rows, ones)
+    x = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (np.zeros(len(rows), dtype=np.int64), rows)),
+                      shape=(1, len(scorer.items)))
+    reference = model.model.fold_in_factors(x)[0]  # implicit's recalculate_user
+    assert mine == pytest.approx(reference, abs=1e-4)
+    unheard = np.setdiff1d(np.arange(len(scorer.items)), rows)[:3]
+    moved = scorer.fold_in(np.r_[rows, unheard], np.ones(len(rows) + 3))
+    assert np.linalg.norm(moved - mine) > 1e-3
+    before = scorer.pool(scorer.user_row(user), rows, rows, ones, 20, mine)
+    after = scorer.pool(scorer.user_row(user), np.r_[rows, unheard], rows, ones, 20, moved)
+    assert not set(after.rows.tolist()) & set(unheard.tolist()) and before.rows.tolist() != after.rows.tolist()

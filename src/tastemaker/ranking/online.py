@@ -70,6 +70,8 @@ class CandidateScorer:
         index: a built :class:`ItemIndex` over ``vectors`` (built here, exact, when omitted).
         stats: :func:`item_stats` of the listening the scorer stands on (age and recent listeners
             of each item); zeros when omitted.
+        fold: ``(regularization, alpha, signal)`` of an ALS model: lets :meth:`fold_in` solve a
+            listener's vector from their listening now (None: the trained vectors only).
 
     >>> scorer = CandidateScorer.of(model, catalog.artists)  # doctest: +SKIP
     >>> scorer.pool(scorer.user_row("u1"), heard_rows, history_rows, recency).rows[:3]  # doctest: +SKIP
@@ -77,7 +79,7 @@ class CandidateScorer:
 
     def __init__(self, items: np.ndarray, vectors: np.ndarray, users: np.ndarray, user_vectors: np.ndarray,
                  popularity: np.ndarray, artists: Mapping[str, str], index: ItemIndex | None = None,
-                 stats: pl.DataFrame | None = None) -> None:
+                 stats: pl.DataFrame | None = None, fold: tuple[float, float, str] | None = None) -> None:
         self.items = np.asarray(items).astype(str)
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if self.vectors.shape[0] != len(self.items):
@@ -94,6 +96,10 @@ class CandidateScorer:
         self.item_artist = np.array([self.artist_row.setdefault(a, len(self.artist_row)) for a in artist_ids],
                                     dtype=np.int64)
         self.index = index if index is not None else ItemIndex(exact_below=2**62).build(self.items, self.vectors)
+        self.fold = fold
+        if fold is not None:  # the Gram matrix of one ALS half-step, once per model
+            self._y = self.vectors.astype(np.float64)
+            self._base = self._y.T @ self._y + fold[0] * np.eye(self._y.shape[1])
         self.log_age = np.zeros(len(self.items), dtype=np.float32)
         self.log_recent = np.zeros(len(self.items), dtype=np.float32)
         if stats is not None and stats.height:
@@ -107,10 +113,13 @@ class CandidateScorer:
         """The scorer of a fitted :class:`~tastemaker.candidates.recommender.MatrixRecommender` with user
         and item vectors (ALS, BPR); raises ``ValueError`` for a model without them."""
         vectors = model.item_vectors() if hasattr(model, "item_vectors") else None
-        users = getattr(getattr(model, "model", None), "user_factors_", None)
+        inner = getattr(model, "model", None)
+        users = getattr(inner, "user_factors_", None)
         if vectors is None or users is None:
             raise ValueError(f"{getattr(model, 'name', model)!r} has no user and item vectors to score with")
-        return cls(model.items_, vectors, model.users_, users, model.popularity_, artists, index, stats)
+        fold = ((float(inner.regularization), float(inner.alpha), str(getattr(model, "signal", "binary")))
+                if getattr(model, "name", None) == "als" else None)
+        return cls(model.items_, vectors, model.users_, users, model.popularity_, artists, index, stats, fold)
 
     def user_row(self, user_id: str) -> int | None:
         """The model's row of ``user_id``, None when it was not trained on them."""
@@ -128,14 +137,26 @@ class CandidateScorer:
         keep = rows >= 0
         return rows[keep], np.asarray(weights, dtype=np.float64)[keep]
 
+    def fold_in(self, rows: np.ndarray, values: np.ndarray) -> np.ndarray | None:
+        """A listener's vector from their listening now: the exact ALS half-step with the item vectors
+        fixed (as ``implicit``'s ``recalculate_user``), ``rows`` the items and ``values`` the model's
+        signal for each (1 for a binary model). None for a model that cannot fold in."""
+        if self.fold is None or not len(rows):
+            return None
+        confidence = self.fold[1] * np.asarray(values, dtype=np.float64)
+        y = self._y[rows]
+        gram = self._base + (y.T * (confidence - 1.0)) @ y
+        return np.linalg.solve(gram, y.T @ confidence).astype(np.float32)
+
     def pool(self, user: int, heard: np.ndarray, history: np.ndarray, recency: np.ndarray,
-             k: int = CANDIDATES) -> Pool:
-        """The ``k`` best unheard items of user row ``user`` with their features.
+             k: int = CANDIDATES, vector: np.ndarray | None = None) -> Pool:
+        """The ``k`` best unheard items of user row ``user`` (or of ``vector``, when given) with their features.
 
         ``heard``: item rows never to return; ``history``, ``recency``: the rows the listener
         listened to with their recency-decayed listens (aligned).
         """
-        rows, scores = self.index.search_rows(self.user_vectors[user], k, heard)
+        query = self.user_vectors[user] if vector is None else vector
+        rows, scores = self.index.search_rows(query, k, heard)
         return Pool(rows, *self.features(rows, scores, history, recency))
 
     def features(self, rows: np.ndarray, scores: np.ndarray, history: np.ndarray,

@@ -210,14 +210,21 @@ class RecommendationService:
     def _for_you_ranked(self, scorer: CandidateScorer, listening: Listening, n: int) -> list[dict[str, Any]]:
         """For-you on arrays (ranking/online.py): ``CANDIDATES`` unheard items of the listener's vector,
         re-ordered by the learning-to-rank model when one is loaded, each "because you played" the
-        history track it is closest to."""
+        history track it is closest to. A listener whose listening changed since the server loaded
+        it gets their vector solved from it now (ALS fold-in), so a new play moves the whole list."""
         row = scorer.user_row(listening.user_id)
         if row is None:
             raise Unservable("unknown_user")
         heard = scorer.rows_of(listening.heard["item_id"].to_list())
         history, recency = scorer.known(listening.history["item_id"].to_list(),
                                         listening.history["recency"].to_numpy())
-        pool = scorer.pool(row, heard, history, recency, max(CANDIDATES, n))
+        vector = None
+        if scorer.fold is not None and self.state.changed(listening.user_id):  # listened since it was trained
+            signal = scorer.fold[2]
+            values = (np.ones(listening.history.height) if signal == "binary" else
+                      listening.history["recency" if signal == "recency" else "weight"].to_numpy())
+            vector = scorer.fold_in(*scorer.known(listening.history["item_id"].to_list(), values))
+        pool = scorer.pool(row, heard, history, recency, max(CANDIDATES, n), vector)
         ranker = self.models.rank if self._arm(listening.user_id) != MODEL_ORDER else None
         scores = ranker.scores(pool.features) if ranker is not None else pool.features[:, 0].astype(np.float64)
         top, chance, explored = explore_slots(np.argsort(-scores, kind="stable"), n, self.explore, self._rng)

@@ -158,6 +158,10 @@ class ListeningState:
         return pl.concat([kept, *(h.history for h in changed.values() if h.history.height)],
                          how="vertical_relaxed")
 
+    def changed(self, user_id: str) -> bool:
+        """Whether ``user_id``'s listening changed since it was loaded (an ingest, a follow, a reload)."""
+        return user_id in self._changed
+
     def user_ids(self) -> list[str]:
         """Every listener with listening held."""
         base = self._base
