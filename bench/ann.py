@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from doc_section import replace_section  # noqa: E402  (bench/ is on sys.path when run)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "ann.json"
@@ -314,11 +315,7 @@ def write_doc(rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
                          f"{s['batched_ms_per_query']} | {r['build_s']} | {r['index_rss_mib']:,} | "
                          f"{r['index_file_mib']} | {r['peak_rss_mib']:,} |")
     lines += ["", END]
-    text = DOC.read_text()
-    if BEGIN not in text:
-        text += "\n## Approximate nearest neighbours\n\n" + BEGIN + "\n" + END + "\n"
-    head, _, rest = text.partition(BEGIN)
-    DOC.write_text(head + "\n".join(lines) + rest.partition(END)[2])
+    replace_section(DOC, BEGIN, END, "Approximate nearest neighbours", lines)
 
 
 def main() -> None:

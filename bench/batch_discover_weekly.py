@@ -32,6 +32,7 @@ from typing import Any
 import polars as pl
 
 from tastemaker.store import open_store
+from doc_section import replace_section  # noqa: E402  (bench/ is on sys.path when run)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "batch_discover_weekly.json"
@@ -125,11 +126,7 @@ def write_doc(r: dict[str, Any]) -> None:
              f"short of {SIZE} tracks, {c['listeners_missing']} listeners with history left out, "
              f"{c['heard_tracks']} heard tracks, at most {c['max_per_artist']} tracks per artist, every run "
              f"identical: {'yes' if r['deterministic'] else 'no'}.", "", END]
-    text = DOC.read_text()
-    if BEGIN not in text:
-        text += "\n## Batch Discover Weekly\n\n" + BEGIN + "\n" + END + "\n"
-    head, _, rest = text.partition(BEGIN)
-    DOC.write_text(head + "\n".join(lines) + rest.partition(END)[2])
+    replace_section(DOC, BEGIN, END, "Batch Discover Weekly", lines)
 
 
 def playlists(ws: Path, scratch: Path, n: int) -> tuple[list[dict[str, Any]], dict[str, Any], bool]:

@@ -30,6 +30,7 @@ from tastemaker.ingest import run_import
 from tastemaker.ingest.formats import FORMATS
 from tastemaker.simulate import World, WorldConfig, write_world
 from tastemaker.store import open_store
+from doc_section import replace_section  # noqa: E402  (bench/ is on sys.path when run)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "confidence.json"
@@ -75,11 +76,7 @@ def main() -> None:
              "| input | NDCG@10 | Recall@10 | MRR@10 | vs play counts |", "|---|---:|---:|---:|---:|"]
     lines += [f"| {n} | {r['ndcg@10']:.4f} | {r['recall@10']:.4f} | {r['mrr@10']:.4f} | {r['ndcg@10'] / base:.2f}× |"
               for n, r in rows.items()]
-    text = DOC.read_text()
-    if BEGIN not in text:
-        text += "\n## Listening-aware confidence\n\n" + BEGIN + "\n" + END + "\n"
-    head, _, rest = text.partition(BEGIN)
-    DOC.write_text(head + "\n".join(lines + ["", END]) + rest.partition(END)[2])
+    replace_section(DOC, BEGIN, END, "Listening-aware confidence", lines + ["", END])
 
 
 if __name__ == "__main__":

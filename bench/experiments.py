@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import experiments_ab  # noqa: E402
 import experiments_ope  # noqa: E402
 import experiments_stats  # noqa: E402
+from doc_section import replace_section  # noqa: E402  (bench/ is on sys.path when run)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "experiments.json"
@@ -111,11 +112,7 @@ def write_doc(r: dict[str, Any]) -> None:
             f"{w['period']} {w['rel_lift']:+.0%} [{w['rel_ci_low']:+.0%}, {w['rel_ci_high']:+.0%}]"
             for w in ab["minutes_by_week"]) + "."]
     lines += ["", END]
-    text = DOC.read_text()
-    if BEGIN not in text:
-        text += "\n## Experiments: error rates, power, off-policy evaluation, a closed-loop A/B\n\n" + BEGIN + "\n" + END + "\n"
-    head, _, rest = text.partition(BEGIN)
-    DOC.write_text(head + "\n".join(lines) + rest.partition(END)[2])
+    replace_section(DOC, BEGIN, END, "Experiments: error rates, power, off-policy evaluation, a closed-loop A/B", lines)
 
 
 if __name__ == "__main__":

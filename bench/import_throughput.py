@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from doc_section import replace_section  # noqa: E402  (bench/ is on sys.path when run)
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("TASTEMAKER_SHARED_DATA", ROOT.parent / "shared" / "data"))
 RESULTS = ROOT / "bench" / "results" / "import.json"
@@ -92,10 +94,7 @@ def write_doc(rows: list[dict[str, object]], meta: dict[str, object]) -> None:
         lines.append(f"| {r['case']} | {r['records']:,} | {r['wall_s_median']} | {r['events_per_s']:,} | "
                      f"{r['events_per_s_in_process']:,} | {r['peak_rss_mib']:,} |")
     lines += ["", END]
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n## Bulk import\n\n" + BEGIN + "\n" + END + "\n"
-    head, _, rest = text.partition(BEGIN)
-    _, _, tail = rest.partition(END)
-    DOC.write_text(head + "\n".join(lines) + tail)
+    replace_section(DOC, BEGIN, END, "Bulk import", lines)
 
 
 def main() -> None:

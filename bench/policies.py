@@ -56,6 +56,7 @@ from tastemaker.rerank.policies import calibrate, cap, explore, freshness, mmr, 
 from tastemaker.simulate import World, WorldConfig  # noqa: E402
 from tastemaker.simulate.tables import audio_features_table, tracks_table  # noqa: E402
 from tastemaker.store.tables import conform  # noqa: E402
+from doc_section import replace_section  # noqa: E402  (bench/ is on sys.path when run)
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = Path(os.environ.get("TASTEMAKER_SHARED_DATA", ROOT.parent / "shared" / "data")) / "benchmarks"
@@ -393,11 +394,7 @@ def write_doc(results: dict[str, Any]) -> None:
     k = results["world"]["size"]
     lines = [BEGIN, "", _intro(results), "", *_world_tables(results["world"], k), "", *_legend(results), "",
              *_real_table(results["real"], k)]
-    text = DOC.read_text()
-    if BEGIN not in text:
-        text += "\n## Re-ranking policies: diversity and its accuracy cost\n\n" + BEGIN + "\n" + END + "\n"
-    head, _, rest = text.partition(BEGIN)
-    DOC.write_text(head + "\n".join(lines + ["", END]) + rest.partition(END)[2])
+    replace_section(DOC, BEGIN, END, "Re-ranking policies: diversity and its accuracy cost", lines + ["", END])
 
 
 def main() -> None:

@@ -37,6 +37,8 @@ from tastemaker.evaluation.fixed_split import (  # noqa: E402
     evaluate_per_user,
 )
 
+from doc_section import replace_section  # noqa: E402  (bench/ is on sys.path when run)
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = Path(os.environ.get("TASTEMAKER_SHARED_DATA", ROOT.parent / "shared" / "data")) / "benchmarks"
 RESULTS = ROOT / "bench" / "results" / "quality.json"
@@ -359,11 +361,7 @@ def write_doc(results: dict[str, Any]) -> None:
         lines.append(f"| {split} | {cell('pop')} | {cell('history')} | {cell('itemknn')} | {cell('als')} | {cell('als-rated')} | "
                      f"{cell('ease')} | {cell('rp3beta')} | {cell('artist')} | **{cell('hybrid')}** | {cell('ranker')} | {vs['peer']} {vs['peer_ndcg@10']:.4f} | "
                      f"{vs['mean_diff']:+.4f} (p={vs['paired_t_p']:.2g}) |")
-    text = DOC.read_text()
-    if BEGIN not in text:
-        text += "\n## Recommendation quality (fixed splits)\n\n" + BEGIN + "\n" + END + "\n"
-    head, _, rest = text.partition(BEGIN)
-    DOC.write_text(head + "\n".join(lines + ["", END]) + rest.partition(END)[2])
+    replace_section(DOC, BEGIN, END, "Recommendation quality (fixed splits)", lines + ["", END])
 
 
 def main() -> None:

@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from doc_section import replace_section  # noqa: E402  (bench/ is on sys.path when run)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "serving.json"
@@ -662,12 +663,8 @@ def write_doc(result: dict[str, Any], meta: dict[str, Any], only: dict[str, Any]
             lines.append(f"| {names[r['server']]} | {h['achieved_rps']} | {h['server_cpu_ms_per_request']} | "
                          f"{m['achieved_rps']} | {m['p50_ms']} | {m['p99_ms']} | {m['server_cpu_ms_per_request']} |")
     lines += ["", end]
-    text = DOC.read_text()
-    if begin not in text:
-        title = "Serving under load" + (f" ({world['tracks']:,} tracks)" if tag else "")
-        text += f"\n## {title}\n\n" + begin + "\n" + end + "\n"
-    head, _, rest = text.partition(begin)
-    DOC.write_text(head + "\n".join(lines) + rest.partition(end)[2])
+    title = "Serving under load" + (f" ({world['tracks']:,} tracks)" if tag else "")
+    replace_section(DOC, begin, end, title, lines)
 
 
 if __name__ == "__main__":

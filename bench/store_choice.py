@@ -24,6 +24,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import polars as pl
+from doc_section import replace_section  # noqa: E402  (bench/ is on sys.path when run)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "store_choice.json"
@@ -137,9 +138,7 @@ def main() -> None:
              "|---|---:|---:|---:|---|"]
     table += [f"| {r['store']} | {r['append_events_per_s']:,} | {r['resend_events_per_s']:,} | {r['resend_accepted']} | "
               f"{r['read_while_writer_open']} |" for r in rows]
-    text = DOC.read_text()
-    head, _, rest = text.partition(BEGIN)
-    DOC.write_text(head + "\n".join(table + ["", END]) + rest.partition(END)[2])
+    replace_section(DOC, BEGIN, END, "Store choice", table + ["", END])
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from doc_section import replace_section  # noqa: E402  (bench/ is on sys.path when run)
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "train_speed.json"
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -94,11 +96,7 @@ def main() -> None:
              f"| bare `implicit` fit of the same matrix | {result['bare_fit_s']} | {result['bare_peak_rss_mib']:,} |",
              "", f"Ratio, our process minus data loading over the bare fit: **{result['ratio_end_to_end_minus_load']}×** "
              f"(fit alone: {result['ratio_fit_only']}×).", "", END]
-    text = DOC.read_text()
-    if BEGIN not in text:
-        text += "\n## Training speed: ALS\n\n" + BEGIN + "\n" + END + "\n"
-    head, _, rest = text.partition(BEGIN)
-    DOC.write_text(head + "\n".join(lines) + rest.partition(END)[2])
+    replace_section(DOC, BEGIN, END, "Training speed: ALS", lines)
 
 
 if __name__ == "__main__":
