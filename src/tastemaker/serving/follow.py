@@ -93,13 +93,12 @@ class StoreFollower:
         """The listening of every listener in ``store`` now, and a follower that has applied exactly it."""
         files = _event_files(store)
         paths = [store.root / "segments" / f for f in files]
-        events, ids = store.events().collect(), np.empty(0, dtype=np.int64)  # (no segments: the empty table)
         if paths:
             frame = pl.scan_parquet(paths, missing_columns="insert", schema=spec("events").schema)
-            names = frame.collect_schema().names()
-            events = (frame.filter(pl.col("type") != "impression").select(c for c in COLUMNS if c in names)
-                      .collect())
+            events = frame.filter(pl.col("type") != "impression").select(COLUMNS).collect()
             ids = frame.select("row_id").collect()["row_id"].to_numpy()
+        else:  # no segments yet: the empty table
+            events, ids = pl.DataFrame(schema=spec("events").schema), np.empty(0, dtype=np.int64)
         kwargs = {} if half_life_days is None else {"half_life_days": half_life_days}
         state = ListeningState(events, **kwargs)
         return state, cls(store, state, set(files), AppliedIds(ids))
@@ -127,8 +126,7 @@ class StoreFollower:
             return 0
         frame = pl.scan_parquet([self.store.root / "segments" / f for f in new], missing_columns="insert",
                                 schema=spec("events").schema)
-        names = frame.collect_schema().names()
-        rows = frame.select("row_id", *(c for c in COLUMNS if c in names)).collect()
+        rows = frame.select("row_id", *COLUMNS).collect()
         fresh = rows.filter(pl.Series(self._applied.missing(rows["row_id"].to_numpy())))
         self._applied.add(fresh["row_id"].to_numpy())
         listening = fresh.filter(pl.col("type") != "impression").drop("row_id")

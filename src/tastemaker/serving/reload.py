@@ -65,7 +65,7 @@ class Sources:
         catalog = Catalog.from_store(store)
         models = ModelSet.load(self.models_dir, store, catalog, self.personal, self.fallback,
                                keep=keep.models if keep else None, ranker=self.ranker,
-                               history=state.loaded_history(), ann_above=self.ann_above)
+                               history=state.histories(), ann_above=self.ann_above)
         return Snapshot.of(store, state, catalog, models,
                            Precomputed.load(self.precomputed, keep.precomputed if keep else None), follower,
                            self.explore, self.experiment)

@@ -149,7 +149,7 @@ class ListeningState:
                 keep = pl.col("user_id") != user_id
                 self._base = _indexed(base.heard.filter(keep), base.history.filter(keep))
 
-    def loaded_history(self) -> pl.DataFrame:
+    def histories(self) -> pl.DataFrame:
         """Every listener's history now (what item statistics are computed from at each model load)."""
         base, changed = self._base, dict(self._changed)
         if not changed:

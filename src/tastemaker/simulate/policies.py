@@ -122,7 +122,7 @@ def services(store: Any, state: ListeningState, models_dir: Path, policies: Sequ
     for policy in policies:
         personal = PERSONAL[policy][0] if policy in PERSONAL else FALLBACK
         models = ModelSet.load(models_dir, store, catalog, personal=personal, fallback=FALLBACK,
-                               ranker="ranker" if policy in RANKED else None, history=state.loaded_history())
+                               ranker="ranker" if policy in RANKED else None, history=state.histories())
         if policy == "popularity":
             models = ModelSet(Slot("personal", "none", error="the popularity arm serves no personal model"),
                               models.fallback, chart=models.chart)
