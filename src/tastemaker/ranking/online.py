@@ -148,13 +148,15 @@ class CandidateScorer:
         gram = self._base + (y.T * (confidence - 1.0)) @ y
         return np.linalg.solve(gram, y.T @ confidence).astype(np.float32)
 
-    def pool(self, user: int, heard: np.ndarray, history: np.ndarray, recency: np.ndarray,
+    def pool(self, user: int | None, heard: np.ndarray, history: np.ndarray, recency: np.ndarray,
              k: int = CANDIDATES, vector: np.ndarray | None = None) -> Pool:
         """The ``k`` best unheard items of user row ``user`` (or of ``vector``, when given) with their features.
 
         ``heard``: item rows never to return; ``history``, ``recency``: the rows the listener
         listened to with their recency-decayed listens (aligned).
         """
+        if vector is None and user is None:
+            raise ValueError("pool() needs the listener's model row or a vector: the model does not know them")
         query = self.user_vectors[user] if vector is None else vector
         rows, scores = self.index.search_rows(query, k, heard)
         return Pool(rows, *self.features(rows, scores, history, recency))
