@@ -23,12 +23,18 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
+import scipy.sparse as sp  # noqa: E402
 from scipy import stats  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from tastemaker.candidates.artist import ArtistDiscovery, artists_from_item_ids  # noqa: E402
 from tastemaker.candidates.hybrid import Hybrid, coordinate_weights  # noqa: E402
-from tastemaker.ranking.candidate_features import ArtistAffinity, CoListening, FeatureSource  # noqa: E402
+from tastemaker.ranking.candidate_features import (  # noqa: E402
+    ArtistAffinity,
+    CoListening,
+    FeatureSource,
+    FriendsListening,
+)
 from tastemaker.ranking.residual import CorrectionSearch, Corrections, candidate_pool, fit_corrections  # noqa: E402
 from tastemaker.evaluation.fixed_split import (  # noqa: E402
     MATRIX_MODELS,
@@ -56,8 +62,10 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
     "ease": [{"l2": lam} for lam in (100.0, 250.0, 500.0, 1000.0)],
     # unheard tracks of the listener's own and similar artists (Spotify splits only: items name their artist)
     "artist": [{"similar_weight": w} for w in (0.0, 0.1, 0.3)],
-    # ALS with the star ratings as confidence, where the split's source has them (MovieLens)
-    "als-rated": [{"factors": 64, "regularization": r, "alpha": a} for r in (10.0, 30.0, 60.0) for a in (0.5, 1.0, 2.0)],
+    # ALS with listening-aware confidence: the star ratings where the split's source has them (MovieLens),
+    # else log(1 + plays) where train counts plays (Last.fm, Spotify); the first part suits stars, the second counts
+    "als-weighted": [{"factors": 64, "regularization": r, "alpha": a} for r in (10.0, 30.0, 60.0) for a in (0.5, 1.0, 2.0)]
+    + [{"factors": f, "regularization": r, "alpha": a} for f in (128, 256) for r in (30.0, 50.0, 80.0) for a in (1.0, 2.0, 3.0)],
     # random walk item -> user -> item with a popularity penalty (Paudel et al. 2016)
     "rp3beta": [{"alpha": a, "beta": b, "k": k} for a in (0.5, 0.75, 1.0) for b in (0.0, 0.2, 0.4, 0.6)
                 for k in (100, 400)],
@@ -67,7 +75,10 @@ MODELS = MATRIX_MODELS
 #: RP3beta's walk matrix holds every pair of items a user shares: on the Spotify splits (thousands of
 #: tracks per listener) that is hundreds of millions of pairs, so it runs under the same guard as EASE
 #: one EASE fit on 17,632 items takes about 210 s here: tune over the peers' valid-chosen value only
-NARROW = {"lastfm2k": {"ease": [{"l2": 50.0}]}}
+NARROW = {"lastfm2k": {"ease": [{"l2": 50.0}]},
+          # ALS is far behind history and artist discovery there (tens of thousands of tracks per fit): a short grid
+          **{name: {"als-weighted": [{"factors": 128, "regularization": r, "alpha": a} for r in (30.0, 50.0)
+                                     for a in (1.0, 2.0)]} for name in ("spotify-basic-discovery", "spotify-basic-familiar")}}
 PEER_TO_OURS = {"pop": "pop", "userpop": "history", "ease": "ease", "als": "als", "itemknn": "itemknn", "bpr": "bpr"}
 
 
@@ -129,16 +140,46 @@ def movielens_train_ratings(split: FixedSplit) -> Any:
     return split.pair_weights(train.join(raw.select("user_id", "item_id", "value"), on=["user_id", "item_id"]))
 
 
+FRIENDS = BENCH.parent / "lastfm-hetrec2011-2k" / "user_friends.dat"
+
+
+def lastfm_friends(split: FixedSplit) -> Any:
+    """The Last.fm split's social graph (users × users, row = whom the user befriended), or ``None``.
+
+    Friendships are side information of the data set the split was cut from; they say nothing
+    about what anyone played, so only train histories reach the ranker through them.
+    """
+    if split.name != "lastfm2k" or not FRIENDS.exists():
+        return None
+    pairs = pl.read_csv(FRIENDS, separator="\t", schema_overrides={"userID": pl.String, "friendID": pl.String})
+    index = pl.DataFrame({"user_id": split.users, "u": np.arange(len(split.users))})
+    pairs = (pairs.join(index, left_on="userID", right_on="user_id")
+             .join(index.rename({"u": "f"}), left_on="friendID", right_on="user_id"))
+    return sp.csr_matrix((np.ones(pairs.height), (pairs["u"].to_numpy(), pairs["f"].to_numpy())),
+                         shape=(len(split.users), len(split.users)))
+
+
+def listening_weights(split: FixedSplit) -> Any:
+    """The confidence matrix of ``als-weighted``: the star ratings on MovieLens, else log(1 + plays) where
+    the split's train counts plays (a weight column), else ``None``."""
+    ratings = movielens_train_ratings(split)
+    if ratings is not None or "weight" not in split.frames["train"].columns:
+        return ratings
+    weights = split.train_weights.tocsr().astype(np.float64)
+    weights.data = np.log1p(weights.data)
+    return weights
+
+
 def _fit(split: FixedSplit, name: str, params: dict[str, Any], side: dict[str, Any] | None = None) -> Any:
     side = side or {}
     if name == "artist":  # the Spotify splits' item ids name the artist: "artist\u241ftrack"
         return ArtistDiscovery(artists_from_item_ids(split.items), **params).fit(split.train_weights)
-    model = MODELS[name.removesuffix("-rated")](**{k: v for k, v in params.items() if k != "half_life_days"})
+    model = MODELS[name.removesuffix("-weighted")](**{k: v for k, v in params.items() if k != "half_life_days"})
     if name == "history":
         hl = params.get("half_life_days")
         return model.fit(split.train_weights if hl is None else split.recency_weights(side["events"], hl))
-    if name.endswith("-rated"):
-        return model.fit(side["ratings"])
+    if name.endswith("-weighted"):
+        return model.fit(side["weights"])
     return model.fit(split.matrices["train"])
 
 
@@ -149,7 +190,7 @@ def _valid(split: FixedSplit, model: Any) -> float:
 def tune(split: FixedSplit, name: str, side: dict[str, Any]) -> tuple[dict[str, Any], Any, float] | None:
     if name in ("ease", "rp3beta") and len(split.items) > MAX_EASE_ITEMS:
         return None
-    if name.endswith("-rated") and side.get("ratings") is None:
+    if name.endswith("-weighted") and side.get("weights") is None:
         return None
     if name == "artist" and not split.name.startswith("spotify"):
         return None
@@ -184,7 +225,7 @@ def run_split(folder: Path) -> dict[str, Any]:
     peers = json.loads((BENCH / "peers" / f"{split.name}.json").read_text())["models"]
     out: dict[str, Any] = {}
     fitted: dict[str, tuple[Any, float]] = {}
-    side = {"events": spotify_train_events(split), "ratings": movielens_train_ratings(split)}
+    side = {"events": spotify_train_events(split), "weights": listening_weights(split), "friends": lastfm_friends(split)}
     for name in GRIDS:
         start = time.perf_counter()
         best = tune(split, name, side)
@@ -269,9 +310,12 @@ def blend(split: FixedSplit, models: dict[str, Any], valid: dict[str, float]) ->
 
 
 def feature_sources(split: FixedSplit, side: dict[str, Any]) -> list[FeatureSource]:
-    """The ranker's features beyond the members' scores: co-listening; on Spotify, the artist too."""
+    """The ranker's features beyond the members' scores: co-listening (also weighted by the user's own
+    ratings or log plays where the split has them); on Last.fm, the user's friends; on Spotify, the artist."""
     X = split.matrices["train"]
-    sources: list[FeatureSource] = [CoListening(X)]
+    sources: list[FeatureSource] = [CoListening(X, side.get("weights"))]
+    if side.get("friends") is not None:
+        sources.append(FriendsListening(X, side["friends"]))
     if split.name.startswith("spotify"):
         artists = artists_from_item_ids(split.items)
         sources.append(ArtistAffinity(split.train_weights, artists, artist_days_since(split, side["events"], artists)))
@@ -353,12 +397,12 @@ def write_doc(results: dict[str, Any]) -> None:
              "each model tuned on valid NDCG@10; best peer = the best tuned peer in "
              "`../shared/data/benchmarks/README.md`. p = paired t-test over test users, hybrid vs our run of "
              "that peer model with its parameters.", "",
-             "| split | pop | history | item-kNN | ALS | ALS on ratings | EASE | RP3beta | artist discovery | **hybrid** | "
+             "| split | pop | history | item-kNN | ALS | ALS on ratings / log plays | EASE | RP3beta | artist discovery | **hybrid** | "
              "ranker | best peer | hybrid vs peer (p) |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for split, models in results.items():
         cell = lambda m: f"{models[m]['ndcg@10']:.4f} / {models[m]['recall@10']:.4f}" if "ndcg@10" in models.get(m, {}) else "—"  # noqa: E731
         vs = models["hybrid"]["vs_best_peer"]
-        lines.append(f"| {split} | {cell('pop')} | {cell('history')} | {cell('itemknn')} | {cell('als')} | {cell('als-rated')} | "
+        lines.append(f"| {split} | {cell('pop')} | {cell('history')} | {cell('itemknn')} | {cell('als')} | {cell('als-weighted')} | "
                      f"{cell('ease')} | {cell('rp3beta')} | {cell('artist')} | **{cell('hybrid')}** | {cell('ranker')} | {vs['peer']} {vs['peer_ndcg@10']:.4f} | "
                      f"{vs['mean_diff']:+.4f} (p={vs['paired_t_p']:.2g}) |")
     replace_section(DOC, BEGIN, END, "Recommendation quality (fixed splits)", lines + ["", END])

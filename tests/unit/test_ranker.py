@@ -12,7 +12,7 @@ from tastemaker.candidates.als import ALS
 from tastemaker.candidates.hybrid import Hybrid
 from tastemaker.candidates.itemknn import ItemKNN
 from tastemaker.errors import NotFittedError
-from tastemaker.ranking.candidate_features import CoListening
+from tastemaker.ranking.candidate_features import CoListening, FriendsListening
 from tastemaker.ranking.ltr import Ranker, merge_candidates
 from tastemaker.ranking.residual import CorrectionSearch, Pool, candidate_pool, fit_corrections, pool_ndcg
 
@@ -135,3 +135,31 @@ def test_the_candidate_pool_follows_the_hybrid_and_leaves_masked_items_out() -> 
     assert pool.movable.all()
     with pytest.raises(ValueError, match="members must name"):
         candidate_pool(hybrid, {"als": members["als"]}, users, X, X, n=3)
+
+
+def test_weighted_co_listening_follows_the_users_most_played_items() -> None:
+    # items 0 and 1 are each co-listened with one other item only: 0 with 2, 1 with 3
+    X = sp.csr_matrix(np.array([[1, 0, 1, 0], [1, 0, 1, 0], [0, 1, 0, 1], [0, 1, 0, 1], [0, 0, 1, 1]], dtype=np.float32))
+    W = sp.csr_matrix(np.array([[1, 0, 1, 0], [1, 0, 1, 0], [0, 1, 0, 1], [0, 1, 0, 1], [0, 0, 9, 1]], dtype=np.float32))
+    plain, weighted = CoListening(X), CoListening(X, weights=W)
+    assert plain.names == ["colisten_mean"] and weighted.names == ["colisten_mean", "colisten_weighted"]
+    values = weighted(np.array([4]), np.array([[0, 1]]))[0]
+    assert values.shape == (2, 2)
+    assert np.isclose(values[0, 0], values[1, 0])  # plain: items 2 and 3 count alike
+    assert values[0, 1] > 3 * values[1, 1]  # weighted: item 2, played nine times, pulls item 0 up
+    assert np.allclose(plain(np.array([4]), np.array([[0, 1]]))[0, :, 0], values[:, 0])
+    with pytest.raises(ValueError, match="history's shape"):
+        CoListening(X, weights=W[:, :3])
+
+
+def test_friends_listening_counts_the_friends_who_have_the_candidate() -> None:
+    X = sp.csr_matrix(np.array([[1, 0, 0], [1, 1, 0], [1, 0, 0], [0, 0, 1]], dtype=np.float32))
+    F = sp.csr_matrix(np.array([[0, 1, 1, 0], [1, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]], dtype=np.float32))  # 0 follows 1, 2
+    source = FriendsListening(X, F)
+    values = source(np.array([0, 2]), np.array([[0, 1, 2], [0, 1, 2]]))
+    assert values.shape == (2, 3, len(source.names))
+    assert np.allclose(values[0, :, 0], [1.0, 0.5, 0.0])  # both friends have item 0, one has item 1, none item 2
+    assert np.allclose(values[0, :, 1], np.log1p([2, 1, 0]))
+    assert np.allclose(values[1], 0.0)  # user 2 follows no one
+    with pytest.raises(ValueError, match="users × users"):
+        FriendsListening(X, F[:, :3])

@@ -6,7 +6,8 @@ users × n item indices, returns users × n × k float32 values named by ``sourc
 
 - :class:`CoListening`: how strongly the candidate is co-listened with the user's history;
 - :class:`ArtistAffinity`: the candidate's artist in the user's history: share of plays,
-  tracks heard, and (given play times) days since the user last played the artist.
+  tracks heard, and (given play times) days since the user last played the artist;
+- :class:`FriendsListening`: the candidate in the histories of the people the user follows.
 
 >>> source = CoListening(X)  # doctest: +SKIP
 >>> source(np.array([0, 3]), items).shape  # doctest: +SKIP
@@ -55,27 +56,39 @@ class CoListening:
     the same with item columns scaled to unit length, so no item × item matrix is ever built (a catalog of
     tens of thousands of tracks would not fit). The candidate's own column counts only when the
     user already has it (re-listening).
+
+    With ``weights`` (same shape, e.g. log play counts), ``colisten_weighted`` as well: the same cosine
+    averaged with the user's own weights, so the artists a listener plays most count most.
     """
 
-    names = ["colisten_mean"]
-
-    def __init__(self, X: sp.spmatrix) -> None:
+    def __init__(self, X: sp.spmatrix, weights: sp.spmatrix | None = None) -> None:
         binary = _binary(X)
         norms = np.sqrt(np.asarray(binary.sum(axis=0)).ravel())
         self.unit = (binary @ sp.diags(1.0 / np.where(norms > 0, norms, 1.0))).tocsr()
         self.unit_t = self.unit.T.tocsr()
         self.binary = binary
         self.history = np.diff(binary.indptr)
+        self.shares = None
+        if weights is not None:
+            W = sp.csr_matrix(weights, dtype=np.float64)
+            if W.shape != binary.shape:
+                raise ValueError(f"weights must have the history's shape {binary.shape}, got {W.shape}")
+            totals = np.asarray(W.sum(axis=1)).ravel()
+            self.shares = (sp.diags(1.0 / np.where(totals > 0, totals, 1.0)) @ W).tocsr()
+        self.names = ["colisten_mean"] + (["colisten_weighted"] if weights is not None else [])
 
     def __call__(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         _check(users, items, *self.unit.shape)
-        out = np.zeros(items.shape, dtype=np.float64)
+        rows = [self.binary] + ([self.shares] if self.shares is not None else [])
+        out = np.zeros((*items.shape, len(rows)), dtype=np.float64)
         for start in range(0, len(users), BLOCK):
             block = users[start:start + BLOCK]
-            overlap = np.asarray((self.binary[block] @ self.unit_t).todense())  # block × users
-            to_items = overlap @ self.unit  # block × items (dense ndarray @ sparse)
-            out[start:start + BLOCK] = np.take_along_axis(np.asarray(to_items), items[start:start + BLOCK], axis=1)
-        return (out / np.maximum(self.history[users], 1)[:, None])[..., None].astype(np.float32)
+            for k, R in enumerate(rows):
+                overlap = np.asarray((R[block] @ self.unit_t).todense())  # block × users
+                to_items = overlap @ self.unit  # block × items (dense ndarray @ sparse)
+                out[start:start + BLOCK, :, k] = np.take_along_axis(np.asarray(to_items), items[start:start + BLOCK], 1)
+        out[..., 0] /= np.maximum(self.history[users], 1)[:, None]
+        return out.astype(np.float32)
 
 
 class ArtistAffinity:
@@ -114,6 +127,33 @@ class ArtistAffinity:
         if self.days_since is not None:
             columns.append(np.where(unknown, np.nan, self.days_since[users[:, None], safe]))
         return np.stack(columns, axis=-1).astype(np.float32)
+
+
+class FriendsListening:
+    """The candidate among the user's friends (a social graph: users × users, row ``u`` = whom ``u`` follows).
+
+    ``friends_share``: the share of the user's friends with the candidate in their history;
+    ``friends_log_count``: log(1 + how many); ``user_log_friends``: log(1 + the user's friends).
+    A user with no friends gets zeros.
+    """
+
+    names = ["friends_share", "friends_log_count", "user_log_friends"]
+
+    def __init__(self, X: sp.spmatrix, friends: sp.spmatrix) -> None:
+        binary = _binary(X)
+        F = _binary(friends)
+        if F.shape != (binary.shape[0], binary.shape[0]):
+            raise ValueError(f"friends must be users × users {(binary.shape[0],) * 2}, got {F.shape}")
+        self.friends = np.diff(F.indptr)
+        self.count = (F @ binary).tocsr()
+        self.n_users, self.n_items = binary.shape
+
+    def __call__(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        _check(users, items, self.n_users, self.n_items)
+        count = _read(self.count, users, items)
+        friends = np.repeat(self.friends[users][:, None], items.shape[1], axis=1).astype(np.float64)
+        share = count / np.maximum(friends, 1.0)
+        return np.stack([share, np.log1p(count), np.log1p(friends)], axis=-1).astype(np.float32)
 
 
 def _read(M: sp.csr_matrix, users: np.ndarray, columns: np.ndarray) -> np.ndarray:
