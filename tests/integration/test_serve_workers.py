@@ -13,24 +13,41 @@ from serving_support import Start, copy_workspace
 USER = "tm:user:000002"
 
 
+def _pid(client: httpx.Client) -> int | None:
+    answer = client.get("/readyz")
+    return answer.json()["process"] if answer.status_code == 200 else None
+
+
 def _clients_on_two_workers(url: str) -> tuple[httpx.Client, httpx.Client]:
-    """Two keep-alive clients whose connections were accepted by different worker processes."""
+    """Two keep-alive clients whose connections were accepted by different worker processes.
+
+    First wait until both workers answer (the second may still be loading its models), then
+    pick the clients: an idle keep-alive connection is closed by the server after a few
+    seconds, and a client whose connection was closed reconnects to either worker.
+    """
+    seen: set[int] = set()
+    deadline = time.monotonic() + 90
+    while len(seen) < 2 and time.monotonic() < deadline:
+        with httpx.Client(base_url=url, timeout=30) as probe:
+            pid = _pid(probe)
+        if pid is not None:
+            seen.add(pid)
+        if len(seen) < 2:
+            time.sleep(0.2)
+    if len(seen) < 2:
+        pytest.fail("a second worker never answered")
     by_pid: dict[int, httpx.Client] = {}
-    spare: list[httpx.Client] = []
-    deadline = time.monotonic() + 90  # the second worker may still be loading its models
-    while len(by_pid) < 2 and time.monotonic() < deadline:
+    for _ in range(200):
         client = httpx.Client(base_url=url, timeout=30)
-        answer = client.get("/readyz")
-        pid = answer.json()["process"] if answer.status_code == 200 else None
+        pid = _pid(client)
         if pid is not None and pid not in by_pid:
             by_pid[pid] = client
+            if len(by_pid) == 2:
+                break
         else:
-            spare.append(client)
-            time.sleep(0.2)
-    for client in spare:
-        client.close()
+            client.close()
     if len(by_pid) < 2:
-        pytest.fail("a second worker never answered")
+        pytest.fail("no connection reached the second worker in 200 tries")
     first, second = by_pid.values()
     return first, second
 
