@@ -110,6 +110,22 @@ def test_corrections_are_kept_when_they_help_and_dropped_when_they_do_not() -> N
     assert dropped.ranker is None and np.array_equal(dropped.score(perfect), perfect.start)
 
 
+def test_lists_of_an_earlier_period_train_the_corrections_but_only_valid_lists_judge_them() -> None:
+    search = CorrectionSearch(scales=(1.0,), leaves=(7,), min_data_in_leaf=20, max_rounds=100)
+    pool, labels, targets = _pool(4, 30, seed=2, informative=True)  # too few lists to learn much from
+    alone = fit_corrections(pool, labels, targets, search)
+    early, early_labels, _ = _pool(300, 30, seed=3, informative=True)
+    both = fit_corrections(pool, labels, targets, search, extra=(early, early_labels))
+    assert both.blend_ndcg == alone.blend_ndcg == pool_ndcg(pool.start, labels, targets)
+    assert both.ranker is not None and both.oof_ndcg > alone.oof_ndcg + 0.2
+    assert both.score(pool).shape == pool.items.shape
+    renamed = Pool(early.items, early.start, early.features, early.movable, ["f0", "other"])
+    with pytest.raises(ValueError, match=r"extra lists must have 30 candidates with the features \['f0', 'f1'\]"):
+        fit_corrections(pool, labels, targets, search, extra=(renamed, early_labels))
+    with pytest.raises(ValueError, match="extra labels must be"):
+        fit_corrections(pool, labels, targets, search, extra=(early, early_labels[:, :5]))
+
+
 def test_items_without_history_plays_keep_the_blends_order() -> None:
     search = CorrectionSearch(scales=(1.0,), leaves=(7,), min_data_in_leaf=20, max_rounds=100)
     pool, labels, targets = _pool(200, 30, seed=1, informative=True)

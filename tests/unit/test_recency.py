@@ -69,3 +69,19 @@ def test_pair_weights_take_one_value_per_train_pair_and_refuse_anything_else(tmp
         split.pair_weights(ratings.head(2))
     with pytest.raises(ValueError, match="one to one"):
         split.pair_weights(pl.concat([ratings, pl.DataFrame({"user_id": ["v"], "item_id": ["z"], "value": [1]})]))
+
+
+def test_a_split_from_frames_shares_the_id_map_and_refuses_ids_outside_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    pl.DataFrame({"user_id": ["u", "v"], "item_id": ["x", "y"], "weight": [3, 1]}).write_csv(tmp_path / "train.tsv", separator="\t")
+    for part in ("valid", "test"):
+        pl.DataFrame({"user_id": ["u"], "item_id": ["z"]}).write_csv(tmp_path / f"{part}.tsv", separator="\t")
+    split = FixedSplit.load(tmp_path)
+    early = {"train": pl.DataFrame({"user_id": ["u"], "item_id": ["x"], "weight": [2]}),
+             "valid": pl.DataFrame({"user_id": ["v"], "item_id": ["y"]}), "test": pl.DataFrame({"user_id": [], "item_id": []},
+                                                                                              schema={"user_id": pl.String, "item_id": pl.String})}
+    cut = FixedSplit.from_frames("earlier", early, split.users, split.items)
+    assert cut.train_weights.toarray().tolist() == [[2, 0, 0], [0, 0, 0]]  # same rows and columns as the split's
+    assert cut.matrices["valid"].toarray().tolist() == [[0, 0, 0], [0, 1, 0]] and cut.matrices["test"].nnz == 0
+    stranger = {**early, "valid": pl.DataFrame({"user_id": ["w"], "item_id": ["y"]})}
+    with pytest.raises(ValueError, match="earlier valid: 1 rows name a user or an item outside"):
+        FixedSplit.from_frames("earlier", stranger, split.users, split.items)

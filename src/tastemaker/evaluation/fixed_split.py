@@ -92,12 +92,20 @@ class FixedSplit:
         """Read a split folder; users and items are indexed in sorted order."""
         frames = {part: _read(folder, part) for part in ("train", "valid", "test")}
         both = pl.concat([f.select("user_id", "item_id") for f in frames.values()])
-        users, items = both["user_id"].unique().sort(), both["item_id"].unique().sort()
+        return cls.from_frames(folder.name, frames, both["user_id"].unique().sort(), both["item_id"].unique().sort())
+
+    @classmethod
+    def from_frames(cls, name: str, frames: dict[str, pl.DataFrame], users: pl.Series, items: pl.Series) -> FixedSplit:
+        """A split of ``train``, ``valid`` and ``test`` frames (``user_id, item_id[, weight]``) over a given id
+        map, e.g. another split's, so that the matrices of the two line up; an id outside the map is refused."""
         uidx = pl.DataFrame({"user_id": users, "u": np.arange(len(users))})
         iidx = pl.DataFrame({"item_id": items, "i": np.arange(len(items))})
         matrices = {}
         for part, frame in frames.items():
             pairs = frame.join(uidx, on="user_id").join(iidx, on="item_id")
+            if pairs.height != frame.height:
+                raise ValueError(f"{name} {part}: {frame.height - pairs.height:,} rows name a user or an item "
+                                 "outside the split's id map")
             weight = pairs["weight"].cast(pl.Float32).to_numpy() if "weight" in pairs.columns else None
             m = sp.csr_matrix((weight if weight is not None else np.ones(pairs.height, dtype=np.float32),
                                (pairs["u"].to_numpy(), pairs["i"].to_numpy())), shape=(len(users), len(items)))
@@ -106,7 +114,7 @@ class FixedSplit:
                 weights = m.copy()
             m.data[:] = 1.0
             matrices[part] = m
-        return cls(folder.name, users, items, frames, matrices, weights)
+        return cls(name, users, items, frames, matrices, weights)
 
 
     def pair_weights(self, values: pl.DataFrame) -> sp.csr_matrix:

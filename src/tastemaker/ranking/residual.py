@@ -160,40 +160,62 @@ def _train(pool: Pool, labels: np.ndarray, users: np.ndarray, scale: float, leav
 
 
 def fit_corrections(pool: Pool, labels: np.ndarray, targets: np.ndarray,
-                    search: CorrectionSearch = CorrectionSearch()) -> Corrections:
+                    search: CorrectionSearch = CorrectionSearch(),
+                    extra: tuple[Pool, np.ndarray] | None = None) -> Corrections:
     """Choose and train corrections to the blend from labelled pools (see the module docstring).
 
     ``labels``: users × n relevance of each candidate; ``targets``: each user's number of
     relevant items in all (for NDCG's ideal, also those outside the pool). Per setting: the
     rounds are the mean early-stopping point over the folds; the out-of-fold NDCG@10 then comes
     from models trained with that many rounds on the other folds.
+
+    ``extra``: more labelled lists ``(pool, labels)`` (e.g. an earlier period cut from train, with
+    the members refit on what came before it) that join every training fold and the final fit;
+    they are never held out, so every setting is still judged on ``pool``'s users alone.
     """
     if not search.scales or not search.leaves:
         raise ValueError("CorrectionSearch needs at least one scale and one leaves value")
     users = np.arange(len(pool.items))
     folds = np.array_split(np.random.default_rng(search.seed).permutation(users), search.folds)
     blend_ndcg = pool_ndcg(pool.start, labels, targets)
+    always = np.arange(len(pool.items), len(pool.items) + (len(extra[0].items) if extra else 0))
+    if extra is not None:
+        pool, labels = _joined(pool, labels, *extra)
     tried, best = [], None
     for scale in search.scales:
         for leaves in search.leaves:
             stops = []
             for f, held in enumerate(folds):
-                rest = np.concatenate([folds[j] for j in range(len(folds)) if j != f])
+                rest = np.concatenate([*(folds[j] for j in range(len(folds)) if j != f), always])
                 stops.append(_train(pool, labels, rest, scale, leaves, search, search.max_rounds, held)
                              .booster_.num_trees())
             rounds = max(int(round(float(np.mean(stops)))), 1)
-            oof = np.empty(pool.items.shape)
+            oof = np.empty((len(users), pool.items.shape[1]))
             for f, held in enumerate(folds):
-                rest = np.concatenate([folds[j] for j in range(len(folds)) if j != f])
+                rest = np.concatenate([*(folds[j] for j in range(len(folds)) if j != f), always])
                 ranker = _train(pool, labels, rest, scale, leaves, search, rounds)
                 part = Pool(pool.items[held], pool.start[held], pool.features[held], pool.movable[held], pool.names)
                 oof[held] = Corrections(ranker, scale, rounds, leaves, 0.0, 0.0).score(part)
-            ndcg = pool_ndcg(oof, labels, targets)
+            ndcg = pool_ndcg(oof, labels[users], targets)
             tried.append({"scale": scale, "leaves": leaves, "rounds": rounds, "oof_ndcg@10": round(ndcg, 4)})
             if best is None or ndcg > best[0]:
                 best = (ndcg, scale, leaves, rounds)
     ndcg, scale, leaves, rounds = best  # type: ignore[misc]
     if ndcg <= blend_ndcg:
         return Corrections(None, 1.0, 0, 0, ndcg, blend_ndcg, tried)
-    ranker = _train(pool, labels, users, scale, leaves, search, rounds)
+    ranker = _train(pool, labels, np.concatenate([users, always]), scale, leaves, search, rounds)
     return Corrections(ranker, scale, rounds, leaves, ndcg, blend_ndcg, tried)
+
+
+def _joined(pool: Pool, labels: np.ndarray, other: Pool, other_labels: np.ndarray) -> tuple[Pool, np.ndarray]:
+    """One pool (and its labels) of ``pool``'s lists followed by ``other``'s; both must describe
+    the same number of candidates with the same features."""
+    if other.names != pool.names or other.items.shape[1] != pool.items.shape[1]:
+        raise ValueError(f"the extra lists must have {pool.items.shape[1]} candidates with the features {pool.names}, "
+                         f"got {other.items.shape[1]} with {other.names}")
+    if other_labels.shape != other.items.shape:
+        raise ValueError(f"the extra labels must be {other.items.shape}, got {other_labels.shape}")
+    return (Pool(*(np.concatenate([a, b]) for a, b in ((pool.items, other.items), (pool.start, other.start),
+                                                        (pool.features, other.features),
+                                                        (pool.movable, other.movable))), pool.names),
+            np.concatenate([labels, other_labels]))
