@@ -29,6 +29,7 @@ def quality(shared_data: Path) -> ModuleType:
         sys.path.remove(str(BENCH_DIR))
     module.RATINGS = shared_data / "movielens-100k" / "u.data.gz"
     module.FRIENDS = shared_data / "lastfm-hetrec2011-2k" / "user_friends.dat"
+    module.STREAMS = shared_data / "spotify-streaming-history-basic" / "streams.csv.gz"
     return module
 
 
@@ -56,3 +57,21 @@ def test_lastfm_friendships_are_every_pair_of_the_data_set(shared_data: Path, qu
     assert friends.nnz == 25_434  # the data set's directed pairs, all between users of the split
     assert abs(friends - friends.T).nnz == 0  # each friendship is listed both ways
     assert friends.diagonal().sum() == 0
+
+
+@pytest.mark.parametrize("name", ["spotify-basic-discovery", "spotify-basic-familiar"])
+def test_the_rankers_earlier_period_is_cut_from_train_alone(shared_data: Path, quality: ModuleType, name: str) -> None:
+    split = FixedSplit.load(shared_data / "benchmarks" / name)
+    familiar = name == "spotify-basic-familiar"
+    early, plays = quality.earlier_period(split, quality.spotify_train_events(split), familiar)
+    train = split.train_weights
+    before, after = early.train_weights, early.matrices["valid"]
+    assert 0 < before.nnz < train.nnz and after.nnz > 0 and early.matrices["test"].nnz == 0
+    assert (before > train).nnz == 0  # no pair played more often before the cut than in all of train
+    assert (after > (train > 0)).nnz == 0  # what follows the cut is train too: nothing of valid or test
+    assert before.sum() == plays.height  # the plays before the cut, each counted once
+    if familiar:
+        assert after.multiply(before > 0).nnz > 0  # repeats count after the cut
+    else:
+        assert after.multiply(before > 0).nnz == 0  # only tracks new to the listener
+    assert early.recency_weights(plays, 60.0).nnz == before.nnz  # the models' own check accepts these plays
