@@ -14,6 +14,9 @@ same users, otherwise the result is the hybrid's order (``ranker is None``).
 Items nobody has in the history (``popularity == 0``) are never moved: their rows are left
 out of training and get no correction, so the ranker cannot learn that a never-played item is
 a sign of a future play (on a split whose catalog holds every item of valid and test, it is).
+The others still move around them: corrections that sink many candidates and lift a few let
+never-played items into the top places, so on such a split compare rankers over the items with
+history plays as well.
 """
 
 from __future__ import annotations
