@@ -93,7 +93,9 @@ class PeerBPR:
     def fit(self, X: Any) -> PeerBPR:
         from implicit.cpu.bpr import BayesianPersonalizedRanking
 
-        self.model = BayesianPersonalizedRanking(**self.params, random_state=0)
+        # one thread: implicit's BPR updates factors from several threads at once (Hogwild), so a
+        # seeded multi-threaded fit still differs from run to run
+        self.model = BayesianPersonalizedRanking(**self.params, random_state=0, num_threads=1)
         self.model.fit(X, show_progress=False)
         return self
 
