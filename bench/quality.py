@@ -272,10 +272,9 @@ def run_split(folder: Path) -> dict[str, Any]:
                                   {n: v for n, (_, v) in fitted.items()})
     out["hybrid"] = {**evaluate_model(split, hybrid, "test", (10, 20), familiar, beyond=True), **out["hybrid"]}
     start = time.perf_counter()
-    early = earlier_period(split, side["events"], familiar)
-    if early is not None:
-        early = (early[0], {"events": early[1], "weights": listening_weights(early[0]), "friends": None},
-                 {name: out[name]["params"] for name in out["hybrid"]["members"]})
+    cut = earlier_period(split, side["events"], familiar)
+    early = None if cut is None else (cut[0], {"events": cut[1], "weights": listening_weights(cut[0]), "friends": None},
+                                      {name: out[name]["params"] for name in out["hybrid"]["members"]})
     ranked = Ranked(split, hybrid, out["hybrid"]["members"], familiar, feature_sources(split, side), early)
     mine = evaluate_per_user(split, ranked, "test", 10, familiar)["ndcg@10"].to_numpy()
     blended = evaluate_per_user(split, hybrid, "test", 10, familiar)["ndcg@10"].to_numpy()
