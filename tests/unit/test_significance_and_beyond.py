@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from tastemaker.evaluation.metrics import beyond_accuracy
-from tastemaker.evaluation.significance import paired
+from tastemaker.evaluation.significance import mean_interval, paired
 
 
 def _per_user(values: list[float], users: list[int] | None = None) -> pl.DataFrame:
@@ -30,6 +30,16 @@ def test_only_users_in_both_frames_are_compared() -> None:
     assert result.users == 2 and result.diff == pytest.approx(0.3)
     with pytest.raises(ValueError, match="two shared users"):
         paired(_per_user([0.1], [1]), _per_user([0.2], [2]))
+
+
+def test_mean_interval_brackets_the_mean_and_has_the_normal_width() -> None:
+    values = np.random.default_rng(1).normal(0.3, 0.2, 2000)
+    low, high = mean_interval(values)
+    assert low < values.mean() < high
+    assert high - low == pytest.approx(2 * 1.96 * values.std() / math.sqrt(len(values)), rel=0.15)
+    assert mean_interval(np.full(10, 0.4)) == pytest.approx((0.4, 0.4))
+    with pytest.raises(ValueError, match="two values"):
+        mean_interval(np.array([0.5]))
 
 
 def test_beyond_accuracy_on_a_hand_counted_example() -> None:
