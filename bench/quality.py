@@ -24,7 +24,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
-from scipy import stats  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from tastemaker.candidates.artist import ArtistDiscovery, artists_from_item_ids  # noqa: E402
@@ -42,6 +41,7 @@ from tastemaker.evaluation.fixed_split import (  # noqa: E402
     evaluate_model,
     evaluate_per_user,
 )
+from tastemaker.evaluation.significance import mean_interval, paired  # noqa: E402
 
 from doc_section import replace_section  # noqa: E402  (bench/ is on sys.path when run)
 
@@ -276,36 +276,42 @@ def run_split(folder: Path) -> dict[str, Any]:
     early = None if cut is None else (cut[0], {"events": cut[1], "weights": listening_weights(cut[0]), "friends": None},
                                       {name: out[name]["params"] for name in out["hybrid"]["members"]})
     ranked = Ranked(split, hybrid, out["hybrid"]["members"], familiar, feature_sources(split, side), early)
-    mine = evaluate_per_user(split, ranked, "test", 10, familiar)["ndcg@10"].to_numpy()
-    blended = evaluate_per_user(split, hybrid, "test", 10, familiar)["ndcg@10"].to_numpy()
-    out["ranker"] = {**evaluate_model(split, ranked, "test", (10, 20), familiar), **ranked.describe(),
-                     "seconds": round(time.perf_counter() - start, 1),
-                     "vs_hybrid": {"mean_diff": round(float((mine - blended).mean()), 4),
-                                   "paired_t_p": float(stats.ttest_rel(mine, blended).pvalue)
-                                   if (mine - blended).any() else 1.0}}
+    mine = evaluate_per_user(split, ranked, "test", 10, familiar)
+    ours = evaluate_per_user(split, hybrid, "test", 10, familiar)
+    out["ranker"] = {**evaluate_model(split, ranked, "test", (10, 20), familiar), "ndcg@10_ci95": interval(mine),
+                     **ranked.describe(), "seconds": round(time.perf_counter() - start, 1),
+                     "vs_hybrid": comparison(ours, mine)}
     if not familiar:  # over the train catalog only, as for the hybrid below
         out["ranker"]["train_catalog_ndcg@10"] = round(float(evaluate_per_user(
             split, TrainCatalog(ranked, split), "test", 10)["ndcg@10"].mean()), 4)
     print(split.name, "ranker", out["ranker"], flush=True)
     peer_name, peer = peer_model(split, peers)
-    ours = evaluate_per_user(split, hybrid, "test", 10, familiar)["ndcg@10"].to_numpy()
-    theirs = evaluate_per_user(split, peer, "test", 10, familiar)["ndcg@10"].to_numpy()
-    diff = ours - theirs
+    theirs = evaluate_per_user(split, peer, "test", 10, familiar)
+    out["hybrid"]["ndcg@10_ci95"] = interval(ours)
     out["hybrid"]["vs_best_peer"] = {
         "peer": peer_name, "peer_ndcg@10": peers[peer_name]["test"]["ndcg@10"],
-        "peer_rerun_ndcg@10": round(float(theirs.mean()), 4), "users": int(len(diff)),
-        "mean_diff": round(float(diff.mean()), 4),
-        "paired_t_p": float(stats.ttest_rel(ours, theirs).pvalue) if diff.any() else 1.0,
-        "wilcoxon_p": float(stats.wilcoxon(ours, theirs).pvalue) if diff.any() else 1.0,
-    }
+        "peer_rerun_ndcg@10": round(float(theirs["ndcg@10"].mean()), 4), "users": theirs.height,
+        **comparison(theirs, ours)}
     if not familiar:  # the same comparison over tracks someone played in train only (see docs/benchmarks.md)
-        ours = evaluate_per_user(split, TrainCatalog(hybrid, split), "test", 10)["ndcg@10"].to_numpy()
-        theirs = evaluate_per_user(split, TrainCatalog(peer, split), "test", 10)["ndcg@10"].to_numpy()
+        ours = evaluate_per_user(split, TrainCatalog(hybrid, split), "test", 10)
+        theirs = evaluate_per_user(split, TrainCatalog(peer, split), "test", 10)
         out["hybrid"]["vs_best_peer"]["train_catalog"] = {
-            "hybrid_ndcg@10": round(float(ours.mean()), 4), "peer_ndcg@10": round(float(theirs.mean()), 4),
-            "paired_t_p": float(stats.ttest_rel(ours, theirs).pvalue) if (ours - theirs).any() else 1.0}
+            "hybrid_ndcg@10": round(float(ours["ndcg@10"].mean()), 4),
+            "peer_ndcg@10": round(float(theirs["ndcg@10"].mean()), 4), **comparison(theirs, ours)}
     print(split.name, "hybrid", out["hybrid"], flush=True)
     return out
+
+
+def interval(per_user: pl.DataFrame) -> list[float]:
+    """A bootstrap 95 % interval of the mean NDCG@10 over ``per_user``'s users (test users differ in luck)."""
+    return [round(x, 4) for x in mean_interval(per_user["ndcg@10"].to_numpy())]
+
+
+def comparison(a: pl.DataFrame, b: pl.DataFrame) -> dict[str, Any]:
+    """B minus A on NDCG@10, user by user: the mean, its bootstrap 95 % interval, a paired t-test and a Wilcoxon test."""
+    result = paired(a, b)
+    return {"mean_diff": round(result.diff, 4), "diff_ci95": [round(result.ci_low, 4), round(result.ci_high, 4)],
+            "paired_t_p": result.t_p, "wilcoxon_p": result.wilcoxon_p}
 
 
 class Memo:
@@ -446,15 +452,19 @@ def write_doc(results: dict[str, Any]) -> None:
     lines = [BEGIN, "", f"`python bench/quality.py` ({time.strftime('%Y-%m-%d')}). Test NDCG@10 / Recall@10; "
              "each model tuned on valid NDCG@10; best peer = the best tuned peer in "
              "`../shared/data/benchmarks/README.md`. p = paired t-test over test users, hybrid vs our run of "
-             "that peer model with its parameters.", "",
+             "that peer model with its parameters; [a, b] = bootstrap 95 % interval over test users (of the hybrid's "
+             "NDCG@10, and of its difference from the peer).", "",
              "| split | pop | history | item-kNN | ALS | ALS on ratings / log plays | EASE | RP3beta | artist discovery | **hybrid** | "
-             "ranker | best peer | hybrid vs peer (p) |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "hybrid NDCG@10 interval | ranker | best peer | hybrid vs peer (p) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|"]
+    span = lambda ci: f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "—"  # noqa: E731
     for split, models in results.items():
         cell = lambda m: f"{models[m]['ndcg@10']:.4f} / {models[m]['recall@10']:.4f}" if "ndcg@10" in models.get(m, {}) else "—"  # noqa: E731
         vs = models["hybrid"]["vs_best_peer"]
         lines.append(f"| {split} | {cell('pop')} | {cell('history')} | {cell('itemknn')} | {cell('als')} | {cell('als-weighted')} | "
-                     f"{cell('ease')} | {cell('rp3beta')} | {cell('artist')} | **{cell('hybrid')}** | {cell('ranker')} | {vs['peer']} {vs['peer_ndcg@10']:.4f} | "
-                     f"{vs['mean_diff']:+.4f} (p={vs['paired_t_p']:.2g}) |")
+                     f"{cell('ease')} | {cell('rp3beta')} | {cell('artist')} | **{cell('hybrid')}** | "
+                     f"{span(models['hybrid'].get('ndcg@10_ci95'))} | {cell('ranker')} | {vs['peer']} {vs['peer_ndcg@10']:.4f} | "
+                     f"{vs['mean_diff']:+.4f} {span(vs.get('diff_ci95'))} (p={vs['paired_t_p']:.2g}) |")
     replace_section(DOC, BEGIN, END, "Recommendation quality (fixed splits)", lines + ["", END])
 
 
