@@ -20,6 +20,7 @@ def _interactions() -> pl.DataFrame:
 
 @pytest.mark.parametrize(("name", "params"), [("ease", {"l2": 1.0}), ("itemknn", {"k": 5}),
                                               ("rp3beta", {"alpha": 1.0, "beta": 0.0, "k": 5}),
+                                              ("slim", {"alpha": 0.01, "l1_ratio": 0.1}),
                                               ("als", {"factors": 4, "regularization": 0.01, "alpha": 10.0, "iterations": 30})])
 def test_the_missing_cluster_item_comes_first_and_survives_save_load(tmp_path: Path, name: str, params: dict) -> None:  # type: ignore[type-arg]
     data = _interactions()
@@ -38,7 +39,7 @@ def test_a_user_never_seen_gets_popular_items_and_unknown_models_are_named() -> 
     recs = model.recommend(["stranger"], k=3)
     assert recs.height == 3 and recs["item_id"][0] in {"x0", "x1"}  # played by 7 listeners, the most
     with pytest.raises(ValueError, match="known: als"):
-        MatrixRecommender("slim")
+        MatrixRecommender("neumf")
     with pytest.raises(NotFittedError):
         MatrixRecommender("ease").recommend(["a0"])
 
@@ -55,7 +56,7 @@ def test_exclusions_apply_to_every_request_row_even_repeated_users() -> None:
 
 @pytest.mark.parametrize(("name", "params"), [
     ("ease", {"l2": 1.0}), ("itemknn", {"k": 5}), ("history", {}), ("bpr", {"factors": 4, "iterations": 200}),
-    ("rp3beta", {"alpha": 1.0, "beta": 0.0, "k": 5}),
+    ("rp3beta", {"alpha": 1.0, "beta": 0.0, "k": 5}), ("slim", {"alpha": 0.01, "l1_ratio": 0.1}),
     ("als", {"factors": 4, "regularization": 0.01, "alpha": 10.0, "iterations": 30})])
 def test_similar_items_stay_in_the_co_listened_cluster_and_survive_save_load(tmp_path: Path, name: str,
                                                                              params: dict) -> None:  # type: ignore[type-arg]

@@ -24,17 +24,20 @@ from tastemaker.candidates.ease import EASE
 from tastemaker.candidates.history import PersonalHistory
 from tastemaker.candidates.itemknn import ItemKNN
 from tastemaker.candidates.rp3beta import RP3Beta
+from tastemaker.candidates.slim import SLIM
 from tastemaker.errors import NotFittedError
 
 #: what a model is fed: 1 per pair, the ``weight`` column, or the ``recency`` column
 SIGNALS = ("binary", "weights", "recency")
 #: model name -> class; every class takes keyword parameters and has fit(X) / score(users, X)
 MATRIX_CLASSES: dict[str, type] = {"als": ALS, "ease": EASE, "itemknn": ItemKNN, "history": PersonalHistory,
-                                   "bpr": BPR, "artist": ArtistDiscovery, "content": ContentModel, "rp3beta": RP3Beta}
+                                   "bpr": BPR, "artist": ArtistDiscovery, "content": ContentModel, "rp3beta": RP3Beta,
+                                   "slim": SLIM}
 
 
 class MatrixRecommender:
-    """Wrap a matrix model (``als``, ``bpr``, ``ease``, ``itemknn``, ``history``, ``artist``) for external ids.
+    """Wrap a matrix model (``als``, ``bpr``, ``ease``, ``slim``, ``itemknn``, ``rp3beta``, ``history``,
+    ``artist``) for external ids.
 
     ``signal="binary"`` feeds the model 1 per listened pair; ``"weights"`` feeds it the
     interactions' weights (play counts, or listening-aware confidence); ``"recency"`` feeds it
@@ -166,7 +169,7 @@ class MatrixRecommender:
             return unit @ unit[i]
         if hasattr(self.model, "weights_"):  # EASE: B[i, j] is how much item i predicts j
             return np.asarray(self.model.weights_[i], dtype=np.float64).ravel().copy()
-        if self.name in ("itemknn", "rp3beta"):  # (the artist model's similarity_ is artist × artist)
+        if self.name in ("itemknn", "rp3beta", "slim"):  # (the artist model's similarity_ is artist × artist)
             return np.asarray(self.model.similarity_[i].todense(), dtype=np.float64).ravel()
         listened = self.matrix_.tocsc(copy=True)
         listened.data[:] = 1.0

@@ -25,6 +25,8 @@ MODELS: dict[str, Any] = {
     "itemknn": lambda: MatrixRecommender("itemknn", k=100, weighting="bm25"),
     "als": lambda: MatrixRecommender("als", factors=64, regularization=10.0, alpha=3.0),
     "ease": lambda: MatrixRecommender("ease", l2=500.0),
+    "slim": lambda: MatrixRecommender("slim", alpha=0.05, l1_ratio=0.01),
+    "rp3beta": lambda: MatrixRecommender("rp3beta", alpha=0.75, beta=0.6, k=400),
     "history": lambda: MatrixRecommender("history", signal="recency"),
     "bpr": lambda: MatrixRecommender("bpr", factors=64, learning_rate=0.01, iterations=100),
     "artist": lambda: MatrixRecommender("artist", signal="weights", similar_artists=20, similar_weight=0.1),

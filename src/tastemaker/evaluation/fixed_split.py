@@ -24,6 +24,7 @@ from tastemaker.candidates.ease import EASE
 from tastemaker.candidates.history import PersonalHistory
 from tastemaker.candidates.itemknn import ItemKNN
 from tastemaker.candidates.rp3beta import RP3Beta
+from tastemaker.candidates.slim import SLIM
 from tastemaker.evaluation.metrics import ItemInfo, beyond_accuracy, by_item_popularity, per_user
 
 BATCH_USERS = 1024
@@ -66,6 +67,7 @@ MATRIX_MODELS: dict[str, Callable[..., MatrixModel]] = {
     "itemknn": lambda **p: ItemKNN(**p),
     "history": lambda: PersonalHistory(),
     "rp3beta": lambda **p: RP3Beta(**p),
+    "slim": lambda **p: SLIM(**p),
 }
 
 

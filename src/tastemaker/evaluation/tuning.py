@@ -23,6 +23,10 @@ SPACES: dict[str, Callable[[Any], dict[str, Any]]] = {
         "iterations": t.suggest_int("iterations", 50, 500, log=True),
     },
     "ease": lambda t: {"l2": t.suggest_float("l2", 10.0, 5000.0, log=True)},
+    "slim": lambda t: {"alpha": t.suggest_float("alpha", 0.005, 1.0, log=True),
+                       "l1_ratio": t.suggest_float("l1_ratio", 0.001, 0.5, log=True)},
+    "rp3beta": lambda t: {"alpha": t.suggest_float("alpha", 0.3, 1.5), "beta": t.suggest_float("beta", 0.0, 1.0),
+                          "k": t.suggest_int("k", 20, 1000, log=True)},
     "itemknn": lambda t: {
         "k": t.suggest_int("k", 10, 500, log=True),
         "weighting": t.suggest_categorical("weighting", ["cosine", "bm25"]),
