@@ -28,6 +28,7 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 
 from tastemaker.candidates.artist import ArtistDiscovery, artists_from_item_ids  # noqa: E402
 from tastemaker.candidates.hybrid import Hybrid, coordinate_weights  # noqa: E402
+from tastemaker.candidates.slim import SLIM  # noqa: E402
 from tastemaker.ranking.candidate_features import (  # noqa: E402
     ArtistAffinity,
     CoListening,
@@ -51,7 +52,11 @@ RESULTS = ROOT / "bench" / "results" / "quality.json"
 DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- quality:begin -->", "<!-- quality:end -->"
 FAMILIAR = {"spotify-basic-familiar"}
-MAX_EASE_ITEMS = 20_000
+#: item-item models run only up to a catalog size: name -> (most items, why). RP3beta's walk matrix holds every
+#: pair of items a user shares: on the Spotify splits (thousands of tracks per listener) that is hundreds of
+#: millions of pairs, so it runs under EASE's guard; SLIM fits one regression per item (about 5 s on 1,682 films)
+ITEM_MATRIX = (20_000, "memory guard: an item x item matrix")
+MAX_ITEMS = {"ease": ITEM_MATRIX, "rp3beta": ITEM_MATRIX, "slim": (SLIM().max_items, "one regression per item")}
 
 GRIDS: dict[str, list[dict[str, Any]]] = {
     "pop": [{}],
@@ -69,11 +74,11 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
     # random walk item -> user -> item with a popularity penalty (Paudel et al. 2016)
     "rp3beta": [{"alpha": a, "beta": b, "k": k} for a in (0.5, 0.75, 1.0) for b in (0.0, 0.2, 0.4, 0.6)
                 for k in (100, 400)],
+    # sparse non-negative item-item regressions (Ning & Karypis 2011): elastic-net strength x L1 share
+    "slim": [{"alpha": a, "l1_ratio": r} for a in (0.02, 0.05, 0.1) for r in (0.01, 0.05, 0.2)],
 }
 #: our models on a split: the evaluation module's table plus the ones only the bench runs so far
 MODELS = MATRIX_MODELS
-#: RP3beta's walk matrix holds every pair of items a user shares: on the Spotify splits (thousands of
-#: tracks per listener) that is hundreds of millions of pairs, so it runs under the same guard as EASE
 #: one EASE fit on 17,632 items takes about 210 s here: tune over the peers' valid-chosen value only
 NARROW = {"lastfm2k": {"ease": [{"l2": 50.0}]},
           # ALS is far behind history and artist discovery there (tens of thousands of tracks per fit): a short grid
@@ -218,7 +223,7 @@ def _valid(split: FixedSplit, model: Any) -> float:
 
 
 def tune(split: FixedSplit, name: str, side: dict[str, Any]) -> tuple[dict[str, Any], Any, float] | None:
-    if name in ("ease", "rp3beta") and len(split.items) > MAX_EASE_ITEMS:
+    if len(split.items) > MAX_ITEMS.get(name, (len(split.items), ""))[0]:
         return None
     if name.endswith("-weighted") and side.get("weights") is None:
         return None
@@ -260,8 +265,8 @@ def run_split(folder: Path) -> dict[str, Any]:
         start = time.perf_counter()
         best = tune(split, name, side)
         if best is None:
-            if name in ("ease", "rp3beta") and len(split.items) > MAX_EASE_ITEMS:
-                out[name] = {"skipped": f"not run on {len(split.items):,} items (memory guard: an item x item matrix)"}
+            if name in MAX_ITEMS and len(split.items) > MAX_ITEMS[name][0]:
+                out[name] = {"skipped": f"not run on {len(split.items):,} items ({MAX_ITEMS[name][1]})"}
             continue
         params, model, valid = best
         fitted[name] = (model, valid)
@@ -454,15 +459,15 @@ def write_doc(results: dict[str, Any]) -> None:
              "`../shared/data/benchmarks/README.md`. p = paired t-test over test users, hybrid vs our run of "
              "that peer model with its parameters; [a, b] = bootstrap 95 % interval over test users (of the hybrid's "
              "NDCG@10, and of its difference from the peer).", "",
-             "| split | pop | history | item-kNN | ALS | ALS on ratings / log plays | EASE | RP3beta | artist discovery | **hybrid** | "
+             "| split | pop | history | item-kNN | ALS | ALS on ratings / log plays | EASE | SLIM | RP3beta | artist discovery | **hybrid** | "
              "hybrid NDCG@10 interval | ranker | best peer | hybrid vs peer (p) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|"]
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|"]
     span = lambda ci: f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "—"  # noqa: E731
     for split, models in results.items():
         cell = lambda m: f"{models[m]['ndcg@10']:.4f} / {models[m]['recall@10']:.4f}" if "ndcg@10" in models.get(m, {}) else "—"  # noqa: E731
         vs = models["hybrid"]["vs_best_peer"]
         lines.append(f"| {split} | {cell('pop')} | {cell('history')} | {cell('itemknn')} | {cell('als')} | {cell('als-weighted')} | "
-                     f"{cell('ease')} | {cell('rp3beta')} | {cell('artist')} | **{cell('hybrid')}** | "
+                     f"{cell('ease')} | {cell('slim')} | {cell('rp3beta')} | {cell('artist')} | **{cell('hybrid')}** | "
                      f"{span(models['hybrid'].get('ndcg@10_ci95'))} | {cell('ranker')} | {vs['peer']} {vs['peer_ndcg@10']:.4f} | "
                      f"{vs['mean_diff']:+.4f} {span(vs.get('diff_ci95'))} (p={vs['paired_t_p']:.2g}) |")
     replace_section(DOC, BEGIN, END, "Recommendation quality (fixed splits)", lines + ["", END])
