@@ -17,8 +17,6 @@ from typing import Self
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import ElasticNet
 
 from tastemaker.errors import NotFittedError
 
@@ -49,6 +47,9 @@ class SLIM:
         if n > self.max_items:
             raise ValueError(f"SLIM on {n:,} items fits {n:,} regressions (limit {self.max_items:,}, max_items): "
                              "use EASE, ALS or item-item co-listening for catalogs this large")
+        from sklearn.exceptions import ConvergenceWarning  # here: importing scikit-learn costs every CLI call a second
+        from sklearn.linear_model import ElasticNet
+
         binary = sp.csc_matrix(X, dtype=np.float64, copy=True)
         binary.eliminate_zeros()
         binary.data[:] = 1.0
