@@ -17,7 +17,7 @@ from typing import Self
 import numpy as np
 import scipy.sparse as sp
 
-from tastemaker.errors import NotFittedError
+from tastemaker.candidates.item_item import ItemItemScores
 
 
 def _row_stochastic(M: sp.csr_matrix, alpha: float) -> sp.csr_matrix:
@@ -46,7 +46,7 @@ def top_k_per_row(W: sp.csr_matrix, k: int) -> sp.csr_matrix:
     return sp.csr_matrix((W.data[keep], (rows, W.indices[keep])), shape=W.shape)
 
 
-class RP3Beta:
+class RP3Beta(ItemItemScores):
     """Item-item random-walk similarity with a popularity penalty.
 
     ``alpha`` sharpens (> 1) or flattens (< 1) the walk's steps, ``beta`` penalises popular
@@ -79,17 +79,3 @@ class RP3Beta:
         walk.eliminate_zeros()
         self.similarity_ = top_k_per_row(walk, self.k).astype(np.float32)
         return self
-
-    def score(self, users: np.ndarray, X: sp.csr_matrix) -> np.ndarray:
-        """Scores of every item for the given user rows of ``X``."""
-        return self.fold_in(X[users])
-
-    def fold_in(self, X_rows: sp.csr_matrix) -> np.ndarray:
-        """Scores of every item for users not seen in training, from their rows (same item columns)."""
-        if not hasattr(self, "similarity_"):
-            raise NotFittedError("RP3Beta is not fitted: call fit() first")
-        if X_rows.shape[1] != self.similarity_.shape[0]:
-            raise ValueError(f"X_rows has {X_rows.shape[1]} item columns, the model {self.similarity_.shape[0]}")
-        binary = sp.csr_matrix(X_rows, dtype=np.float32, copy=True)
-        binary.data[:] = 1.0
-        return np.asarray((binary @ self.similarity_).todense())

@@ -18,10 +18,10 @@ from typing import Self
 import numpy as np
 import scipy.sparse as sp
 
-from tastemaker.errors import NotFittedError
+from tastemaker.candidates.item_item import ItemItemScores
 
 
-class SLIM:
+class SLIM(ItemItemScores):
     """Sparse linear item-item model on binary interactions.
 
     ``alpha`` and ``l1_ratio`` are scikit-learn's elastic-net strength and L1 share.
@@ -73,17 +73,3 @@ class SLIM:
                                                        np.concatenate(cols or [np.empty(0, int)]))),
             shape=(n, n), dtype=np.float32)
         return self
-
-    def score(self, users: np.ndarray, X: sp.csr_matrix) -> np.ndarray:
-        """Scores of every item for the given user rows of ``X``."""
-        return self.fold_in(X[users])
-
-    def fold_in(self, X_rows: sp.csr_matrix) -> np.ndarray:
-        """Scores of every item for users not seen in training, from their rows (same item columns)."""
-        if not hasattr(self, "similarity_"):
-            raise NotFittedError("SLIM is not fitted: call fit() first")
-        if X_rows.shape[1] != self.similarity_.shape[0]:
-            raise ValueError(f"X_rows has {X_rows.shape[1]} item columns, the model {self.similarity_.shape[0]}")
-        binary = sp.csr_matrix(X_rows, dtype=np.float32, copy=True)
-        binary.data[:] = 1.0
-        return np.asarray((binary @ self.similarity_).todense())
