@@ -222,8 +222,14 @@ def _valid(split: FixedSplit, model: Any) -> float:
     return evaluate_model(split, model, "valid", (10,), split.name in FAMILIAR)["ndcg@10"]
 
 
+def too_large(split: FixedSplit, name: str) -> str | None:
+    """Why ``name`` is not run on ``split`` (its catalog is above the model's :data:`MAX_ITEMS`), else ``None``."""
+    most, why = MAX_ITEMS.get(name, (len(split.items), ""))
+    return f"not run on {len(split.items):,} items ({why})" if len(split.items) > most else None
+
+
 def tune(split: FixedSplit, name: str, side: dict[str, Any]) -> tuple[dict[str, Any], Any, float] | None:
-    if len(split.items) > MAX_ITEMS.get(name, (len(split.items), ""))[0]:
+    if too_large(split, name):
         return None
     if name.endswith("-weighted") and side.get("weights") is None:
         return None
@@ -265,8 +271,8 @@ def run_split(folder: Path) -> dict[str, Any]:
         start = time.perf_counter()
         best = tune(split, name, side)
         if best is None:
-            if name in MAX_ITEMS and len(split.items) > MAX_ITEMS[name][0]:
-                out[name] = {"skipped": f"not run on {len(split.items):,} items ({MAX_ITEMS[name][1]})"}
+            if reason := too_large(split, name):
+                out[name] = {"skipped": reason}
             continue
         params, model, valid = best
         fitted[name] = (model, valid)
