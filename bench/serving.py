@@ -367,10 +367,10 @@ def phase(name: str, port: int, pid: int, users: list[str], **spec: Any) -> dict
 # ------------------------------------------------------------------ scoring without HTTP (its own process)
 def scoring(ws: Path, users: list[str], ann_above: int | None = None) -> None:
     """The service and its parts in-process, on the listeners the load uses; prints JSON (ms p50/p99)."""
-    from tastemaker.serving.catalog import Catalog
-    from tastemaker.serving.models import ModelSet
-    from tastemaker.serving.recommend import RecommendationService
-    from tastemaker.serving.state import ListeningState
+    from tastemaker.engine.catalog import Catalog
+    from tastemaker.engine.models import ModelSet
+    from tastemaker.engine.recommend import RecommendationService
+    from tastemaker.engine.state import ListeningState
     from tastemaker.settings import Settings
     from tastemaker.store import open_store
 
@@ -446,16 +446,16 @@ def scoring(ws: Path, users: list[str], ann_above: int | None = None) -> None:
 
 # ------------------------------------------------------------------ profile
 BUCKETS = (  # (name, a frame to look for), first match wins, innermost request-level frames first
-    ("store read (listening)", "listening (tastemaker/serving/recommend.py"),
+    ("store read (listening)", "listening (tastemaker/engine/recommend.py"),
     ("LightGBM ranker", "scores (tastemaker/ranking/online.py"),
     ("retrieval (item index)", "search_rows (tastemaker/candidates/ann.py"),
     ("candidate features", "features (tastemaker/ranking/online.py"),
     ("history and heard to rows", "known (tastemaker/ranking/online.py"),
     ("ALS recommend call", "recommend (tastemaker/candidates/recommender.py"),
     ("because-you-played reasons", "because_you_played (tastemaker/surfaces/reasons.py"),
-    ("catalog titles", "titled (tastemaker/serving/catalog.py"),
-    ("served_items (rows to dicts)", "served_items (tastemaker/serving/recommend.py"),
-    ("rest of the service", "recommend (tastemaker/serving/recommend.py"),
+    ("catalog titles", "titled (tastemaker/engine/catalog.py"),
+    ("served_items (rows to dicts)", "served_items (tastemaker/engine/recommend.py"),
+    ("rest of the service", "recommend (tastemaker/engine/recommend.py"),
     ("metrics middleware", "tastemaker/serving/metrics.py"),
     ("JSON response", "render ("),
 )
@@ -477,8 +477,9 @@ def profile_summary(raw: Path) -> dict[str, Any]:
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         stacks.append((stack, int(count)))
-    busy = [(s, c) for s, c in stacks if "tastemaker/serving/" in s or "uvicorn" in s or "starlette" in s]
-    request = [(s, c) for s, c in busy if "recommend (tastemaker/serving/recommend.py" in s]
+    ours = ("tastemaker/serving/", "tastemaker/engine/", "uvicorn", "starlette")
+    busy = [(s, c) for s, c in stacks if any(o in s for o in ours)]
+    request = [(s, c) for s, c in busy if "recommend (tastemaker/engine/recommend.py" in s]
     total = sum(c for _, c in request) or 1
     buckets: Counter[str] = Counter()
     for stack, count in request:
@@ -535,7 +536,8 @@ def code_state() -> dict[str, Any]:
     """The commit measured, and whether the serving code had uncommitted changes (it is being worked on)."""
     git = lambda *a: subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout.strip()  # noqa: E731
     return {"commit": git("rev-parse", "--short", "HEAD"),
-            "serving_dirty": bool(git("status", "--porcelain", "src/tastemaker/serving", "src/tastemaker/store"))}
+            "serving_dirty": bool(git("status", "--porcelain", "src/tastemaker/serving", "src/tastemaker/engine",
+                                      "src/tastemaker/store"))}
 
 
 def main() -> None:

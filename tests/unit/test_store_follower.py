@@ -7,9 +7,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from tastemaker.engine.follow import AppliedIds, StoreFollower
+from tastemaker.engine.ingest import ingest_events
 from tastemaker.features.interactions import interactions
-from tastemaker.serving.follow import AppliedIds, StoreFollower
-from tastemaker.serving.ingest import ingest_events
 from tastemaker.store import open_store
 
 

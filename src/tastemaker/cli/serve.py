@@ -77,8 +77,8 @@ def serve(
     import shutil
     import tempfile
 
+    from tastemaker.engine.follow import StoreFollower
     from tastemaker.serving.app import SERVE_OPTIONS
-    from tastemaker.serving.follow import StoreFollower
 
     if not StoreFollower.followable(open_workspace_store()):
         raise fail("--workers above 1 needs the embedded store (the workers follow its manifest)")
@@ -105,7 +105,7 @@ def _experiment(name: str | None, arms: str) -> dict[str, object] | None:
             weights[arm.strip()] = float(weight or 1.0)
         except ValueError:
             raise fail(f"--arms: {part!r} is not ARM=WEIGHT") from None
-    from tastemaker.serving.recommend import RankerExperiment
+    from tastemaker.engine.recommend import RankerExperiment
 
     try:
         RankerExperiment.of(name, weights)

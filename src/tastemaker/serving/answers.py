@@ -10,8 +10,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from tastemaker.engine.recommend import Served
 from tastemaker.serving.impressions import Shown
-from tastemaker.serving.recommend import Served
 from tastemaker.serving.responses import ORJSONResponse
 from tastemaker.serving.runtime import Runtime
 

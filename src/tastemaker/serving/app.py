@@ -24,21 +24,22 @@ from fastapi.openapi.utils import get_openapi
 
 import tastemaker
 from tastemaker.candidates.ann import EXACT_BELOW
+from tastemaker.engine.follow import StoreFollower
+from tastemaker.engine.precomputed import PARQUET, PRECOMPUTED_DIR
+from tastemaker.engine.recommend import RankerExperiment
+from tastemaker.engine.snapshot import Sources
+from tastemaker.engine.state import ListeningState
 from tastemaker.serving import errors
 from tastemaker.serving.auth import Keyring
-from tastemaker.serving.follow import StoreFollower
 from tastemaker.serving.impressions import ImpressionLog
 from tastemaker.serving.keys import keys_path
 from tastemaker.serving.limits import BodyLimit
 from tastemaker.serving.metrics import Metrics, MetricsMiddleware
-from tastemaker.serving.precomputed import PARQUET, PRECOMPUTED_DIR
-from tastemaker.serving.recommend import RankerExperiment
-from tastemaker.serving.reload import Reloader, Sources
+from tastemaker.serving.reload import Reloader
 from tastemaker.serving.responses import ORJSONResponse
 from tastemaker.serving.routers import admin, artists, events, health, radio, tracks, users
 from tastemaker.serving.runtime import Runtime
 from tastemaker.serving.schemas import MAX_BODY_BYTES, EventBatch
-from tastemaker.serving.state import ListeningState
 from tastemaker.settings import Settings
 from tastemaker.store import open_store
 

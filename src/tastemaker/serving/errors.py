@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tastemaker.engine.errors import ModelUnavailable, UnknownItem
 from tastemaker.serving.logs import IN_REQUEST
 from tastemaker.serving.metrics import Metrics, route_of
 from tastemaker.serving.responses import ORJSONResponse
@@ -36,19 +37,6 @@ class ErrorOut(BaseModel):
     code: str
     message: str
     detail: list[dict[str, Any]] | None = None
-
-
-class UnknownItem(LookupError):
-    """The item a request names is not known to the model that would answer it (404 ``unknown_track``,
-    or the ``code`` given: ``unknown_artist``)."""
-
-    def __init__(self, message: str, code: str = "unknown_track") -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class ModelUnavailable(RuntimeError):
-    """The request needs a model that is not loaded and has no fallback (503 ``model_unavailable``)."""
 
 
 class ApiError(Exception):

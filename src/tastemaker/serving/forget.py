@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tastemaker.serving import precomputed
+from tastemaker.engine import precomputed
 from tastemaker.serving.reload import Reloader
 from tastemaker.serving.runtime import Runtime
 

@@ -2,7 +2,7 @@
 
 Every ``interval`` seconds the server reads the registry's ``LATEST`` of both roles (two small
 files) and the batch file's modification time; ``POST /v1/admin/models/reload`` does the same
-check at once. When something changed, a new :class:`~tastemaker.serving.runtime.Snapshot` is
+check at once. When something changed, a new :class:`~tastemaker.engine.snapshot.Snapshot` is
 built off to the side in a worker thread — catalog re-read, models loaded, item space and radio
 derived — while requests go on answering from the old one; then one assignment swaps it in.
 A version that fails to load is not swapped in: the old model keeps answering, ``/readyz``
@@ -17,58 +17,15 @@ import asyncio
 import gc
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from fastapi import Request
 
-from tastemaker.candidates.ann import EXACT_BELOW
-from tastemaker.serving.catalog import Catalog
-from tastemaker.serving.follow import StoreFollower
-from tastemaker.serving.models import ModelSet, latest_version
-from tastemaker.serving.precomputed import Precomputed, stat_key
-from tastemaker.serving.recommend import RankerExperiment
-from tastemaker.serving.runtime import Runtime, Snapshot
-from tastemaker.serving.state import ListeningState
+from tastemaker.engine.precomputed import Precomputed
+from tastemaker.engine.snapshot import Key, Snapshot, Sources
+from tastemaker.serving.runtime import Runtime
 
 log = logging.getLogger("tastemaker.serving")
-
-#: what the server serves from: (personal LATEST, fallback LATEST, batch file (mtime, size), ranker LATEST)
-Key = tuple[str | None, str | None, tuple[int, int] | None, str | None]
-
-
-@dataclass(frozen=True, slots=True)
-class Sources:
-    """Where a server's models and precomputed lists come from."""
-
-    models_dir: Path
-    personal: str
-    fallback: str
-    precomputed: Path
-    ranker: str | None = "ranker"
-    ann_above: int = EXACT_BELOW
-    #: the share of for-you slots explored (see ``recommend.explore_slots``)
-    explore: float = 0.0
-    #: the A/B test of the for-you order the server runs, if any
-    experiment: RankerExperiment | None = None
-
-    def key(self) -> Key:
-        """What the registry and the batch file name right now (four small reads)."""
-        return (latest_version(self.models_dir, self.personal), latest_version(self.models_dir, self.fallback),
-                stat_key(self.precomputed),
-                latest_version(self.models_dir, self.ranker) if self.ranker is not None else None)
-
-    def build(self, store: Any, state: ListeningState, keep: Snapshot | None = None,
-              follower: StoreFollower | None = None) -> Snapshot:
-        """A complete snapshot loaded from disk now, reading ``state``; ``keep``'s parts stand in for
-        ones that fail to load."""
-        catalog = Catalog.from_store(store)
-        models = ModelSet.load(self.models_dir, store, catalog, self.personal, self.fallback,
-                               keep=keep.models if keep else None, ranker=self.ranker,
-                               history=state.histories(), ann_above=self.ann_above)
-        return Snapshot.of(store, state, catalog, models,
-                           Precomputed.load(self.precomputed, keep.precomputed if keep else None), follower,
-                           self.explore, self.experiment)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,48 +1,25 @@
 """What a running server holds: the store, the metrics, the impression log, every listener's
-listening (:class:`~tastemaker.serving.state.ListeningState`, which outlives hot-swaps), and the
+listening (:class:`~tastemaker.engine.state.ListeningState`, which outlives hot-swaps), and the
 current snapshot.
 
-The snapshot (catalog, models, precomputed lists and the service over them) is immutable and
-replaced whole: a reload builds a new one off to the side, then assigns one attribute. A
-request takes the snapshot once (``rt.snapshot``) and answers from it, so it sees the old set
-or the new one, never half of each, and a swap never waits for requests nor they for it.
+The snapshot (:class:`~tastemaker.engine.snapshot.Snapshot`: catalog, models, precomputed lists
+and the service over them) is immutable and replaced whole: a reload builds a new one off to the
+side, then assigns one attribute. A request takes the snapshot once (``rt.snapshot``) and answers
+from it, so it sees the old set or the new one, never half of each, and a swap never waits for
+requests nor they for it.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
 
-from tastemaker.serving.catalog import Catalog
-from tastemaker.serving.follow import StoreFollower
+from tastemaker.engine.models import Slot
+from tastemaker.engine.snapshot import Snapshot
 from tastemaker.serving.impressions import ImpressionLog
 from tastemaker.serving.metrics import Metrics
-from tastemaker.serving.models import ModelSet, Slot
-from tastemaker.serving.precomputed import Precomputed
-from tastemaker.serving.recommend import RankerExperiment, RecommendationService
-from tastemaker.serving.state import ListeningState
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """Everything one request answers from; built whole, never changed."""
-
-    catalog: Catalog
-    models: ModelSet
-    precomputed: Precomputed
-    recommendations: RecommendationService
-
-    @classmethod
-    def of(cls, store: Any, state: ListeningState, catalog: Catalog, models: ModelSet, precomputed: Precomputed,
-           follower: StoreFollower | None = None, explore: float = 0.0,
-           experiment: RankerExperiment | None = None) -> Snapshot:
-        """The snapshot of these parts, with the recommendation service over them and ``state`` (kept in
-        step with the store by ``follower`` when given)."""
-        return cls(catalog, models, precomputed,
-                   RecommendationService(store, models, catalog, precomputed, state, follower, explore, experiment))
 
 
 class Runtime:

@@ -1,12 +1,12 @@
-"""The closed loop: policies serve the listener world through the real serving code, day after day.
+"""The closed loop: policies serve the listener world through the engine the server uses, day after day.
 
 One run (:func:`run_loop`):
 
 1. build a :class:`~tastemaker.simulate.World`, write its organic history and import it into a
    workspace store with the importer (``tastemaker import table``);
 2. train popularity and the personal models and register them (``tastemaker train``);
-3. load the in-memory :class:`~tastemaker.serving.state.ListeningState` and one
-   :class:`~tastemaker.serving.recommend.RecommendationService` per arm (``policies.py``);
+3. load the in-memory :class:`~tastemaker.engine.state.ListeningState` and one
+   :class:`~tastemaker.engine.recommend.RecommendationService` per arm (``policies.py``);
 4. assign every listener to an arm with the experiment :class:`~tastemaker.experiments.assignment.Assigner`;
 5. each simulated day: every active listener in an arm is served a list by that arm's service,
    the world answers (:meth:`World.respond`), the events go back through the server's ingest path
@@ -33,12 +33,12 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from tastemaker.engine.ingest import CLIENT_FIELDS, ingest_events
+from tastemaker.engine.recommend import RecommendationService
+from tastemaker.engine.state import ListeningState
 from tastemaker.experiments.assignment import Assigner, Experiment, Variant
 from tastemaker.ingest import run_import
 from tastemaker.ingest.formats import FORMATS
-from tastemaker.serving.ingest import CLIENT_FIELDS, ingest_events
-from tastemaker.serving.recommend import RecommendationService
-from tastemaker.serving.state import ListeningState
 from tastemaker.simulate.config import WorldConfig
 from tastemaker.simulate.export import write_world
 from tastemaker.simulate.exposure import exposure_log, response_events

@@ -1,4 +1,4 @@
-"""The policies an experiment arm serves with, trained in a workspace and answered by the real serving code.
+"""The policies an experiment arm serves with, trained in a workspace and answered by the server's engine.
 
 A policy is a name: ``popularity`` is the serving popularity level (the fallback chart, minus
 what each listener heard); ``personal`` is the trained ALS model as the server serves it (model
@@ -6,8 +6,8 @@ level, falling back to popularity for listeners it does not know), in ALS's own 
 ``ranker`` is what a server with a trained ranker serves: ALS's 200 candidates re-ordered by the
 learning-to-rank model (``tastemaker train ranker``, retrained with the others); ``itemknn`` and
 ``bpr`` are other personal models served the same way. Each arm gets its own
-:class:`~tastemaker.serving.recommend.RecommendationService`, built by
-:meth:`~tastemaker.serving.runtime.Snapshot.of` over the *same* listening state, so what a
+:class:`~tastemaker.engine.recommend.RecommendationService`, built by
+:meth:`~tastemaker.engine.snapshot.Snapshot.of` over the *same* listening state, so what a
 listener played is excluded from their next list whichever arm they are in.
 """
 
@@ -24,14 +24,14 @@ import polars as pl
 from tastemaker.candidates.popularity import Popularity
 from tastemaker.candidates.recommender import MatrixRecommender
 from tastemaker.candidates.registry import register
+from tastemaker.engine.catalog import Catalog
+from tastemaker.engine.models import ModelSet, Slot
+from tastemaker.engine.precomputed import Precomputed
+from tastemaker.engine.recommend import RecommendationService
+from tastemaker.engine.snapshot import Snapshot
+from tastemaker.engine.state import ListeningState
 from tastemaker.features.interactions import interactions
 from tastemaker.ranking.online import train_online_ranker
-from tastemaker.serving.catalog import Catalog
-from tastemaker.serving.models import ModelSet, Slot
-from tastemaker.serving.precomputed import Precomputed
-from tastemaker.serving.recommend import RecommendationService
-from tastemaker.serving.runtime import Snapshot
-from tastemaker.serving.state import ListeningState
 
 log = logging.getLogger("tastemaker.simulate")
 

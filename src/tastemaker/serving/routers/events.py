@@ -10,9 +10,9 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from tastemaker.engine.ingest import IngestResult, ingest_events
 from tastemaker.serving.auth import AUTH_RESPONSES, requires
 from tastemaker.serving.errors import ERROR_RESPONSES, ApiError
-from tastemaker.serving.ingest import IngestResult, ingest_events
 from tastemaker.serving.responses import ORJSONResponse
 from tastemaker.serving.runtime import Runtime, runtime
 from tastemaker.serving.schemas import MAX_EVENTS, Envelope, IngestOut

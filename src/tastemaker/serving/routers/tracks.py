@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 
+from tastemaker.engine.items import similar_tracks
 from tastemaker.serving.answers import answer
 from tastemaker.serving.auth import AUTH_RESPONSES, requires
 from tastemaker.serving.errors import ERROR_RESPONSES
-from tastemaker.serving.items import similar_tracks
 from tastemaker.serving.responses import ORJSONResponse
 from tastemaker.serving.runtime import Runtime, runtime
 from tastemaker.serving.schemas import MAX_ITEMS, SimilarOut

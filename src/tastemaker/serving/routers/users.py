@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from starlette.concurrency import run_in_threadpool
 
+from tastemaker.engine.catalog import Catalog
+from tastemaker.engine.onboarding import register
+from tastemaker.engine.recommend import Served
 from tastemaker.serving.answers import answer, body, log_shown, new_request_id
 from tastemaker.serving.auth import AUTH_RESPONSES, requires
-from tastemaker.serving.errors import ERROR_RESPONSES
+from tastemaker.serving.errors import ERROR_RESPONSES, ApiError
 from tastemaker.serving.forget import forget_listener
-from tastemaker.serving.onboarding import register, resolve_picks
-from tastemaker.serving.recommend import Served
 from tastemaker.serving.reload import Reloader, reloader
 from tastemaker.serving.responses import ORJSONResponse
 from tastemaker.serving.runtime import Runtime, runtime
@@ -93,3 +95,21 @@ def _count(rt: Runtime, surface: str, served: Served) -> None:
     rt.metrics.served.labels(surface, served.level).inc()
     if served.cause is not None:
         rt.metrics.fallbacks.labels(surface, served.cause).inc()
+
+
+def resolve_picks(catalog: Catalog, picks: Sequence[str]) -> list[str]:
+    """Artist ids for ``picks`` (ids, or names matched case-insensitively), in order, without repeats.
+
+    Raises :class:`ApiError` 422 ``unknown_artist`` naming the picks the catalog does not know.
+    With no catalog at all, the picks are kept as given: there is nothing to check them against.
+    """
+    if not catalog.artist_names:
+        return list(dict.fromkeys(picks))
+    by_name = {name.casefold(): artist for artist, name in catalog.artist_names.items()}
+    found = [p if p in catalog.artist_names else by_name.get(p.casefold()) for p in picks]
+    unknown = [p for p, f in zip(picks, found, strict=True) if f is None]
+    if unknown:
+        raise ApiError(422, "unknown_artist", f"the catalog has no artist {unknown[0]!r} (give artist ids "
+                       "or names from the tracks table)", [{"loc": ["body", "artists"], "msg": f"unknown: {p}",
+                                                            "type": "unknown_artist"} for p in unknown])
+    return list(dict.fromkeys(f for f in found if f is not None))

@@ -6,7 +6,7 @@ own writes: ``POST /v1/events`` adds the rows it stored (after the durable appen
 hot-swap leaves it alone: it comes from the store, not the model. Events written to the store
 by another process while the server runs (``tastemaker import``) are seen after a restart.
 
-For each listener it holds what :class:`~tastemaker.serving.recommend.Listening` needs: ``heard``
+For each listener it holds what :class:`~tastemaker.engine.recommend.Listening` needs: ``heard``
 (every item they have an event for, skips included) and ``history`` (one row per item they
 listened to, as :func:`~tastemaker.features.interactions.interactions` computes it for that
 listener alone: ``recency`` decayed from *their* newest listen).
@@ -26,8 +26,8 @@ from typing import Any
 
 import polars as pl
 
+from tastemaker.engine.reads import collect
 from tastemaker.features.interactions import CARRIED, HALF_LIFE_DAYS, interactions
-from tastemaker.serving.reads import collect
 
 #: the events columns the state is computed from
 COLUMNS = ("user_id", "item_id", "artist_id", "type", "ts", "ms_played", "skipped", "count", *CARRIED)

@@ -1,7 +1,7 @@
 """Recommendations per surface for one listener, in real time, with fallbacks.
 
 Each request reads the listener's listening from the server's in-memory state (see
-:mod:`tastemaker.serving.state`, kept current by ``/v1/events`` and forgetting), so what they
+:mod:`tastemaker.engine.state`, kept current by ``/v1/events`` and forgetting), so what they
 played a moment ago (say, posted to ``/v1/events``) is already excluded from *for-you* and *Discover Weekly* and already
 feeds the history their reasons, Daily Mixes and home shelves are built from, without retraining.
 
@@ -23,21 +23,21 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from tastemaker.engine.catalog import Catalog
+from tastemaker.engine.errors import ModelUnavailable
+from tastemaker.engine.follow import StoreFollower
+from tastemaker.engine.models import ModelSet
+from tastemaker.engine.onboarding import picked_rows, profile
+from tastemaker.engine.precomputed import MODEL as PRECOMPUTED_MODEL
+from tastemaker.engine.precomputed import Precomputed
+from tastemaker.engine.state import ListeningState
 from tastemaker.ranking.online import CANDIDATES, CandidateScorer
-from tastemaker.serving.catalog import Catalog
-from tastemaker.serving.errors import ModelUnavailable
-from tastemaker.serving.follow import StoreFollower
-from tastemaker.serving.models import ModelSet
-from tastemaker.serving.onboarding import picked_rows, profile
-from tastemaker.serving.precomputed import MODEL as PRECOMPUTED_MODEL
-from tastemaker.serving.precomputed import Precomputed
-from tastemaker.serving.state import ListeningState
 from tastemaker.surfaces.daily_mix import DailyMixes, MixParams
 from tastemaker.surfaces.discover_weekly import discover_weekly
 from tastemaker.surfaces.home import HomeSources, home, standard_shelves
 from tastemaker.surfaces.reasons import because_you_played, reason
 
-log = logging.getLogger("tastemaker.serving")
+log = logging.getLogger("tastemaker.engine")
 
 SURFACES = ("for-you", "discover-weekly", "daily-mix", "home")
 #: the columns of every served item, in order

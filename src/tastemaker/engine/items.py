@@ -1,7 +1,7 @@
 """Lists that start from items rather than a listener: similar tracks and radio, from the personal model.
 
 Both need item vectors (ALS, BPR): there is no popularity answer to "what sounds like this", so
-without a loaded vector model they raise :class:`~tastemaker.serving.errors.ModelUnavailable`.
+without a loaded vector model they raise :class:`~tastemaker.engine.errors.ModelUnavailable`.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from tastemaker.serving.catalog import Catalog
-from tastemaker.serving.errors import ModelUnavailable, UnknownItem
-from tastemaker.serving.models import ModelSet
-from tastemaker.serving.recommend import Served, served_items
+from tastemaker.engine.catalog import Catalog
+from tastemaker.engine.errors import ModelUnavailable, UnknownItem
+from tastemaker.engine.models import ModelSet
+from tastemaker.engine.recommend import Served, served_items
 from tastemaker.surfaces.radio import Played
 from tastemaker.surfaces.reasons import reason
 from tastemaker.surfaces.similar import similar_artists

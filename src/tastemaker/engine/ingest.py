@@ -1,4 +1,4 @@
-"""Events posted over HTTP, stored through the importer's own validation, ids and quarantine.
+"""Events posted by clients (``POST /v1/events``, the simulator), stored through the importer's validation.
 
 A batch is treated like one imported file: each record is typed by the table importer's
 ``coerce`` (the same timestamp, number and boolean rules as ``tastemaker import table``), checked

@@ -1,7 +1,7 @@
 """Keep a server's in-memory listening in step with the store, whoever wrote to it.
 
 Several server processes (``tastemaker serve --workers 2``) share one store, and so do a running
-server and ``tastemaker import``: each holds its own :class:`~tastemaker.serving.state.ListeningState`.
+server and ``tastemaker import``: each holds its own :class:`~tastemaker.engine.state.ListeningState`.
 Every request that reads listening first asks :meth:`StoreFollower.catch_up`, which costs one
 ``stat`` of the manifest when nothing changed. When it did, the follower reads the events segments
 it has not read yet and adds the rows it has not applied yet, by ``row_id``: so a row counts once
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from tastemaker.serving.state import COLUMNS, ListeningState
+from tastemaker.engine.state import COLUMNS, ListeningState
 from tastemaker.store.lake import FORGOTTEN, MANIFEST, user_hash
 from tastemaker.store.tables import spec
 

@@ -17,10 +17,9 @@ from typing import Any
 
 import polars as pl
 
+from tastemaker.engine.catalog import Catalog
+from tastemaker.engine.reads import collect
 from tastemaker.ingest.pipeline import prepare
-from tastemaker.serving.catalog import Catalog
-from tastemaker.serving.errors import ApiError
-from tastemaker.serving.reads import collect
 from tastemaker.surfaces.reasons import reason
 
 @dataclass(frozen=True, slots=True)
@@ -40,24 +39,6 @@ def profile(store: Any, user_id: str) -> Profile:
     picks = rows["onboarding_artists"].drop_nulls()
     countries = rows["country"].drop_nulls()
     return Profile(tuple(picks[-1]) if len(picks) else (), countries[-1] if len(countries) else None)
-
-
-def resolve_picks(catalog: Catalog, picks: Sequence[str]) -> list[str]:
-    """Artist ids for ``picks`` (ids, or names matched case-insensitively), in order, without repeats.
-
-    Raises :class:`ApiError` 422 ``unknown_artist`` naming the picks the catalog does not know.
-    With no catalog at all, the picks are kept as given: there is nothing to check them against.
-    """
-    if not catalog.artist_names:
-        return list(dict.fromkeys(picks))
-    by_name = {name.casefold(): artist for artist, name in catalog.artist_names.items()}
-    found = [p if p in catalog.artist_names else by_name.get(p.casefold()) for p in picks]
-    unknown = [p for p, f in zip(picks, found, strict=True) if f is None]
-    if unknown:
-        raise ApiError(422, "unknown_artist", f"the catalog has no artist {unknown[0]!r} (give artist ids "
-                       "or names from the tracks table)", [{"loc": ["body", "artists"], "msg": f"unknown: {p}",
-                                                            "type": "unknown_artist"} for p in unknown])
-    return list(dict.fromkeys(f for f in found if f is not None))
 
 
 def register(store: Any, user_id: str, artists: list[str], country: str | None, request_id: str,

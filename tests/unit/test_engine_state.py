@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
+from tastemaker.engine.state import ListeningState
 from tastemaker.features.interactions import interactions
-from tastemaker.serving.state import ListeningState
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 

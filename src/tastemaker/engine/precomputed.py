@@ -5,7 +5,7 @@ every listener's playlist to ``playlists.parquet`` (and JSPF beside it). When th
 cannot answer a listener (not loaded, broken, does not know them), the server serves their list
 from that file, minus what they have played since it was written; only when they have none
 does popularity answer. The file is read whole at startup and again whenever it changes
-(``reload.py``); a listener's rows are found by binary search, so a lookup costs the same for
+(``serving/reload.py``); a listener's rows are found by binary search, so a lookup costs the same for
 a thousand or a million listeners.
 """
 
@@ -23,7 +23,7 @@ import numpy as np
 import orjson
 import polars as pl
 
-log = logging.getLogger("tastemaker.serving")
+log = logging.getLogger("tastemaker.engine")
 
 #: where a workspace's batch lists are looked for, relative to the workspace
 PRECOMPUTED_DIR = Path("playlists") / "discover-weekly"

@@ -5,7 +5,7 @@ and the *fallback* (popularity), which answers whenever the personal model canno
 is missing or broken on disk is recorded with its error instead of stopping the server; when no
 popularity model was trained, one is fitted from the store at startup, so a server with any
 listening data can always answer. A :class:`ModelSet` is immutable: a newer version is loaded
-into a new set, which then replaces the old one in one step (see ``reload.py``).
+into a new set, which then replaces the old one in one step (see ``serving/reload.py``).
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ from tastemaker.candidates.ann import EXACT_BELOW, ItemIndex
 from tastemaker.candidates.popularity import NewReleases, Popularity
 from tastemaker.candidates.recommender import MatrixRecommender
 from tastemaker.candidates.registry import resolve
+from tastemaker.engine.catalog import Catalog
 from tastemaker.features.interactions import interactions
 from tastemaker.ranking.online import CandidateScorer, OnlineRanker, item_stats
-from tastemaker.serving.catalog import Catalog
 from tastemaker.surfaces.radio import Radio
 from tastemaker.surfaces.reasons import ItemSpace
 
-log = logging.getLogger("tastemaker.serving")
+log = logging.getLogger("tastemaker.engine")
 
 
 def load_trained(models_dir: Path, name: str, version: str | None = None) -> tuple[Any, str]:
