@@ -8,7 +8,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tastemaker.rerank.policies import calibrate, cap, explore, freshness, mmr, no_repeat, quota, rules
+from tastemaker.rerank.policies import (calibrate, cap, dedupe, explore, freshness, mmr, no_repeat, quota,
+                                        rules, spread)
 
 
 def _cands(n: int = 6) -> pl.DataFrame:
@@ -31,6 +32,34 @@ def test_rules_drop_heard_blocked_and_explicit_tracks() -> None:
 
 def test_artist_cap_keeps_the_best_two_per_artist_in_order() -> None:
     assert cap(_cands(), "artist_id", 2)["item_id"].to_list() == ["t0", "t1", "t3", "t4", "t5"]
+
+
+def test_artist_cap_counts_what_the_list_holds_caps_each_list_and_never_caps_an_unknown_artist() -> None:
+    assert cap(_cands(), "artist_id", 2, counted=["a", "b"])["item_id"].to_list() == ["t0", "t3", "t5"]
+    two = pl.concat([_cands().with_columns(pl.lit(u).alias("user_id")) for u in ("u", "v")])
+    assert cap(two, "artist_id", 1, by=["user_id"]).select("user_id", "item_id").rows() == \
+        [("u", "t0"), ("u", "t3"), ("u", "t5"), ("v", "t0"), ("v", "t3"), ("v", "t5")]
+    unknown = _cands().with_columns(pl.when(pl.col("artist_id") == "a").then(None).otherwise("artist_id")
+                                    .alias("artist_id"))
+    assert cap(unknown, "artist_id", 1)["item_id"].to_list() == ["t0", "t1", "t2", "t3", "t5"]
+
+
+def test_dedupe_keeps_each_item_once_and_none_already_shown() -> None:
+    cards = pl.DataFrame({"item_id": ["x", "y", "x", "z"], "kind": ["track", "track", "track", "playlist"],
+                          "score": [4.0, 3.0, 2.0, 1.0]})
+    shown = pl.DataFrame({"item_id": ["y", "z"], "kind": ["track", "track"]})
+    assert dedupe(cards, ("kind", "item_id"), shown=shown)["item_id"].to_list() == ["x", "z"]  # z was a track
+    assert dedupe(cards)["score"].to_list() == [4.0, 3.0, 1.0]
+
+
+def test_spread_keeps_an_artist_out_of_the_next_gap_places_counting_what_played_before() -> None:
+    assert spread(_cands(), "artist_id", 1)["item_id"].to_list() == ["t0", "t3", "t5"]
+    assert spread(_cands(), "artist_id", 1, before=["a"])["item_id"].to_list() == ["t3", "t5"]
+    assert spread(_cands(), "artist_id", 0, k=2)["item_id"].to_list() == ["t0", "t1"]
+    unknown = _cands().with_columns(pl.lit(None, dtype=pl.String).alias("artist_id"))
+    assert spread(unknown, "artist_id", 3, k=4)["item_id"].to_list() == ["t0", "t1", "t2", "t3"]
+    with pytest.raises(ValueError, match="gap"):
+        spread(_cands(), "artist_id", -1)
 
 
 def test_no_repeat_drops_only_what_was_served_inside_the_window() -> None:

@@ -8,6 +8,8 @@ exploration slot records its ``propensity`` (the chance this item was shown ther
 off-policy evaluation needs later. Policies compose left to right::
 
     ranked = cap(mmr(rules(cands, heard=heard), vectors, lam=0.7), "artist_id", 2).head(30)
+
+The surfaces declare their chains of configured policies in :mod:`tastemaker.surfaces.chains`.
 """
 
 from __future__ import annotations
@@ -20,7 +22,11 @@ import polars as pl
 
 
 def _check(frame: pl.DataFrame, *columns: str) -> None:
-    missing = [c for c in ("item_id", "score", *columns) if c not in frame.columns]
+    _need(frame, "item_id", "score", *columns)
+
+
+def _need(frame: pl.DataFrame, *columns: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(f"the candidates need columns {missing}; they have {frame.columns}")
 
@@ -32,23 +38,95 @@ def rules(candidates: pl.DataFrame, *, heard: Sequence[str] = (), blocked_items:
     >>> rules(cands, heard=["t1"], blocked_artists=["a9"], allow_explicit=False)  # doctest: +SKIP
     """
     _check(candidates)
-    keep = ~pl.col("item_id").is_in(list(heard)) & ~pl.col("item_id").is_in(list(blocked_items))
-    if blocked_artists:
+    keep = []
+    if len(heard) or len(blocked_items):
+        keep.append(~pl.col("item_id").is_in([*heard, *blocked_items]))
+    if len(blocked_artists):
         _check(candidates, "artist_id")
-        keep &= ~pl.col("artist_id").is_in(list(blocked_artists))
+        keep.append(~pl.col("artist_id").is_in(list(blocked_artists)))
     if not allow_explicit:
         _check(candidates, "explicit")
-        keep &= ~pl.col("explicit").fill_null(False)
-    return candidates.filter(keep)
+        keep.append(~pl.col("explicit").fill_null(False))
+    return candidates.filter(*keep) if keep else candidates
 
 
-def cap(candidates: pl.DataFrame, column: str, limit: int) -> pl.DataFrame:
-    """At most ``limit`` items per value of ``column`` (artist or album caps), keeping the best ones."""
+def cap(candidates: pl.DataFrame, column: str, limit: int, *, counted: Sequence[object] = (),
+        by: Sequence[str] = ()) -> pl.DataFrame:
+    """At most ``limit`` items per value of ``column`` (artist or album caps), keeping the best ones.
+
+    ``counted``: values of ``column`` already on the list (e.g. the familiar tracks' artists when
+    new tracks join a mix): each takes one of its value's places. ``by``: columns holding several
+    lists in one frame (``("user_id",)``: every listener's list capped at once). A null value is
+    never capped: an unknown artist counts as an artist of its own. Only ``column`` and ``by``
+    are read, so any frame works (episodes capped per show, cards per artist).
+
+    >>> cap(cands, "artist_id", 2, counted=["a1"])  # doctest: +SKIP
+    """
     if limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
-    _check(candidates, column)
-    nth = pl.int_range(pl.len()).over(column)
-    return candidates.with_row_index("_pos").filter(nth < limit).sort("_pos").drop("_pos")
+    _need(candidates, column, *by)
+    nth = pl.int_range(pl.len()).over(*by, column)
+    if not len(counted):
+        return candidates.filter(pl.col(column).is_null() | (nth < limit))
+    before = pl.DataFrame({column: list(counted)}, schema={column: candidates.schema[column]})
+    framed = candidates.join(before.group_by(column).agg(pl.len().alias("_had")), on=column, how="left",
+                             maintain_order="left")
+    return framed.filter(pl.col(column).is_null() | (nth + pl.col("_had").fill_null(0) < limit)).drop("_had")
+
+
+def dedupe(candidates: pl.DataFrame, on: Sequence[str] = ("item_id",), *, shown: pl.DataFrame | None = None,
+           by: Sequence[str] = ()) -> pl.DataFrame:
+    """Each item once (its best row), and none that ``shown`` holds (cards higher up the page, tracks
+    already in another mix). ``on``: the columns naming an item (``("kind", "item_id")`` on a
+    page of tracks, playlists and episodes); ``by``: columns holding several lists in one frame.
+
+    >>> dedupe(cards, ("kind", "item_id"), shown=page.select("kind", "item_id"))  # doctest: +SKIP
+    """
+    keys = [*by, *on]
+    _need(candidates, *keys)
+    out = candidates.unique(keys, keep="first", maintain_order=True)
+    if shown is not None and shown.height:
+        _need(shown, *on)
+        out = out.join(shown.select(*on).unique(), on=list(on), how="anti", maintain_order="left")
+    return out
+
+
+def spread(candidates: pl.DataFrame, column: str, gap: int, *, before: Sequence[object] = (),
+           k: int | None = None) -> pl.DataFrame:
+    """No value of ``column`` twice within ``gap`` places (artist spacing): walking the list best first,
+    an item whose value is among the last ``gap`` placed is skipped for good.
+
+    ``before``: the values shown just before the list (a radio session's tracks, most recent
+    last), which count as placed. Returns the first ``k`` picks (all by default). A null value
+    never repeats (an unknown artist counts as an artist of its own).
+
+    >>> spread(queue, "artist_id", 3, before=["a7"], k=10)  # doctest: +SKIP
+    """
+    if gap < 0:
+        raise ValueError(f"gap must not be negative, got {gap}")
+    _need(candidates, column)
+    n = candidates.height
+    k = n if k is None else min(k, n)
+    if gap == 0 or n == 0:
+        return candidates.head(k)
+    earlier = pl.Series(column, list(before), dtype=candidates.schema[column])
+    values = pl.concat([earlier, candidates[column]])
+    codes = values.rank("dense").fill_null(0).cast(pl.Int64).to_numpy().copy()
+    unknown = values.is_null().to_numpy()
+    codes[unknown] = -1 - np.flatnonzero(unknown)  # a code of its own: never equal to another
+    window = list(codes[: len(before)][-gap:])
+    own = codes[len(before):]
+    picked: list[int] = []
+    at = 0
+    while len(picked) < k and at < n:
+        free = np.flatnonzero(~np.isin(own[at:], window))  # one vectorised scan per pick
+        if not free.size:
+            break
+        at += int(free[0])
+        picked.append(at)
+        window = [*window, int(own[at])][-gap:]
+        at += 1
+    return candidates[picked]
 
 
 def no_repeat(candidates: pl.DataFrame, served: pl.DataFrame, now: np.datetime64 | object,
