@@ -7,6 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
+from tastemaker.surfaces.chains import Rules, Spread
 from tastemaker.surfaces.radio import Played, Radio
 
 # a seed between two groups: "a*" tracks lean one way, "b*" tracks the other
@@ -26,7 +27,7 @@ def test_a_skip_steers_away_from_tracks_like_the_skipped_one() -> None:
 
 def test_no_track_twice_and_artists_spaced() -> None:
     artists = ["x", "x", "x", "y", "y", "z", "z"]
-    radio = Radio(IDS, VECTORS, artists, artist_gap=1)
+    radio = Radio(IDS, VECTORS, artists, chain=(Rules(), Spread("artist_id", 1)))
     queue = radio.next_tracks("seed", [Played("b1", skipped=False)], k=4)
     names = queue["item_id"].to_list()
     assert "seed" not in names and "b1" not in names and len(set(names)) == len(names)

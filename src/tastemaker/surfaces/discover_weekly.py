@@ -1,4 +1,5 @@
-"""Discover Weekly: unheard tracks for one listener, at most a few per artist, each with a reason."""
+"""Discover Weekly: unheard tracks for one listener, re-ranked by its chain (at most two per artist), each
+with a reason."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 from typing import Protocol
 
 import polars as pl
+
+from tastemaker.surfaces.chains import DISCOVER_WEEKLY, Chain, Context, apply
 
 
 class Recommender(Protocol):
@@ -24,17 +27,18 @@ def discover_weekly(
     heard: pl.DataFrame,
     tracks: pl.DataFrame,
     size: int = 30,
-    per_artist: int = 2,
     history: pl.DataFrame | None = None,
+    chain: Chain = DISCOVER_WEEKLY,
 ) -> pl.DataFrame:
     """The playlist as ``position, track_id, name, artist_name, score, reason[, because]``.
 
     ``heard``: the user's ``user_id, item_id`` history (never recommended again);
-    ``tracks``: the catalog (``track_id, name, artist_id, artist_name``); ``history``: see
-    :func:`discover_weekly_batch`.
+    ``tracks``: the catalog (``track_id, name, artist_id, artist_name``); ``history`` and
+    ``chain``: see :func:`discover_weekly_batch`.
     """
     mine = heard.filter(pl.col("user_id") == user_id)
-    return discover_weekly_batch(model, [user_id], mine, tracks, size, per_artist, history=history).drop("user_id")
+    playlist = discover_weekly_batch(model, [user_id], mine, tracks, size, history=history, chain=chain)
+    return playlist.drop("user_id")
 
 
 def discover_weekly_batch(
@@ -43,33 +47,37 @@ def discover_weekly_batch(
     heard: pl.DataFrame,
     tracks: pl.DataFrame,
     size: int = 30,
-    per_artist: int = 2,
     chunk: int = 1000,
     history: pl.DataFrame | None = None,
+    chain: Chain = DISCOVER_WEEKLY,
 ) -> pl.DataFrame:
     """Every listener's playlist at once: ``user_id, position, track_id, name, artist_name, score, reason``.
 
-    The same rules as :func:`discover_weekly` (nothing heard, at most ``per_artist`` per artist),
-    computed ``chunk`` listeners at a time so memory stays flat. Deterministic for a given
-    model and history, so a week's run can be repeated and gives the same lists.
+    The same rules as :func:`discover_weekly`: nothing heard (the model's ``exclude``), then
+    ``chain`` (:data:`~tastemaker.surfaces.chains.DISCOVER_WEEKLY`: at most two per artist) over
+    every listener's candidates at once, so it may hold only steps that run on many lists
+    (caps, de-duplication). Computed ``chunk`` listeners at a time so memory stays flat.
+    Deterministic for a given model and history, so a week's run can be repeated and gives the
+    same lists.
 
     ``history``: ``user_id, item_id, weight`` (e.g. recency-weighted listens). When it is given
     and the model has item vectors (ALS, BPR), each track's reason names the listener's played
     track closest to it ("because you played X", with X's id in ``because``).
     """
-    if size < 1 or per_artist < 1 or chunk < 1:
-        raise ValueError(f"size, per_artist and chunk must be at least 1, got {size}, {per_artist}, {chunk}")
+    if size < 1 or chunk < 1:
+        raise ValueError(f"size and chunk must be at least 1, got {size}, {chunk}")
     cat = tracks.select(pl.col("track_id").alias("item_id"), "name", "artist_id", "artist_name")
     pairs = heard.select("user_id", "item_id")
     parts = []
     for start in range(0, len(users), chunk):
         batch = list(users[start:start + chunk])
-        lists = _capped(model, batch, pairs.filter(pl.col("user_id").is_in(batch)), cat, size, per_artist, size * 10)
+        mine = pairs.filter(pl.col("user_id").is_in(batch))
+        lists = _chained(model, batch, mine, cat, size, chain, size * 10)
         short = lists.group_by("user_id").len().filter(pl.col("len") < size)["user_id"].to_list()
         short += sorted(set(batch) - set(lists["user_id"].to_list()))
         if short:  # a model that ranks whole artists together fills the pool with few artists: dig deeper
-            deeper = _capped(model, short, pairs.filter(pl.col("user_id").is_in(short)), cat, size, per_artist,
-                             cat.height)
+            deeper = _chained(model, short, pairs.filter(pl.col("user_id").is_in(short)), cat, size, chain,
+                              cat.height)
             lists = pl.concat([lists.filter(~pl.col("user_id").is_in(short)), deeper])
         parts.append(lists.select(
             "user_id", pl.int_range(1, pl.len() + 1).over("user_id").alias("position"),
@@ -88,14 +96,14 @@ def discover_weekly_batch(
     return explained.rename({"item_id": "track_id"})
 
 
-def _capped(model: Recommender, users: list[str], heard: pl.DataFrame, catalog: pl.DataFrame, size: int,
-            per_artist: int, pool: int) -> pl.DataFrame:
-    """The first ``size`` of each user's top ``pool`` unheard catalog tracks, at most ``per_artist`` per artist."""
-    return (model.recommend(users, k=pool, exclude=heard)
-            .join(catalog, on="item_id", how="inner")
-            .sort("user_id", "rank")
-            .filter(pl.int_range(pl.len()).over("user_id", "artist_id") < per_artist)
-            .filter(pl.int_range(pl.len()).over("user_id") < size))
+def _chained(model: Recommender, users: list[str], heard: pl.DataFrame, catalog: pl.DataFrame, size: int,
+             chain: Chain, pool: int) -> pl.DataFrame:
+    """The first ``size`` of each user's top ``pool`` unheard catalog tracks, re-ranked by ``chain``."""
+    candidates = (model.recommend(users, k=pool, exclude=heard)
+                  .join(catalog, on="item_id", how="inner")
+                  .sort("user_id", "rank"))
+    ranked = apply(chain, candidates, Context(by="user_id"))
+    return ranked.filter(pl.int_range(pl.len()).over("user_id") < size)
 
 
 def write_playlists(playlists: pl.DataFrame, folder: Path, title: str) -> dict[str, Path]:

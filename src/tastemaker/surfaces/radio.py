@@ -2,8 +2,9 @@
 
 The next tracks are the ones closest to a *steering* vector: the seed, pulled towards tracks the
 listener let play and pushed away from tracks they skipped, later events weighing more. A skip
-therefore changes what comes next at once, without retraining. Nothing already played in the
-session comes back, and an artist is not repeated within ``artist_gap`` tracks.
+therefore changes what comes next at once, without retraining. The queue then runs the radio's chain
+(:data:`~tastemaker.surfaces.chains.RADIO`): nothing already played in the session comes back, and
+an artist is not repeated within three tracks, the session's last tracks included.
 """
 
 from __future__ import annotations
@@ -13,6 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
+
+from tastemaker.surfaces.chains import RADIO, Chain, Context, apply
+
+#: how deep in the ranking a queue of ``k`` looks first (the whole catalog only when spacing needs more)
+DEPTH = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,14 +32,15 @@ class Played:
 class Radio:
     """Radio over item vectors (ALS item factors, item2vec vectors, content vectors...).
 
-    ``item_ids`` and ``vectors`` are aligned; ``artists`` (optional, aligned) enables artist spacing.
+    ``item_ids`` and ``vectors`` are aligned; ``artists`` (optional, aligned) enables artist spacing;
+    ``chain``: the re-ranking of each queue (default :data:`~tastemaker.surfaces.chains.RADIO`).
 
     >>> radio = Radio(ids, vectors, artists)  # doctest: +SKIP
     >>> radio.next_tracks("seed", [Played("t1", skipped=True)], k=5)  # doctest: +SKIP
     """
 
     def __init__(self, item_ids: Sequence[str], vectors: np.ndarray, artists: Sequence[str] | None = None,
-                 like: float = 0.5, skip: float = 1.0, decay: float = 0.7, artist_gap: int = 3) -> None:
+                 like: float = 0.5, skip: float = 1.0, decay: float = 0.7, chain: Chain = RADIO) -> None:
         if len(item_ids) != len(vectors):
             raise ValueError(f"{len(item_ids)} item ids for {len(vectors)} vectors")
         if artists is not None and len(artists) != len(item_ids):
@@ -43,7 +50,7 @@ class Radio:
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         self.unit = (np.asarray(vectors, dtype=np.float64) / np.maximum(norms, 1e-12))[order]
         self.artists = None if artists is None else np.asarray(artists, dtype=str)[order]
-        self.like, self.skip, self.decay, self.artist_gap = like, skip, decay, artist_gap
+        self.like, self.skip, self.decay, self.chain = like, skip, decay, chain
 
     def _find(self, item_id: str) -> int | None:
         i = int(np.searchsorted(self.ids, item_id))
@@ -71,19 +78,20 @@ class Radio:
             steer += self.decay ** back * (-self.skip if event.skipped else self.like) * self.unit[i]
         scores = self.unit @ steer
         played = [*starts, *(i for i, _ in known)]
-        scores[played] = -np.inf
-        recent_artists = [] if self.artists is None else [str(self.artists[i]) for i in played]
-        picked: list[int] = []
-        for i in np.argsort(-scores, kind="stable"):
-            if len(picked) == k or not np.isfinite(scores[i]):
-                break
-            if self.artists is not None and self.artists[i] in recent_artists[-self.artist_gap:]:
-                continue
-            picked.append(int(i))
-            if self.artists is not None:
-                recent_artists.append(self.artists[i])
+        ctx = Context(heard=self.ids[played].tolist(), k=k,
+                      before=[] if self.artists is None else self.artists[played].tolist())
+        ranked = np.argsort(-scores, kind="stable")
+        for depth in (min(len(ranked), DEPTH * k + len(played)), len(ranked)):
+            top = ranked[:depth]
+            candidates = pl.DataFrame({
+                "item_id": self.ids[top], "score": scores[top],
+                "artist_id": [None] * depth if self.artists is None else self.artists[top],
+            }, schema={"item_id": pl.String, "score": pl.Float64, "artist_id": pl.String})
+            queue = apply(self.chain, candidates, ctx).head(k)
+            if queue.height == k or depth == len(ranked):  # rules and spacing walk forward: a queue filled
+                break  # from the top of the ranking is the one the whole ranking gives
         skipped = [e.item_id for e in session if e.skipped]
         label = label or (seeds[0] if len(seeds) == 1 else f"{len(seeds)} tracks")
         reason = f"radio from {label}" + (f", steering away from {len(skipped)} skipped" if skipped else "")
-        return pl.DataFrame({"position": np.arange(1, len(picked) + 1), "item_id": self.ids[picked],
-                             "score": scores[picked], "reason": [reason] * len(picked)})
+        return queue.select(pl.int_range(1, pl.len() + 1).alias("position"), "item_id", "score",
+                            pl.lit(reason, dtype=pl.String).alias("reason"))
