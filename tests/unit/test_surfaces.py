@@ -10,12 +10,14 @@ import pyarrow as pa
 import pytest
 
 from tastemaker.candidates.popularity import Popularity
-from tastemaker.candidates.recommender import MatrixRecommender
+from tastemaker.candidates.catalogue import create
+from tastemaker.candidates.data import TrainingData
 from tastemaker.features.interactions import interactions
 from tastemaker.simulate.config import WorldConfig
 from tastemaker.simulate.tables import tracks_table
 from tastemaker.simulate.world import World
 from tastemaker.store.tables import conform
+from tastemaker.surfaces.chains import DAILY_MIX, Cap
 from tastemaker.surfaces.daily_mix import DailyMixes, MixParams
 from tastemaker.surfaces.home import HomeSources, Shelf, home, standard_shelves
 from tastemaker.surfaces.reasons import ItemSpace, because_you_played, display_names
@@ -29,7 +31,7 @@ def world() -> dict:  # type: ignore[type-arg]
     events = conform("events", raw.with_columns(pl.int_range(pl.len()).alias("row_id")))
     tracks = pl.DataFrame(tracks_table(World(config).catalog, config.start))
     inter = interactions(events.lazy())
-    model = MatrixRecommender("als", factors=32, iterations=10).fit(inter)
+    model = create("als", factors=32, iterations=10).fit(TrainingData(inter))
     return {"inter": inter, "tracks": tracks, "model": model, "today": config.start + timedelta(days=config.days),
             "space": ItemSpace(model.items_, model.item_vectors()),
             "artists": dict(zip(tracks["track_id"], tracks["artist_id"], strict=True))}
@@ -68,7 +70,8 @@ def test_daily_mixes_are_coherent_mostly_familiar_disjoint_and_new_tracks_are_un
     assert new["reason"].str.starts_with("because you played").all() and new["because"].is_not_null().all()
     assert mixes.filter(pl.col("familiar")).join(heard, on=["user_id", "item_id"]).height == \
         mixes.filter(pl.col("familiar")).height
-    assert mixes.group_by("user_id", "mix", "artist_id").len()["len"].max() <= MixParams().per_artist
+    per_artist = next(step.limit for step in DAILY_MIX if isinstance(step, Cap))
+    assert mixes.group_by("user_id", "mix", "artist_id").len()["len"].max() <= per_artist
     assert _mixes(world, users).equals(mixes)  # stable: same history, same mixes
 
 
@@ -83,7 +86,7 @@ def test_a_listener_the_model_does_not_know_gets_no_mix_and_bad_params_are_refus
 
 def test_home_ranks_shelves_never_repeats_a_card_and_every_card_has_a_reason(world: dict) -> None:  # type: ignore[type-arg]
     inter, model, tracks = world["inter"], world["model"], world["tracks"]
-    chart = Popularity(by="country", min_country_listens=10).fit(inter)
+    chart = Popularity(by="country", min_country_listens=10).fit(TrainingData(inter))
     checked = 0
     for user in inter["user_id"].unique().sort().to_list()[:25]:
         history = inter.filter(pl.col("user_id") == user)

@@ -9,8 +9,10 @@
 3. Each mix holds up to ``size`` tracks: its familiar tracks by weight, and ``new`` unheard
    tracks from the listener's candidates (a personal model's top picks) that are closest to the
    mix's centre, at evenly spread positions; never more than one new track for three familiar
-   ones, so a small mix stays a mix of what the listener knows. No track is in two mixes; at most ``per_artist``
-   tracks per artist in a mix.
+   ones, so a small mix stays a mix of what the listener knows. Both passes (familiar, then new)
+   run the mix's chain (:data:`~tastemaker.surfaces.chains.DAILY_MIX`): new tracks unheard (none of
+   the whole history), no track in two mixes, at most four tracks per artist in a mix (the new
+   ones counting the familiar ones).
 4. Reasons: a familiar track is "in your rotation"; a new one says which familiar track of the
    mix it is closest to ("because you played X").
 """
@@ -24,6 +26,7 @@ import numpy as np
 import polars as pl
 from scipy.cluster.vq import kmeans2
 
+from tastemaker.surfaces.chains import DAILY_MIX, Chain, Context, apply
 from tastemaker.surfaces.reasons import ItemSpace, reason
 
 COLUMNS = ("user_id", "mix", "mix_name", "description", "position", "item_id", "artist_id", "familiar", "score",
@@ -38,13 +41,12 @@ class MixParams:
     size: int = 30
     new: int = 5
     min_tracks: int = 8
-    per_artist: int = 4
     max_history: int = 300
     seed: int = 0
 
     def check(self) -> None:
-        if self.n_mixes < 1 or self.size < 1 or self.min_tracks < 1 or self.per_artist < 1 or self.max_history < 1:
-            raise ValueError(f"n_mixes, size, min_tracks, per_artist and max_history must be at least 1: {self}")
+        if self.n_mixes < 1 or self.size < 1 or self.min_tracks < 1 or self.max_history < 1:
+            raise ValueError(f"n_mixes, size, min_tracks and max_history must be at least 1: {self}")
         if not 0 <= self.new <= self.size:
             raise ValueError(f"new must be within [0, size], got {self.new} for size {self.size}")
 
@@ -53,7 +55,8 @@ class DailyMixes:
     """Build Daily Mixes from an item space and each listener's history and candidates.
 
     ``artists``: ``item_id -> artist_id`` (artist caps and descriptions); ``artist_names``:
-    ``artist_id -> name``; ``order``: optional function re-ordering one mix (e.g. by transitions).
+    ``artist_id -> name``; ``order``: optional function re-ordering one mix (e.g. by transitions);
+    ``chain``: the re-ranking each pass of a mix runs (:data:`~tastemaker.surfaces.chains.DAILY_MIX`).
 
     >>> mixes = DailyMixes(ItemSpace(model.items_, model.item_vectors()), artists)  # doctest: +SKIP
     >>> mixes.for_user("u1", history, candidates)  # doctest: +SKIP
@@ -62,7 +65,7 @@ class DailyMixes:
     def __init__(self, space: ItemSpace, artists: Mapping[str, str] | None = None,
                  artist_names: Mapping[str, str] | None = None, params: MixParams | None = None,
                  order: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
-                 names: Mapping[str, str] | None = None) -> None:
+                 names: Mapping[str, str] | None = None, chain: Chain = DAILY_MIX) -> None:
         self.space = space
         self.artists = artists or {}
         self.artist_names = artist_names or {}
@@ -70,6 +73,7 @@ class DailyMixes:
         self.params.check()
         self.order = order
         self.names = names or {}
+        self.chain = chain
 
     def for_user(self, user_id: str, history: pl.DataFrame, candidates: pl.DataFrame | None = None) -> pl.DataFrame:
         """``user_id``'s mixes, one row per track (columns :data:`COLUMNS`); empty without known history.
@@ -91,9 +95,8 @@ class DailyMixes:
         weights = played["weight"].to_numpy().astype(np.float64)
         unit = self.space.unit[self.space.rows(ids)]
         labels, centres = self._clusters(unit)
-        heard = set(ids)
-        pool = [] if candidates is None else [i for i in candidates["item_id"].to_list() if i not in heard]
-        pool_ids = np.asarray(pool, dtype=str)
+        heard = history["item_id"].cast(pl.String).unique().to_list()  # new tracks: none the listener played
+        pool_ids = np.asarray([] if candidates is None else candidates["item_id"].to_list(), dtype=str)
         pool_rows = self.space.rows(pool_ids)
         pool_ids, pool_unit = pool_ids[pool_rows >= 0], self.space.unit[pool_rows[pool_rows >= 0]]
         taken: set[str] = set()
@@ -102,7 +105,8 @@ class DailyMixes:
         for number, c in enumerate(by_weight, start=1):
             members = np.flatnonzero(labels == c)
             mix = self._mix(user_id, number, ids[members], weights[members], unit[members], centres[c],
-                            pool_ids, pool_unit, taken)
+                            pool_ids, pool_unit, Context(heard=heard, shown=pl.DataFrame(
+                                {"item_id": sorted(taken)}, schema={"item_id": pl.String})))
             if mix.height:
                 taken.update(mix["item_id"].to_list())
                 mixes.append(mix)
@@ -123,25 +127,27 @@ class DailyMixes:
         return np.argmax(unit @ centres.T, axis=1), centres  # small clusters' tracks join the nearest kept one
 
     def _mix(self, user_id: str, number: int, ids: np.ndarray, weights: np.ndarray, unit: np.ndarray,
-             centre: np.ndarray, pool_ids: np.ndarray, pool_unit: np.ndarray, taken: set[str]) -> pl.DataFrame:
+             centre: np.ndarray, pool_ids: np.ndarray, pool_unit: np.ndarray, ctx: Context) -> pl.DataFrame:
+        """One mix: its familiar tracks, then new ones from the pool closest to ``centre``, each pass
+        through the chain (``ctx``: the listener's heard tracks and the tracks of earlier mixes)."""
         p = self.params
-        familiar = self._capped([(str(i), float(w), None) for i, w in zip(ids, weights, strict=True)
-                                 if str(i) not in taken], p.size - p.new)
+        familiar = apply(self.chain, self._frame(ids, weights), Context(shown=ctx.shown)).head(p.size - p.new)
+        if familiar.is_empty():
+            return pl.DataFrame(schema=_schema())
         closeness = pool_unit @ centre if len(pool_ids) else np.zeros(0)
         order = np.argsort(-closeness, kind="stable")
-        fresh = self._capped([(str(pool_ids[j]), float(closeness[j]), j) for j in order
-                              if str(pool_ids[j]) not in taken], min(p.new, len(familiar) // 3),
-                             start=[i for i, _, _ in familiar])
-        if not familiar:
-            return pl.DataFrame(schema=_schema())
-        because = [str(ids[int(np.argmax(unit @ pool_unit[j]))]) for _, _, j in fresh]
-        rows = [(i, True, w, None, reason("rotation")) for i, w, _ in familiar]
-        news = [(i, False, s, b, reason("because", name=self.names.get(b, b)))
-                for (i, s, _), b in zip(fresh, because, strict=True)]
+        new = Context(heard=ctx.heard, shown=ctx.shown, listed=familiar)
+        fresh = apply(self.chain, self._frame(pool_ids[order], closeness[order], order), new)
+        fresh = fresh.head(min(p.new, familiar.height // 3))
+        picked = fresh["_j"].to_numpy()
+        because = ids[np.argmax(unit @ pool_unit[picked].T, axis=0)] if len(picked) else ids[:0]
+        rows = [(i, True, w, None, reason("rotation"))
+                for i, w in familiar.select("item_id", "score").iter_rows()]
+        news = [(i, False, s, str(b), reason("because", name=self.names.get(str(b), str(b))))
+                for (i, s), b in zip(fresh.select("item_id", "score").iter_rows(), because, strict=True)]
         tracks = _spread(rows, news)
-        top = pl.DataFrame({"artist": [self.artists.get(i) for i, *_ in familiar], "w": [w for _, w, _ in familiar]})
-        top = (top.drop_nulls().group_by("artist").agg(pl.col("w").sum())
-               .sort(["w", "artist"], descending=[True, False])["artist"].head(3).to_list())
+        top = (familiar.drop_nulls("artist_id").group_by("artist_id").agg(pl.col("score").sum())
+               .sort(["score", "artist_id"], descending=[True, False])["artist_id"].head(3).to_list())
         labels = [self.artist_names.get(a, a) for a in top]
         description = ", ".join(labels[:-1]) + f" and {labels[-1]}" if len(labels) > 1 else "".join(labels)
         mix = pl.DataFrame({
@@ -155,24 +161,13 @@ class DailyMixes:
             mix = self.order(mix).with_columns(pl.int_range(1, pl.len() + 1).alias("position")).select(COLUMNS)
         return mix
 
-    def _capped(self, items: Sequence[tuple[str, float, int | None]], n: int,
-                start: Sequence[str] = ()) -> list[tuple[str, float, int | None]]:
-        """The first ``n`` of ``items`` keeping at most ``per_artist`` per artist (counting ``start``)."""
-        counts: dict[str, int] = {}
-        for i in start:
-            if (a := self.artists.get(i)) is not None:
-                counts[a] = counts.get(a, 0) + 1
-        out = []
-        for item in items:
-            if len(out) >= n:
-                break
-            artist = self.artists.get(item[0])
-            if artist is not None and counts.get(artist, 0) >= self.params.per_artist:
-                continue
-            if artist is not None:
-                counts[artist] = counts.get(artist, 0) + 1
-            out.append(item)
-        return out
+    def _frame(self, ids: np.ndarray, scores: np.ndarray, index: np.ndarray | None = None) -> pl.DataFrame:
+        """Candidates for the chain: ``item_id, score, artist_id`` and ``_j``, each row's place in ``ids``."""
+        return pl.DataFrame({
+            "item_id": ids.astype(str), "score": scores.astype(np.float64),
+            "artist_id": [self.artists.get(str(i)) for i in ids],
+            "_j": np.arange(len(ids)) if index is None else index,
+        }, schema={"item_id": pl.String, "score": pl.Float64, "artist_id": pl.String, "_j": pl.Int64})
 
     def batch(self, users: Sequence[str], history: pl.DataFrame, candidates: pl.DataFrame | None = None) -> pl.DataFrame:
         """Every listener's mixes: ``history`` and ``candidates`` carry a ``user_id`` column."""
