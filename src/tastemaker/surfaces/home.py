@@ -11,9 +11,14 @@ listener plays), *Episodes for you*. How the page is put together:
    tracks, of the listener's personal-model percentile for the track (1 = the model's top
    pick in the catalog, 0 = its last); shelves without track cards get ``neutral``. Ties keep
    the order given.
-3. Walking the ranked shelves top to bottom, a card already shown higher up is dropped and the
-   shelf's next card moves up (as does one past the shelf's ``per_artist`` tracks of an
-   artist); shelves left with fewer than ``min_cards`` cards are dropped (pinned ones need one).
+3. Walking the ranked shelves top to bottom, each shelf runs the page's chain
+   (:data:`~tastemaker.surfaces.chains.HOME`): a card already shown higher up is dropped and the
+   shelf's next card moves up (as does one past the shelf's two track cards of an artist);
+   shelves left with fewer than ``min_cards`` cards are dropped (pinned ones need one).
+
+The *Recommended for you* shelf is diversified over the model's item vectors
+(:data:`~tastemaker.surfaces.chains.HOME_RECOMMENDED`) and *Because you played X* is the similar
+tracks surface (:func:`~tastemaker.surfaces.similar.similar_tracks`).
 
 Every card carries the reason of its shelf's source (see :mod:`tastemaker.surfaces.reasons`).
 """
@@ -25,6 +30,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
+
+from tastemaker.rerank.policies import rules
+from tastemaker.surfaces.chains import HOME, HOME_RECOMMENDED, SIMILAR, Chain, Context, apply
 
 CARD_COLUMNS = ("item_id", "kind", "title", "subtitle", "score", "reason")
 COLUMNS = ("user_id", "shelf_position", "shelf", "shelf_title", "relevance", "card_position", *CARD_COLUMNS)
@@ -48,16 +56,17 @@ class Shelf:
 
 
 def home(user_id: str, shelves: Sequence[Shelf], relevance: Callable[[list[str]], np.ndarray] | None = None, *,
-         cards: int = 10, min_cards: int = 3, max_shelves: int = 8, per_artist: int = 2,
-         neutral: float = 0.5) -> pl.DataFrame:
+         cards: int = 10, min_cards: int = 3, max_shelves: int = 8, neutral: float = 0.5,
+         chain: Chain = HOME) -> pl.DataFrame:
     """The page as one row per card (columns :data:`COLUMNS`), shelves and cards in display order.
 
     ``relevance(track_ids)`` gives the listener's percentile of each track (see the module doc);
-    a shelf shows at most ``per_artist`` track cards of one artist (the card's ``subtitle``).
+    ``chain`` runs over each shelf's cards with the cards shown above as ``Context.shown``; its
+    steps see an ``artist`` column, a track card's artist (its ``subtitle``; null on other cards).
     """
-    if min(cards, min_cards, max_shelves, per_artist) < 1:
-        raise ValueError("cards, min_cards, max_shelves and per_artist must be at least 1, got "
-                         f"{cards}, {min_cards}, {max_shelves}, {per_artist}")
+    if min(cards, min_cards, max_shelves) < 1:
+        raise ValueError("cards, min_cards and max_shelves must be at least 1, got "
+                         f"{cards}, {min_cards}, {max_shelves}")
     keys = [s.key for s in shelves]
     if len(set(keys)) != len(keys):
         raise ValueError(f"shelf keys must be unique, got {keys}")
@@ -67,18 +76,15 @@ def home(user_id: str, shelves: Sequence[Shelf], relevance: Callable[[list[str]]
         shelf.relevance = float(np.mean(values)) if len(values) else neutral
     order = sorted(range(len(shelves)), key=lambda j: (not shelves[j].pinned,
                                                        0.0 if shelves[j].pinned else -shelves[j].relevance, j))
-    shown: set[tuple[str, str]] = set()
+    shown = pl.DataFrame(schema={"kind": pl.String, "item_id": pl.String})
     rows: list[pl.DataFrame] = []
     for j in order:
         shelf = shelves[j]
-        fresh = shelf.cards.filter(~pl.struct("kind", "item_id").is_in(
-            [{"kind": k, "item_id": i} for k, i in shown])) if shown else shelf.cards
-        nth = pl.int_range(pl.len()).over("kind", pl.col("subtitle").fill_null(pl.col("item_id")))
-        fresh = (fresh.unique(["kind", "item_id"], keep="first", maintain_order=True)
-                 .filter((pl.col("kind") != "track") | (nth < per_artist)).head(cards))
+        artist = pl.when(pl.col("kind") == "track").then(pl.col("subtitle").cast(pl.String)).alias("artist")
+        fresh = apply(chain, shelf.cards.with_columns(artist), Context(shown=shown, k=cards)).head(cards)
         if fresh.height < (1 if shelf.pinned else min_cards):
             continue
-        shown.update(zip(fresh["kind"].to_list(), fresh["item_id"].to_list(), strict=True))
+        shown = pl.concat([shown, fresh.select(pl.col("kind", "item_id").cast(pl.String))])
         rows.append(fresh.select(CARD_COLUMNS).with_columns(
             pl.lit(user_id).alias("user_id"), pl.lit(len(rows) + 1).alias("shelf_position"),
             pl.lit(shelf.key).alias("shelf"), pl.lit(shelf.title).alias("shelf_title"),
@@ -137,9 +143,16 @@ class HomeSources:
     depth: int = 40
 
 
-def standard_shelves(user_id: str, src: HomeSources) -> tuple[list[Shelf], Callable[[list[str]], np.ndarray]]:
-    """The shelves a music home page has for ``user_id``, and the relevance function ranking them."""
+def standard_shelves(user_id: str, src: HomeSources, *, recommended: Chain = HOME_RECOMMENDED,
+                     similar: Chain = SIMILAR) -> tuple[list[Shelf], Callable[[list[str]], np.ndarray]]:
+    """The shelves a music home page has for ``user_id``, and the relevance function ranking them.
+
+    ``recommended``: the chain of the *Recommended for you* shelf (its ``Context.space``: the
+    model's item vectors); ``similar``: the chain of *Because you played X* (see
+    :func:`~tastemaker.surfaces.similar.similar_tracks`).
+    """
     from tastemaker.surfaces.reasons import ItemSpace, because_you_played, display_names, reason
+    from tastemaker.surfaces.similar import similar_tracks
 
     model: object = src.model
     heard = src.history.select(pl.lit(user_id).alias("user_id"), "item_id")
@@ -163,17 +176,20 @@ def standard_shelves(user_id: str, src: HomeSources) -> tuple[list[Shelf], Calla
                                          src.tracks, reason("rotation"))))
     recs = model.recommend([user_id], k=src.depth, exclude=heard)  # type: ignore[attr-defined]
     vectors = model.item_vectors() if hasattr(model, "item_vectors") else None  # type: ignore[attr-defined]
+    space = ItemSpace(model.items_, vectors) if vectors is not None else None  # type: ignore[attr-defined]
     if recs.height:
-        if vectors is not None:
-            recs = because_you_played(recs, src.history.select(pl.lit(user_id).alias("user_id"), "item_id",
-                                                               pl.col("recency").alias("weight")),
-                                      ItemSpace(model.items_, vectors), names)  # type: ignore[attr-defined]
+        recs = apply(recommended, recs, Context(space=space))
+        if space is not None:
+            played = src.history.select(pl.lit(user_id).alias("user_id"), "item_id",
+                                        pl.col("recency").alias("weight"))
+            recs = because_you_played(recs, played, space, names)
         shelves.append(Shelf("recommended", "Recommended for you",
                              track_cards(recs, src.tracks, pl.col("reason") if "reason" in recs.columns
                                          else reason("discovery"))))
     if recent.height and hasattr(model, "similar_items"):
         seed = str(recent["item_id"][0])
-        like = model.similar_items(seed, k=src.depth * 2).join(heard, on="item_id", how="anti")  # type: ignore[attr-defined]
+        like = similar_tracks(model, seed, src.depth, src.tracks, heard=heard["item_id"].to_list(),
+                              chain=similar)
         title = names.get(seed, seed)
         if like.height:
             shelves.append(Shelf(f"because-{seed}", f"Because you played {title}",
@@ -213,9 +229,9 @@ def _new_releases(src: HomeSources, heard: pl.DataFrame) -> pl.DataFrame:
     today = src.today if isinstance(src.today, date) else date.fromisoformat(str(src.today)[:10])
     affinity = src.history.group_by("artist_id").agg(pl.col("weight").sum().alias("score")).drop_nulls()
     new = (src.tracks.filter(pl.col("release_date").is_between(today - timedelta(days=src.new_release_days), today))
-           .join(affinity, on="artist_id").rename({"track_id": "item_id"})
-           .join(heard, on="item_id", how="anti")
-           .sort(["score", "release_date", "item_id"], descending=[True, True, False]).head(src.depth))
+           .join(affinity, on="artist_id").rename({"track_id": "item_id"}))
+    new = rules(new, heard=heard["item_id"].to_list()).sort(["score", "release_date", "item_id"],
+                                                            descending=[True, True, False]).head(src.depth)
     return new.select("item_id", pl.lit("track").alias("kind"), pl.coalesce("name", "item_id").alias("title"),
                       pl.col("artist_name").alias("subtitle"), pl.col("score").cast(pl.Float64),
                       pl.format(reason("new_release", artist="{}"), pl.coalesce("artist_name", "artist_id")).alias("reason"))
