@@ -35,6 +35,7 @@ import polars as pl
 import scipy.sparse as sp
 
 from tastemaker.errors import NotFittedError
+from tastemaker.rerank.policies import cap, dedupe
 
 ENCODERS = ("auto", "text", "words")
 #: event types that mean the listener played (part of) the episode
@@ -203,11 +204,10 @@ class EpisodeRecommender:
                                 self._popular(users, affinity, k, categories)])
         order = ["user_id", "score", "source", "_s", "episode_id"]
         # the anti-join is a guard: no source proposes a played episode
-        best = (candidates.join(self.played_, on=["user_id", "episode_id"], how="anti")
-                .sort(order, descending=[c == "score" for c in order])
-                .unique(["user_id", "episode_id"], keep="first", maintain_order=True)
-                .filter(pl.int_range(pl.len()).over("user_id", "_s") < self.per_show)
-                .filter(pl.int_range(pl.len()).over("user_id") < k))
+        ranked = (candidates.join(self.played_, on=["user_id", "episode_id"], how="anti")
+                  .sort(order, descending=[c == "score" for c in order]))
+        shelves = cap(dedupe(ranked, ("episode_id",), by=("user_id",)), "_s", self.per_show, by=("user_id",))
+        best = shelves.filter(pl.int_range(pl.len()).over("user_id") < k)
         names = self.episodes_.select("episode_id", "show_id", "name", "show_name")
         return (best.join(names, on="episode_id", maintain_order="left")
                 .with_columns(pl.int_range(1, pl.len() + 1).over("user_id").alias("position"))
