@@ -164,7 +164,7 @@ def evaluate(plays: pl.DataFrame, train: pl.DataFrame, part: pl.DataFrame,
     out["item2vec"] = {}
     for params in grid:
         started = time.perf_counter()
-        model = Item2Vec(**params).fit(train)
+        model = Item2Vec(**params).fit_plays(train)
         fit_s = round(time.perf_counter() - started, 1)
         assert np.array_equal(model.item_ids_, catalogue)
         scoring = ([{"recency_decay": d, "next_by": b} for d in DECAYS for b in ("context", "item")] if choose is None

@@ -18,7 +18,8 @@ import scipy.sparse as sp
 
 from tastemaker.candidates.artist import ITEM_ARTIST_SEPARATOR, ArtistDiscovery, artists_from_item_ids
 from tastemaker.candidates.bpr import BPR
-from tastemaker.candidates.recommender import MatrixRecommender
+from tastemaker.candidates.catalogue import create
+from tastemaker.candidates.data import TrainingData
 from tastemaker.evaluation.fixed_split import FixedSplit, ItemPopularity, MatrixModel, evaluate_model
 
 pytestmark = pytest.mark.realdata
@@ -89,7 +90,7 @@ def test_external_id_lists_never_repeat_train_and_stay_with_the_users_artists(sp
     heard = train.select("user_id", "item_id")
     played = train.select("user_id", "artist_id").unique()
     for name, params in (("artist", {"signal": "weights"}), ("bpr", {})):
-        recs = MatrixRecommender(name, **params).fit(train).recommend(users, k=10, exclude=heard)
+        recs = create(name, **params).fit(TrainingData(train)).recommend(users, k=10, exclude=heard)
         assert recs.height == 10 * len(users)
         assert recs.join(heard, on=["user_id", "item_id"]).is_empty(), name
         if name == "artist":

@@ -44,7 +44,7 @@ def test_item2vec_predicts_the_next_spotify_track_better_than_popularity(shared_
     span = (pl.col("ts") - pl.col("ts").min().over("user_id")).dt.total_seconds()
     plays = plays.with_columns((span < 0.8 * span.max().over("user_id")).alias("train"),
                                pl.int_range(pl.len()).over("user_id").alias("pos"))
-    model = Item2Vec(window=3, random_state=0).fit(plays.filter("train"))
+    model = Item2Vec(window=3, random_state=0).fit_plays(plays.filter("train"))
     history = dict(plays.group_by("user_id").agg("item_id").iter_rows())
     test = plays.filter(~pl.col("train") & (pl.col("pos") >= 5))
     contexts = [history[u][p - 5:p] for u, p in test.select("user_id", "pos").iter_rows()]

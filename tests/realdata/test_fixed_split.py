@@ -7,27 +7,28 @@ from pathlib import Path
 
 import pytest
 
-from tastemaker.evaluation.fixed_split import MATRIX_MODELS, FixedSplit, evaluate_model
+from tastemaker.candidates.catalogue import create
+from tastemaker.evaluation.fixed_split import FixedSplit, SplitModel, evaluate_model, fit_recommender
 
 pytestmark = pytest.mark.realdata
 
 #: our model name and parameters -> the peer entry they correspond to
 SAME_MODEL = {
-    "pop": ("pop", lambda p: {}),
+    "popularity": ("pop", lambda p: {}),
     "ease": ("ease", lambda p: {"l2": float(p["lambda"])}),
     "als": ("als", lambda p: {"factors": p["factors"], "regularization": p["reg"], "alpha": p["alpha"]}),
 }
 
 
-@pytest.mark.parametrize("model", ["pop", "ease", "als"])
+@pytest.mark.parametrize("model", ["popularity", "ease", "als"])
 def test_ml100k_matches_the_peer_numbers_within_0_002(shared_data: Path, model: str) -> None:
     bench = shared_data / "benchmarks"
     peers = json.loads((bench / "peers" / "ml100k-recbole.json").read_text())["models"]
     peer_name, to_params = SAME_MODEL[model]
     peer = peers[peer_name]
     split = FixedSplit.load(bench / "ml100k-recbole")
-    fitted = MATRIX_MODELS[model](**to_params(peer["params"])).fit(split.matrices["train"])
-    ours = evaluate_model(split, fitted, "test", (10, 20))
+    fitted = fit_recommender(create(model, **to_params(peer["params"])), split)
+    ours = evaluate_model(split, SplitModel(fitted, split), "test", (10, 20))
     for metric in ("ndcg@10", "recall@10", "precision@10", "mrr@10", "ndcg@20", "recall@20"):
         assert abs(ours[metric] - peer["test"][metric]) <= 0.002, (metric, ours[metric], peer["test"][metric])
     assert abs(ours["hitrate@10"] - peer["test"]["hit@10"]) <= 0.002
@@ -43,7 +44,7 @@ def test_segments_cover_every_test_user_once(shared_data: Path) -> None:
     from tastemaker.evaluation.fixed_split import evaluate_segments
 
     split = FixedSplit.load(shared_data / "benchmarks" / "ml100k-recbole")
-    model = MATRIX_MODELS["ease"](l2=500.0).fit(split.matrices["train"])
+    model = SplitModel(fit_recommender(create("ease", l2=500.0), split), split)
     segments = evaluate_segments(split, model)
     overall = evaluate_model(split, model, "test", (10,))
     users = sum(s["users"] for s in segments.values())

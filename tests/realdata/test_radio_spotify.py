@@ -8,7 +8,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tastemaker.candidates.recommender import MatrixRecommender
+from tastemaker.candidates.catalogue import create
+from tastemaker.candidates.data import TrainingData
 from tastemaker.surfaces.radio import Played, Radio
 
 pytestmark = pytest.mark.realdata
@@ -21,7 +22,7 @@ def test_radio_after_a_skip_changes_the_next_tracks(shared_data: Path) -> None:
     plays = streams.filter(pl.col("ms_played").cast(pl.Int64) >= 30_000)
     pairs = (plays.group_by("user_id", "spotify_track_uri").agg(pl.len().cast(pl.Float64).alias("weight"))
              .rename({"spotify_track_uri": "item_id"}))
-    model = MatrixRecommender("als", factors=32, regularization=1.0, alpha=3.0, iterations=15).fit(pairs)
+    model = create("als", factors=32, regularization=1.0, alpha=3.0, iterations=15).fit(TrainingData(pairs))
     artists = (streams.group_by("spotify_track_uri").agg(pl.col("master_metadata_album_artist_name").first())
                .rename({"spotify_track_uri": "item_id", "master_metadata_album_artist_name": "artist"}))
     aligned = pl.DataFrame({"item_id": model.items_}).join(artists, on="item_id", how="left", maintain_order="left")

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tastemaker.evaluation.fixed_split import MATRIX_MODELS, FixedSplit
+from tastemaker.candidates.itemknn import ItemKNN
+from tastemaker.evaluation.fixed_split import FixedSplit, ItemPopularity
 from tastemaker.evaluation.significance import paired
 from tastemaker.evaluation.strong import StrongSplit, evaluate_strong, strong_per_user
 
@@ -26,8 +27,8 @@ def test_the_split_holds_out_a_tenth_of_the_users(split: StrongSplit) -> None:
 
 
 def test_item_knn_beats_popularity_on_held_out_users(split: StrongSplit) -> None:
-    pop = MATRIX_MODELS["pop"]().fit(split.train)
-    knn = MATRIX_MODELS["itemknn"](k=200, weighting="bm25").fit(split.train)
+    pop = ItemPopularity().fit(split.train)
+    knn = ItemKNN(k=200, weighting="bm25").fit(split.train)
     assert evaluate_strong(split, knn, (10,))["ndcg@10"] > evaluate_strong(split, pop, (10,))["ndcg@10"] + 0.03
     result = paired(strong_per_user(split, pop), strong_per_user(split, knn))
     assert result.users == 94 and result.ci_low > 0 and result.wilcoxon_p < 0.01

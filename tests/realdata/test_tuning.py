@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tastemaker.evaluation.fixed_split import MATRIX_MODELS, FixedSplit, evaluate_model
+from tastemaker.candidates.catalogue import create
+from tastemaker.evaluation.fixed_split import FixedSplit, SplitModel, evaluate_model, fit_recommender
 from tastemaker.evaluation.tuning import tune
 
 pytestmark = pytest.mark.realdata
@@ -19,9 +20,10 @@ def test_tuning_picks_the_valid_best_and_reports_its_test_score(shared_data: Pat
     split = FixedSplit.load(shared_data / "benchmarks" / "ml100k-recbole")
     result = tune(split, "ease", trials=4, seed=1)
     assert 10.0 <= result.params["l2"] <= 5000.0 and result.trials == 4
-    again = MATRIX_MODELS["ease"](**result.params).fit(split.matrices["train"])
-    assert evaluate_model(split, again, "valid", (10,))["ndcg@10"] == pytest.approx(result.valid_ndcg, abs=1e-4)
-    assert result.test["ndcg@10"] == evaluate_model(split, again, "test", (10,))["ndcg@10"]
+    again = fit_recommender(create("ease", **result.params), split)
+    assert evaluate_model(split, SplitModel(again, split, "valid"), "valid", (10,))["ndcg@10"] == pytest.approx(
+        result.valid_ndcg, abs=1e-4)
+    assert result.test["ndcg@10"] == evaluate_model(split, SplitModel(again, split), "test", (10,))["ndcg@10"]
     with pytest.raises(ValueError, match="tunable"):
         tune(split, "pop")
 
@@ -38,4 +40,4 @@ def test_tune_command_registers_the_best_model_with_its_metrics(tmp_path: Path, 
     import numpy as np
 
     with np.load(ws / "models" / "itemknn-ml100k-recbole" / summary["version"] / "arrays.npz") as arrays:
-        assert {"similarity_.data", "similarity_.indptr"} <= set(arrays.files)  # the sparse model itself is kept
+        assert {"model.similarity_.data", "model.similarity_.indptr"} <= set(arrays.files)  # the sparse model itself is kept

@@ -13,7 +13,9 @@ import scipy.sparse as sp
 from tastemaker.candidates.artist import ArtistDiscovery, artists_from_item_ids
 from tastemaker.candidates.bpr import BPR
 from tastemaker.candidates.popularity import NewReleases, Popularity
+from tastemaker.candidates.catalogue import create
 from tastemaker.candidates.recommender import MatrixRecommender
+from tastemaker.candidates.data import TrainingData
 from tastemaker.errors import NotFittedError
 
 # items 0-2 are always listened together, items 3-5 together; user 12 has only items 0 and 1
@@ -43,7 +45,7 @@ def test_bpr_survives_a_save_load_round_trip_through_the_recommender(tmp_path: P
     rows = [(f"a{u}", f"x{i}", 1) for u in range(6) for i in range(3)] + [(f"b{u}", f"y{i}", 1) for u in range(6)
                                                                          for i in range(3)]
     data = _frame([*rows, ("new-ish", "x0", 1), ("new-ish", "x1", 1)])
-    model = MatrixRecommender("bpr", factors=4, learning_rate=0.05, iterations=200).fit(data)
+    model = create("bpr", factors=4, learning_rate=0.05, iterations=200).fit(TrainingData(data))
     heard = data.filter(pl.col("user_id") == "new-ish").select("user_id", "item_id")
     recs = model.recommend(["new-ish"], k=3, exclude=heard)
     assert recs["item_id"][0] == "x2" and not set(recs["item_id"]) & {"x0", "x1"}
@@ -76,7 +78,7 @@ def _heard() -> pl.DataFrame:
 
 
 def test_artist_discovery_puts_unheard_tracks_of_the_users_artist_first_and_never_a_heard_one() -> None:
-    model = MatrixRecommender("artist", signal="weights", similar_weight=0.0).fit(_listens())
+    model = create("artist", similar_weight=0.0).fit(TrainingData(_listens()))
     recs = model.recommend(["me"], k=10, exclude=_heard())
     assert recs["item_id"].to_list()[:2] == ["a3", "a4"]  # the better-known unheard track of A first
     assert not set(recs["item_id"]) & {"a1", "a2"} and recs.height == 8
@@ -84,25 +86,25 @@ def test_artist_discovery_puts_unheard_tracks_of_the_users_artist_first_and_neve
     assert {"a1", "a2"} <= set(model.recommend(["me"], k=4)["item_id"])
     # past the user's own artist, similar_weight=0 falls back to global popularity: B's tracks, not C's
     assert ARTIST[recs["item_id"][2]] == "B"
-    fresh = MatrixRecommender("artist", freshness=1.0, similar_weight=0.0).fit(_listens())
+    fresh = create("artist", freshness=1.0, similar_weight=0.0).fit(TrainingData(_listens()))
     assert fresh.recommend(["me"], k=2, exclude=_heard())["item_id"].to_list() == ["a4", "a3"]  # deep cut first
 
 
 def test_similar_artist_expansion_brings_co_listened_artists_ahead_of_popular_ones() -> None:
-    model = MatrixRecommender("artist", signal="weights", similar_artists=5, similar_weight=0.5).fit(_listens())
+    model = create("artist", similar_artists=5, similar_weight=0.5).fit(TrainingData(_listens()))
     recs = model.recommend(["me"], k=4, exclude=_heard())
     assert recs["item_id"].to_list()[:2] == ["a3", "a4"]  # own artist still first
     assert {ARTIST[i] for i in recs["item_id"].to_list()[2:]} == {"C"}  # then C, whom A's listeners play
 
 
 def test_artist_discovery_round_trips_and_says_what_it_needs(tmp_path: Path) -> None:
-    model = MatrixRecommender("artist", similar_artists=5, similar_weight=0.5).fit(_listens())
+    model = create("artist", similar_artists=5, similar_weight=0.5).fit(TrainingData(_listens()))
     before = model.recommend(["me", "fanB0"], k=5, exclude=_heard())
     model.save(tmp_path / "artist")
     after = MatrixRecommender.load(tmp_path / "artist").recommend(["me", "fanB0"], k=5, exclude=_heard())
     assert after.equals(before)
     with pytest.raises(ValueError, match="artist_id"):
-        MatrixRecommender("artist").fit(_listens().drop("artist_id"))
+        create("artist").fit(TrainingData(_listens().drop("artist_id")))
     with pytest.raises(ValueError, match="item_artists"):
         ArtistDiscovery().fit(X)
     with pytest.raises(ValueError, match="6 integers"):
@@ -114,7 +116,7 @@ def test_artist_discovery_round_trips_and_says_what_it_needs(tmp_path: Path) -> 
 def test_items_without_a_known_artist_are_scored_by_popularity_only() -> None:
     data = _listens().with_columns(pl.when(pl.col("item_id") == "a3").then(None).otherwise("artist_id")
                                    .alias("artist_id"))
-    recs = MatrixRecommender("artist", similar_weight=0.0).fit(data).recommend(["me"], k=2, exclude=_heard())
+    recs = create("artist", similar_weight=0.0).fit(TrainingData(data)).recommend(["me"], k=2, exclude=_heard())
     assert recs["item_id"].to_list()[0] == "a4"  # a3 lost its artist, so it no longer rides on A
 
 
@@ -139,12 +141,12 @@ def _countries() -> pl.DataFrame:
 
 
 def test_country_charts_differ_per_country_and_fall_back_to_the_global_chart(tmp_path: Path) -> None:
-    model = Popularity(by="country", min_country_listens=5).fit(_countries())
+    model = Popularity(by="country", min_country_listens=5).fit(TrainingData(_countries()))
     recs = model.recommend(["se0", "us0", "no1", "anon", "stranger"], k=2)
     top = {u: g["item_id"].to_list() for (u,), g in recs.group_by("user_id")}
     assert top["se0"] == ["se-other", "se-song"]  # 3 listens each (ties by id) beat the global hit's 1 in SE
     assert top["us0"] == ["hit", "us-song"]
-    global_top = Popularity().fit(_countries()).recommend(["x"], k=2)["item_id"].to_list()
+    global_top = Popularity().fit(TrainingData(_countries())).recommend(["x"], k=2)["item_id"].to_list()
     assert global_top == ["hit", "us-song"]
     # NO has one listen (< 5), "anon" has no country, "stranger" was never seen: all get the global chart
     assert top["no1"] == top["anon"] == top["stranger"] == global_top
@@ -155,11 +157,11 @@ def test_country_charts_differ_per_country_and_fall_back_to_the_global_chart(tmp
     model.save(tmp_path / "country")
     assert Popularity.load(tmp_path / "country").recommend(["se0", "us0"], k=3).equals(model.recommend(["se0", "us0"], k=3))
     with pytest.raises(ValueError, match="country"):
-        Popularity(by="country").fit(_countries().drop("country"))
+        Popularity(by="country").fit(TrainingData(_countries().drop("country")))
 
 
 def test_plain_popularity_keeps_its_call_and_excludes_what_was_heard() -> None:
-    model = Popularity().fit(_countries())
+    model = Popularity().fit(TrainingData(_countries()))
     recs = model.recommend(["us0", "se0"], 2, pl.DataFrame({"user_id": ["us0"], "item_id": ["hit"]}))
     assert recs.filter(pl.col("user_id") == "us0")["item_id"].to_list() == ["us-song", "se-other"]
     assert recs.filter(pl.col("user_id") == "se0")["item_id"].to_list() == ["hit", "us-song"]
@@ -172,7 +174,7 @@ def test_new_releases_only_include_recent_tracks_fastest_played_first(tmp_path: 
                              "release_date": [date(2023, 1, 1), date(2024, 2, 5), date(2024, 2, 25),
                                               date(2024, 3, 1), date(2024, 2, 28), date(2024, 3, 9)]})
     plays = _frame([("u", "old", 100), ("u", "month", 26), ("u", "week", 10), ("v", "today", 3), ("v", "future", 5)])
-    model = NewReleases(days=30).fit(plays, now=now, releases=releases)
+    model = NewReleases(days=30).fit(TrainingData(plays, now=now, releases=releases))
     recs = model.recommend(["u"], k=10)["item_id"].to_list()
     # per day since release: today 3/1, week 10/6, month 26/26; the unplayed release comes last
     assert recs == ["today", "week", "month", "unplayed"]
@@ -180,16 +182,16 @@ def test_new_releases_only_include_recent_tracks_fastest_played_first(tmp_path: 
     model.save(tmp_path / "new")
     assert NewReleases.load(tmp_path / "new").recommend(["u"], k=10)["item_id"].to_list() == recs
     with pytest.raises(ValueError, match="release dates"):
-        NewReleases().fit(plays, now=now)
+        NewReleases().fit(TrainingData(plays, now=now))
     with pytest.raises(ValueError, match="release dates"):
-        NewReleases().fit(plays, now=now, releases=releases.with_columns(pl.lit(None, pl.Date).alias("release_date")))
+        NewReleases().fit(TrainingData(plays, now=now, releases=releases.with_columns(pl.lit(None, pl.Date).alias("release_date"))))
 
 
 # --- from a generated world's store, as `tastemaker train NAME` does ------------------------------
 
 
 def test_every_new_model_trains_from_a_generated_store_and_recommends(store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from tastemaker.cli.pipeline import MODELS, _fit
+    from tastemaker.candidates.catalogue import create
     from tastemaker.features.interactions import interactions
     from tastemaker.ingest import run_import
     from tastemaker.ingest.formats import FORMATS
@@ -204,7 +206,7 @@ def test_every_new_model_trains_from_a_generated_store_and_recommends(store, tmp
     heard = data.filter(pl.col("user_id") == user).select("user_id", "item_id")
     fitted = {}
     for name in ("bpr", "artist", "country", "new-releases"):
-        fitted[name] = _fit(MODELS[name](), data, store=store)
+        fitted[name] = create(name).fit(TrainingData.from_store(store))
         recs = fitted[name].recommend([user], k=5, exclude=heard)
         assert recs.height == 5 and recs.join(heard, on=["user_id", "item_id"]).is_empty(), name
     # the country model placed every listener in the country the users table gives them

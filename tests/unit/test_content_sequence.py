@@ -154,11 +154,11 @@ def test_item2vec_predicts_c_after_a_then_b(tmp_path: Path) -> None:
     _extra("gensim", "sequence")
     from tastemaker.candidates.sequence import Item2Vec
 
-    model = Item2Vec(dim=16).fit(_sessions())
+    model = Item2Vec(dim=16).fit_plays(_sessions())
     assert model.next_items(["A", "B"], k=3, exclude=["A", "B"])["item_id"][0] == "C"
     assert model.next_items(["X", "Y"], k=3, exclude=["X", "Y"])["item_id"][0] == "Z"
     assert set(model.similar_items("Y", k=2)["item_id"]) == {"X", "Z"}
-    by_item_vectors = Item2Vec(dim=16, next_by="item").fit(_sessions())
+    by_item_vectors = Item2Vec(dim=16, next_by="item").fit_plays(_sessions())
     assert by_item_vectors.next_items(["A", "B"], k=3, exclude=["A", "B"])["item_id"][0] == "C"
     model.save(tmp_path / "i2v")
     again = Item2Vec.load(tmp_path / "i2v")
@@ -175,14 +175,14 @@ def test_item2vec_falls_back_to_popular_and_checks_its_use() -> None:
             call()
     events = pl.DataFrame({"user_id": ["u"] * 4 + ["v"] * 2, "item_id": ["p", "q", "p", "r", "p", "q"],
                            "ts": [datetime(2024, 1, 1, 0, m) for m in range(6)]})
-    model.fit(events)
+    model.fit_plays(events)
     assert model.next_items(["never-heard"], k=2)["item_id"].to_list() == ["p", "q"]  # 3 plays, then 2
     assert model.similar_items("never-heard").is_empty()
     assert "p" not in model.next_items(["q"], k=3, exclude=["p"])["item_id"].to_list()
     with pytest.raises(ValueError, match="next_by"):
-        Item2Vec(next_by="both").fit(events)
+        Item2Vec(next_by="both").fit_plays(events)
     with pytest.raises(ValueError, match="ts"):
-        Item2Vec().fit(events.drop("ts"))
+        Item2Vec().fit_plays(events.drop("ts"))
 
 
 def test_sessions_break_at_pauses_over_30_minutes_and_drop_back_to_back_repeats() -> None:
@@ -208,7 +208,7 @@ def test_item2vec_recommends_what_follows_each_users_last_plays(tmp_path: Path) 
     ends = pl.DataFrame([("u0", "A", t), ("u0", "B", t + timedelta(minutes=4)),
                          ("u1", "X", t), ("u1", "Y", t + timedelta(minutes=4))],
                         schema=["user_id", "item_id", "ts"], orient="row")
-    model = Item2Vec(dim=16).fit(pl.concat([history, ends]))
+    model = Item2Vec(dim=16).fit_plays(pl.concat([history, ends]))
     heard = pl.DataFrame({"user_id": ["u0", "u0", "u1", "u1"], "item_id": ["A", "B", "X", "Y"]})
     recs = model.recommend(["u0", "u1", "nobody"], k=2, exclude=heard)
     first = dict(recs.filter(pl.col("rank") == 1).select("user_id", "item_id").iter_rows())
@@ -222,6 +222,8 @@ def test_item2vec_recommends_what_follows_each_users_last_plays(tmp_path: Path) 
 
 
 def test_content_through_external_ids_uses_the_audio_table_and_survives_save_and_load(tmp_path: Path) -> None:
+    from tastemaker.candidates.catalogue import create
+    from tastemaker.candidates.data import TrainingData
     from tastemaker.candidates.recommender import MatrixRecommender
 
     features = pl.DataFrame({"track_id": ["loud1", "loud2", "loud3", "calm1", "calm2"],
@@ -229,9 +231,9 @@ def test_content_through_external_ids_uses_the_audio_table_and_survives_save_and
     plays = pl.DataFrame({"user_id": ["u", "u", "v", "v", "w"], "item_id": ["loud1", "loud2", "calm1", "calm2", "loud3"],
                           "weight": [3.0, 1.0, 1.0, 1.0, 1.0]})
     heard = plays.select("user_id", "item_id")
-    with pytest.raises(ValueError, match="item_features"):
-        MatrixRecommender("content").fit(plays)
-    model = MatrixRecommender("content", signal="weights").fit(plays, item_features=features)
+    with pytest.raises(ValueError, match="audio features"):
+        create("content").fit(TrainingData(plays))
+    model = create("content").fit(TrainingData(plays, audio_features=features))
     assert model.recommend(["u"], k=1, exclude=heard)["item_id"].to_list() == ["loud3"]
     loud_listener = model.recommend(["w"], k=4, exclude=heard)["item_id"].to_list()
     assert set(loud_listener[:2]) == {"loud1", "loud2"}  # the loud tracks before the calm ones

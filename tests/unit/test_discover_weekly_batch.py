@@ -7,7 +7,8 @@ import json
 import polars as pl
 import pyarrow as pa
 
-from tastemaker.candidates.recommender import MatrixRecommender
+from tastemaker.candidates.catalogue import create
+from tastemaker.candidates.data import TrainingData
 from tastemaker.features.interactions import interactions
 from tastemaker.simulate.config import WorldConfig
 from tastemaker.simulate.tables import tracks_table
@@ -23,7 +24,7 @@ def test_batch_lists_hold_no_heard_track_two_per_artist_and_match_the_single_lis
     events = conform("events", raw.with_columns(pl.int_range(pl.len()).alias("row_id")))
     tracks = pl.DataFrame(tracks_table(world.catalog, config.start))
     heard = events.select("user_id", "item_id").unique()
-    model = MatrixRecommender("als", factors=16, iterations=5).fit(interactions(events.lazy()))
+    model = create("als", factors=16, iterations=5).fit(TrainingData(interactions(events.lazy())))
     users = heard["user_id"].unique().sort().to_list()
     batch = discover_weekly_batch(model, users, heard, tracks, size=30, chunk=40)
     assert batch.join(heard, left_on=["user_id", "track_id"], right_on=["user_id", "item_id"]).height == 0
@@ -48,7 +49,7 @@ def test_a_model_ranking_whole_artists_together_still_fills_the_playlist() -> No
                           "item_id": [f"{a}-t{t}" for a in artists for t in range(2)] + tracks["track_id"].to_list(),
                           "artist_id": [a for a in artists for _ in range(2)] + tracks["artist_id"].to_list(),
                           "weight": [float(5 - int(a[1])) for a in artists for _ in range(2)] + [1.0] * 500})
-    model = MatrixRecommender("artist", signal="weights", similar_weight=0.0).fit(plays)
+    model = create("artist", similar_weight=0.0).fit(TrainingData(plays))
     playlist = discover_weekly(model, "u", plays.select("user_id", "item_id"), tracks, size=8)
     assert playlist.height == 8
     assert playlist["artist_name"].value_counts()["count"].max() == 2
@@ -61,7 +62,7 @@ def test_with_a_history_every_track_says_which_played_track_it_comes_from() -> N
     events = conform("events", raw.with_columns(pl.int_range(pl.len()).alias("row_id")))
     tracks = pl.DataFrame(tracks_table(world.catalog, config.start))
     data = interactions(events.lazy())
-    model = MatrixRecommender("als", factors=16, iterations=5).fit(data)
+    model = create("als", factors=16, iterations=5).fit(TrainingData(data))
     users = data["user_id"].unique().sort().to_list()
     history = data.select("user_id", "item_id", pl.col("recency").alias("weight"))
     plain = discover_weekly_batch(model, users, data.select("user_id", "item_id"), tracks)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import polars as pl
 import pyarrow as pa
 
-from tastemaker.candidates.recommender import MatrixRecommender
+from tastemaker.candidates.catalogue import create
+from tastemaker.candidates.data import TrainingData
 from tastemaker.evaluation.metrics import intra_list_diversity
 from tastemaker.features.interactions import interactions
 from tastemaker.simulate.config import WorldConfig
@@ -33,7 +34,7 @@ def test_discover_weekly_is_never_less_artist_diverse_than_the_plain_top_30_and_
     events = conform("events", raw.with_columns(pl.int_range(pl.len()).alias("row_id")))
     tracks = pl.DataFrame(tracks_table(world.catalog, config.start))
     heard = events.select("user_id", "item_id").unique()
-    model = MatrixRecommender("als", factors=16, iterations=5).fit(interactions(events.lazy()))
+    model = create("als", factors=16, iterations=5).fit(TrainingData(interactions(events.lazy())))
     users = heard["user_id"].unique().sort().to_list()
     weekly = discover_weekly_batch(model, users, heard, tracks, size=SIZE).select(
         "user_id", pl.col("track_id").alias("item_id"), pl.col("position").alias("rank"))

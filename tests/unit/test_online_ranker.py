@@ -12,7 +12,9 @@ import pytest
 import scipy.sparse as sp
 
 from tastemaker.candidates.ann import ItemIndex
+from tastemaker.candidates.catalogue import create
 from tastemaker.candidates.recommender import MatrixRecommender
+from tastemaker.candidates.data import TrainingData
 from tastemaker.features.interactions import interactions
 from tastemaker.ranking.online import (FEATURES, CandidateScorer, OnlineRanker, RankerParams, item_stats,
                                        training_lists, train_online_ranker)
@@ -20,7 +22,7 @@ from tastemaker.simulate import World, WorldConfig
 
 
 def _als() -> MatrixRecommender:
-    return MatrixRecommender("als", factors=16, iterations=8, regularization=1.0, alpha=3.0)
+    return create("als", factors=16, iterations=8, regularization=1.0, alpha=3.0)
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +35,7 @@ def world_events() -> pl.DataFrame:
 def fitted(world_events: pl.DataFrame) -> tuple[MatrixRecommender, pl.DataFrame, dict[str, str]]:
     history = interactions(world_events.lazy(), per_user=True)
     artists = dict(zip(world_events["item_id"].to_list(), world_events["artist_id"].to_list(), strict=True))
-    return _als().fit(history), history, artists
+    return _als().fit(TrainingData(history)), history, artists
 
 
 def test_the_pool_is_the_models_own_top_k_minus_the_heard(fitted: tuple) -> None:

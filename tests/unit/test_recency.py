@@ -8,7 +8,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tastemaker.candidates.recommender import MatrixRecommender
+from tastemaker.candidates.catalogue import create
+from tastemaker.candidates.data import TrainingData
 from tastemaker.evaluation.fixed_split import FixedSplit
 from tastemaker.features.interactions import interactions
 
@@ -36,8 +37,8 @@ def test_recency_halves_a_listen_every_half_life() -> None:
 def test_recent_favourite_outranks_an_old_one_with_recency_but_not_with_counts() -> None:
     # five plays of "old" a year ago, two plays of "new" this week
     data = interactions(_plays([("u", "old", 365)] * 5 + [("u", "new", 1)] * 2 + [("v", "new", 3)]))
-    by_count = MatrixRecommender("history", signal="weights").fit(data).recommend(["u"], k=1)
-    by_recency = MatrixRecommender("history", signal="recency").fit(data).recommend(["u"], k=1)
+    by_count = create("history", half_life_days=None).fit(TrainingData(data)).recommend(["u"], k=1)
+    by_recency = create("history").fit(TrainingData(data)).recommend(["u"], k=1)
     assert by_count["item_id"].to_list() == ["old"]
     assert by_recency["item_id"].to_list() == ["new"]
 

@@ -263,7 +263,7 @@ def test_evaluate_split_runs_the_strong_protocol_in_json_and_markdown(split_dir:
 
 
 def test_compare_pairs_two_models_on_the_same_held_out_users(split_dir: Path) -> None:
-    done = CliRunner().invoke(app, ["compare", str(split_dir), "--a", "pop", "--b", "ease:l2=10", "--protocol",
+    done = CliRunner().invoke(app, ["compare", str(split_dir), "--a", "popularity", "--b", "ease:l2=10", "--protocol",
                                     "strong", "--holdout-users", "0.25", "--format", "json"])
     assert done.exit_code == 0, done.output
     payload = json.loads(done.stdout)

@@ -10,7 +10,8 @@ import pyarrow as pa
 import pytest
 
 from tastemaker.candidates.popularity import Popularity
-from tastemaker.candidates.recommender import MatrixRecommender
+from tastemaker.candidates.catalogue import create
+from tastemaker.candidates.data import TrainingData
 from tastemaker.features.interactions import interactions
 from tastemaker.simulate.config import WorldConfig
 from tastemaker.simulate.tables import tracks_table
@@ -30,7 +31,7 @@ def world() -> dict:  # type: ignore[type-arg]
     events = conform("events", raw.with_columns(pl.int_range(pl.len()).alias("row_id")))
     tracks = pl.DataFrame(tracks_table(World(config).catalog, config.start))
     inter = interactions(events.lazy())
-    model = MatrixRecommender("als", factors=32, iterations=10).fit(inter)
+    model = create("als", factors=32, iterations=10).fit(TrainingData(inter))
     return {"inter": inter, "tracks": tracks, "model": model, "today": config.start + timedelta(days=config.days),
             "space": ItemSpace(model.items_, model.item_vectors()),
             "artists": dict(zip(tracks["track_id"], tracks["artist_id"], strict=True))}
@@ -85,7 +86,7 @@ def test_a_listener_the_model_does_not_know_gets_no_mix_and_bad_params_are_refus
 
 def test_home_ranks_shelves_never_repeats_a_card_and_every_card_has_a_reason(world: dict) -> None:  # type: ignore[type-arg]
     inter, model, tracks = world["inter"], world["model"], world["tracks"]
-    chart = Popularity(by="country", min_country_listens=10).fit(inter)
+    chart = Popularity(by="country", min_country_listens=10).fit(TrainingData(inter))
     checked = 0
     for user in inter["user_id"].unique().sort().to_list()[:25]:
         history = inter.filter(pl.col("user_id") == user)

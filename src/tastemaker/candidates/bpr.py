@@ -5,8 +5,8 @@ last column of ``user_factors`` (zeros for a user with no interactions). Here th
 off into ``item_bias_`` and added explicitly, so a score is ``uᵀv + b_i`` for every user, and a
 user without training rows gets the bias ranking rather than all zeros.
 
-Training is Hogwild SGD over all cores: with more than one thread, two fits with the same
-``random_state`` can differ slightly. Saved models reproduce exactly (the factors are saved).
+Training is Hogwild SGD over ``threads`` cores (0: all): with more than one thread, two fits with
+the same ``random_state`` can differ slightly; ``threads=1`` repeats exactly. Saved models reproduce exactly (the factors are saved).
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ class BPR:
     name = "bpr"
 
     def __init__(self, factors: int = 64, learning_rate: float = 0.01, regularization: float = 0.01,
-                 iterations: int = 100, random_state: int = 0) -> None:
+                 iterations: int = 100, random_state: int = 0, threads: int = 0) -> None:
         self.factors = factors
+        self.threads = threads
         self.learning_rate = learning_rate
         self.regularization = regularization
         self.iterations = iterations
@@ -45,7 +46,7 @@ class BPR:
         with threadpool_limits(1, "blas"):  # implicit parallelises itself; BLAS threads would fight it
             model = BayesianPersonalizedRanking(factors=self.factors, learning_rate=self.learning_rate,
                                                 regularization=self.regularization, iterations=self.iterations,
-                                                random_state=self.random_state)
+                                                random_state=self.random_state, num_threads=self.threads)
             model.fit(X.tocsr().astype(np.float32), show_progress=False)
         users, items = np.asarray(model.user_factors), np.asarray(model.item_factors)
         self.user_factors_ = users[:, :-1].copy()

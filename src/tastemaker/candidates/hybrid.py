@@ -124,3 +124,93 @@ def coordinate_weights(models: Sequence[Any], objective: Callable[[Hybrid], floa
         if not changed:
             break
     return weights, best
+
+
+class BlendPool:
+    """Blend search on each user's candidates: the union of every member's ``n`` best items (``mask`` items
+    left out), with each member's fused score (z-score or reciprocal rank over the user's whole row, as
+    :class:`Hybrid` computes it) kept only there, so that trying a set of weights costs users × pool.
+
+    ``raws``: each member's users × items scores; ``labels``: users × items relevance (sparse);
+    ``targets``: each user's number of relevant items (NDCG's ideal). An item outside every
+    member's top ``n`` can hardly reach a blend's top 10, so scores on the pool match the full
+    ranking's.
+    """
+
+    def __init__(self, raws: Sequence[np.ndarray], labels: sp.csr_matrix, mask: sp.csr_matrix | None,
+                 n: int = 300) -> None:
+        users, items = raws[0].shape
+        n = min(n, items - 1)
+        blocked = np.zeros((users, items), dtype=bool)
+        if mask is not None:
+            rows, cols = mask.nonzero()
+            blocked[rows, cols] = True
+        chosen = np.zeros((users, items), dtype=bool)
+        for raw in raws:
+            masked = np.where(blocked, -np.inf, raw)
+            top = np.argpartition(-masked, n - 1, axis=1)[:, :n]
+            np.put_along_axis(chosen, top, True, axis=1)
+        chosen &= ~blocked
+        width = int(chosen.sum(axis=1).max())
+        # each row's chosen columns first (stable), padded with blocked columns scored -inf
+        self.items = np.argsort(~chosen, axis=1, kind="stable")[:, :width]
+        self.valid = np.take_along_axis(chosen, self.items, axis=1)
+        self.fused = {fusion: np.stack([np.take_along_axis(self._fuse(raw, fusion), self.items, axis=1)
+                                        .astype(np.float32) for raw in raws]) for fusion in ("zscore", "rrf")}
+        relevant = np.zeros((users, items), dtype=bool)
+        rows, cols = labels.nonzero()
+        relevant[rows, cols] = True
+        self.labels = np.take_along_axis(relevant, self.items, axis=1)
+        self.targets = np.asarray(labels.getnnz(axis=1))
+
+    @staticmethod
+    def _fuse(raw: np.ndarray, fusion: str) -> np.ndarray:
+        return standardise(raw) if fusion == "zscore" else reciprocal_ranks(raw)
+
+    def ndcg(self, weights: Sequence[float], fusion: str, users: np.ndarray | None = None, k: int = 10) -> float:
+        """Mean NDCG@k of the blend with ``weights`` over ``users`` (rows; default all)."""
+        rows = np.arange(len(self.items)) if users is None else users
+        w = np.asarray(weights, dtype=np.float32)
+        blend = np.tensordot(w, self.fused[fusion][:, rows], axes=1)
+        blend = np.where(self.valid[rows], blend, -np.inf)
+        k = min(k, blend.shape[1])
+        top = np.argpartition(-blend, k - 1, axis=1)[:, :k]
+        top = np.take_along_axis(top, np.argsort(-np.take_along_axis(blend, top, 1), axis=1, kind="stable"), 1)
+        hits = np.take_along_axis(self.labels[rows], top, 1) & np.isfinite(np.take_along_axis(blend, top, 1))
+        discount = 1.0 / np.log2(np.arange(2, k + 2))
+        ideal = np.cumsum(discount)[np.clip(np.minimum(self.targets[rows], k), 1, None) - 1]
+        return float(((hits * discount).sum(axis=1) / ideal).mean())
+
+
+def choose_blend(pool: BlendPool, names: Sequence[str], folds: int = 4, seed: int = 0,
+                 fusions: Sequence[str] = ("zscore", "rrf")) -> dict[str, Any]:
+    """The blend to use, chosen out of fold: the best member alone, or a coordinate-ascent blend per fusion.
+
+    ``names`` are the members, best single first. Each way's weights are learnt on all folds but
+    one and scored on the one left out; the way with the best out-of-fold NDCG@10 then learns its
+    weights on every user. With fewer than two users per fold, ways are judged in sample.
+    Returns ``fusion``, ``weights`` (one per name), ``way``, ``oof`` (NDCG@10 per way) and ``score``.
+    """
+    users = np.arange(len(pool.items))
+    ways: dict[str, Callable[[np.ndarray], tuple[list[float], str]]] = {
+        "best-single": lambda rows: ([1.0] + [0.0] * (len(names) - 1), "zscore")}
+    for fusion in fusions:
+        ways[f"blend-{fusion}"] = lambda rows, f=fusion: (coordinate_weights(
+            names, lambda h: pool.ndcg(h.weights, h.fusion, rows), fusion=f)[0], f)
+    split = np.array_split(np.random.default_rng(seed).permutation(users), folds) if len(users) >= 2 * folds else None
+    oof: dict[str, float] = {}
+    for way, learn in ways.items():
+        if split is None:
+            weights, fusion = learn(users)
+            oof[way] = pool.ndcg(weights, fusion)
+            continue
+        total = 0.0
+        for f, held in enumerate(split):
+            rest = np.concatenate([split[j] for j in range(folds) if j != f])
+            weights, fusion = learn(rest)
+            total += pool.ndcg(weights, fusion, held) * len(held)
+        oof[way] = total / len(users)
+    way = max(oof, key=lambda w: (oof[w], -list(ways).index(w)))
+    weights, fusion = ways[way](users)
+    return {"way": way, "fusion": fusion, "weights": weights, "oof_ndcg@10": {w: round(v, 4) for w, v in oof.items()},
+            "valid_ndcg@10": pool.ndcg(weights, fusion)}

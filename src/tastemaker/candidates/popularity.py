@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Self, TypeVar
+from typing import Literal, Self, TypeVar
 
 import numpy as np
 import polars as pl
+from pydantic import Field
 
+from tastemaker.candidates.contract import Config, excluded_cells
+from tastemaker.candidates.data import TrainingData, lookup
 from tastemaker.errors import NotFittedError
 
 #: the chart key of the global chart (country charts are keyed by country code)
@@ -27,18 +30,20 @@ CHART_KEYS = (None, "country")
 _Model = TypeVar("_Model", "Popularity", "NewReleases")
 
 
-@dataclass(frozen=True, slots=True)
-class PopularityParams:
-    """``half_life_days``: None counts every listen equally; a number decays older listens.
+class PopularityConfig(Config):
+    """``count="listeners"``: an item scores one per listener who has it (a few fans replaying a track a
+    thousand times do not make it popular); ``"listens"``: the summed listens. ``half_life_days``:
+    None counts everyone equally; a number decays older listening (by each pair's last listen).
 
     ``by="country"``: one chart per listener country with at least ``min_country_listens``
     (summed weight); everyone else, and every slot a short country chart cannot fill, gets the
     global chart.
     """
 
-    half_life_days: float | None = None
-    by: str | None = None
-    min_country_listens: float = 100.0
+    count: Literal["listeners", "listens"] = "listeners"
+    half_life_days: float | None = Field(None, gt=0)
+    by: Literal["country"] | None = None
+    min_country_listens: float = Field(100.0, ge=0)
 
 
 class Popularity:
@@ -52,18 +57,27 @@ class Popularity:
     name = "popularity"
 
     def __init__(self, half_life_days: float | None = None, by: str | None = None,
-                 min_country_listens: float = 100.0) -> None:
-        self.params = PopularityParams(half_life_days, by, min_country_listens)
+                 min_country_listens: float = 100.0, count: str = "listeners") -> None:
+        self.config = PopularityConfig(half_life_days=half_life_days, by=by, min_country_listens=min_country_listens,
+                                       count=count)
 
-    def fit(self, interactions: pl.DataFrame, now: datetime | None = None) -> Self:
-        """Learn item scores from ``user_id, item_id, weight[, last_ts][, country]`` rows.
+    @property
+    def is_fitted(self) -> bool:
+        return hasattr(self, "item_ids_")
+
+    @property
+    def item_ids(self) -> np.ndarray:
+        self._check()
+        return self.item_ids_
+
+    def fit(self, data: TrainingData) -> Self:
+        """Learn item scores from the bundle's ``user_id, item_id, weight[, last_ts][, country]`` interactions.
 
         ``by="country"`` needs ``country`` (the listener's country; each user is placed in the
-        country carrying most of their weight, ties by name).
+        country carrying most of their weight, ties by name); decay counts back from ``data.now``.
         """
-        if self.params.by not in CHART_KEYS:
-            raise ValueError(f"by must be one of {CHART_KEYS}, got {self.params.by!r}")
-        missing = {"user_id", "item_id", "weight"} | ({"country"} if self.params.by else set())
+        interactions, now = data.interactions, data.now
+        missing = {"user_id", "item_id", "weight"} | ({"country"} if self.config.by else set())
         missing -= set(interactions.columns)
         if missing:
             raise ValueError(f"interactions need columns {sorted(missing)}"
@@ -72,24 +86,24 @@ class Popularity:
         chart = _chart(weighted, [])
         self.item_ids_ = chart["item_id"].to_numpy().astype(str)
         self.scores_ = chart["score"].to_numpy().astype(np.float64)
-        if self.params.by == "country":
+        if self.config.by == "country":
             self._fit_countries(weighted.filter(pl.col("country").is_not_null()))
         return self
 
     def _weight(self, interactions: pl.DataFrame, now: datetime | None) -> pl.Expr:
-        weight = pl.col("weight")
-        if self.params.half_life_days is None:
+        weight = pl.lit(1.0) if self.config.count == "listeners" else pl.col("weight")
+        if self.config.half_life_days is None:
             return weight
         if "last_ts" not in interactions.columns:
             raise ValueError("half_life_days needs a last_ts column in the interactions")
         ref = now or interactions["last_ts"].max()
         age_days = (pl.lit(ref) - pl.col("last_ts")).dt.total_seconds() / 86400.0
-        return weight * (0.5 ** (age_days / self.params.half_life_days))
+        return weight * (0.5 ** (age_days / self.config.half_life_days))
 
     def _fit_countries(self, rows: pl.DataFrame) -> None:
         """Per-country charts for countries with enough listening, and each user's country."""
         totals = rows.group_by("country").agg(pl.col("weight").sum())
-        big = totals.filter(pl.col("weight") >= self.params.min_country_listens)["country"]
+        big = totals.filter(pl.col("weight") >= self.config.min_country_listens)["country"]
         charts = _chart(rows.filter(pl.col("country").is_in(big.implode())), ["country"])
         self.chart_countries_ = charts["country"].to_numpy().astype(str)
         self.chart_items_ = charts["item_id"].to_numpy().astype(str)
@@ -104,6 +118,22 @@ class Popularity:
         if not hasattr(self, "item_ids_"):
             raise NotFittedError(f"{type(self).__name__} is not fitted: call fit() or load() first")
 
+    def score(self, user_ids: Sequence[str], exclude: pl.DataFrame | None = None) -> np.ndarray:
+        """Users × :attr:`item_ids` chart scores (a listener's country chart first, the global one after it);
+        ``exclude`` pairs get ``-inf``."""
+        self._check()
+        scores = np.tile(self.scores_, (len(user_ids), 1))
+        if self.config.by == "country":
+            homes = self._homes(None)
+            at = lookup(homes["user_id"].to_numpy().astype(str), np.asarray(user_ids, dtype=str))
+            for row in np.flatnonzero(at >= 0):
+                mine = self.chart_countries_ == homes["chart"][int(at[row])]
+                cols = lookup(self.item_ids_, self.chart_items_[mine])
+                # the global chart, shrunk below every country score, orders what the country chart lacks
+                scores[row] = self.scores_ / (self.scores_.max() + 1.0) * 1e-3
+                scores[row, cols[cols >= 0]] = self.chart_scores_[mine][cols >= 0] + 1.0
+        return _masked(scores, user_ids, self.item_ids_, exclude)
+
     def recommend(self, user_ids: list[str], k: int = 10, exclude: pl.DataFrame | None = None,
                   countries: Mapping[str, str] | None = None) -> pl.DataFrame:
         """Top ``k`` items per user as ``user_id, item_id, score, rank`` (rank 1 = best).
@@ -115,7 +145,7 @@ class Popularity:
         self._check()
         users = pl.DataFrame({"user_id": pl.Series(user_ids, dtype=pl.String)})
         charts = pl.DataFrame({"chart": GLOBAL, "item_id": self.item_ids_, "score": self.scores_})
-        if self.params.by == "country":
+        if self.config.by == "country":
             users = users.join(self._homes(countries), on="user_id", how="left", maintain_order="left")
             charts = pl.concat([charts, pl.DataFrame({"chart": self.chart_countries_, "item_id": self.chart_items_,
                                                       "score": self.chart_scores_})])
@@ -138,7 +168,7 @@ class Popularity:
     def save(self, path: Path) -> None:
         """Write ``params.json`` and ``arrays.npz`` into folder ``path``."""
         self._check()
-        _save(path, {"model": self.name, **asdict(self.params)}, self)
+        _save(path, {"model": self.name, **self.config.model_dump()}, self)
 
     @classmethod
     def load(cls, path: Path) -> Popularity:
@@ -146,11 +176,10 @@ class Popularity:
         return _load(path, cls)
 
 
-@dataclass(frozen=True, slots=True)
-class NewReleasesParams:
+class NewReleasesConfig(Config):
     """``days``: how recent a release must be (counted back from ``now``)."""
 
-    days: float = 30.0
+    days: float = Field(30.0, gt=0)
 
 
 class NewReleases:
@@ -166,13 +195,25 @@ class NewReleases:
     name = "new-releases"
 
     def __init__(self, days: float = 30.0) -> None:
-        self.params = NewReleasesParams(days)
+        self.config = NewReleasesConfig(days=days)
 
-    def fit(self, interactions: pl.DataFrame, now: datetime | None = None,
-            releases: pl.DataFrame | None = None) -> Self:
-        """Score the tracks released in ``(now - days, now]``; ``now`` defaults to the newest listen."""
-        if self.params.days <= 0:
-            raise ValueError(f"days must be positive, got {self.params.days}")
+    @property
+    def is_fitted(self) -> bool:
+        return hasattr(self, "item_ids_")
+
+    @property
+    def item_ids(self) -> np.ndarray:
+        self._check()
+        return self.item_ids_
+
+    def _check(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError("NewReleases is not fitted: call fit() or load() first")
+
+    def fit(self, data: TrainingData) -> Self:
+        """Score the tracks released in ``(now - days, now]`` (``data.releases``, else a ``release_date``
+        column of the interactions); ``now`` is ``data.now``, else the newest listen."""
+        interactions, now, releases = data.interactions, data.now, data.releases
         catalog = releases if releases is not None else interactions
         if "release_date" not in catalog.columns or catalog["release_date"].null_count() == catalog.height:
             raise ValueError("new releases need release dates (tracks.release_date), and there are none: import "
@@ -181,7 +222,7 @@ class NewReleases:
             raise ValueError("pass now= or give the interactions a last_ts column")
         today = (now or interactions["last_ts"].max()).date()
         dates = (catalog.select("item_id", pl.col("release_date").cast(pl.Date)).drop_nulls().unique("item_id")
-                 .filter(pl.col("release_date").is_between(today - timedelta(days=self.params.days), today,
+                 .filter(pl.col("release_date").is_between(today - timedelta(days=self.config.days), today,
                                                            closed="right")))
         listened = interactions.group_by("item_id").agg(pl.col("weight").sum())
         age_days = ((pl.lit(today) - pl.col("release_date")).dt.total_days() + 1).clip(1)
@@ -192,10 +233,14 @@ class NewReleases:
         self.scores_ = chart["score"].to_numpy().astype(np.float64)
         return self
 
+    def score(self, user_ids: Sequence[str], exclude: pl.DataFrame | None = None) -> np.ndarray:
+        """Users × :attr:`item_ids` scores (listens per day since release); ``exclude`` pairs get ``-inf``."""
+        self._check()
+        return _masked(np.tile(self.scores_, (len(user_ids), 1)), user_ids, self.item_ids_, exclude)
+
     def recommend(self, user_ids: list[str], k: int = 10, exclude: pl.DataFrame | None = None) -> pl.DataFrame:
         """Top ``k`` new releases per user as ``user_id, item_id, score, rank``, minus the ``exclude`` pairs."""
-        if not hasattr(self, "item_ids_"):
-            raise NotFittedError("NewReleases is not fitted: call fit() or load() first")
+        self._check()
         users = pl.DataFrame({"user_id": pl.Series(user_ids, dtype=pl.String), "chart": GLOBAL})
         return from_charts(users, pl.DataFrame({"chart": GLOBAL, "item_id": self.item_ids_, "score": self.scores_}),
                            k, exclude)
@@ -204,12 +249,18 @@ class NewReleases:
         """Write ``params.json`` and ``arrays.npz`` into folder ``path``."""
         if not hasattr(self, "item_ids_"):
             raise NotFittedError("NewReleases is not fitted: nothing to save")
-        _save(path, {"model": self.name, **asdict(self.params)}, self)
+        _save(path, {"model": self.name, **self.config.model_dump()}, self)
 
     @classmethod
     def load(cls, path: Path) -> NewReleases:
         """Read a model written by :meth:`save`."""
         return _load(path, cls)
+
+
+def _masked(scores: np.ndarray, user_ids: Sequence[str], items: np.ndarray, exclude: pl.DataFrame | None) -> np.ndarray:
+    if exclude is not None and exclude.height:
+        scores[excluded_cells(np.asarray(user_ids, dtype=str), items, exclude)] = -np.inf
+    return scores
 
 
 def _save(path: Path, params: dict[str, object], model: object) -> None:

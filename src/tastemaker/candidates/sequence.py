@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 import numpy as np
 import polars as pl
+from pydantic import Field
 
+from tastemaker.candidates.contract import Config, excluded_cells, top_frame
+from tastemaker.candidates.data import TrainingData, lookup
 from tastemaker.errors import MissingDependencyError, NotFittedError
 
 SEQUENCE_INSTALL = "pip install 'tastemaker[sequence]'"
@@ -34,8 +36,7 @@ SEQUENCE_INSTALL = "pip install 'tastemaker[sequence]'"
 RECENT_PLAYS = 5
 
 
-@dataclass(frozen=True, slots=True)
-class Item2VecParams:
+class Item2VecConfig(Config):
     """Word2vec settings (gensim's names in brackets) and how sessions and queries are formed.
 
     ``dim`` [vector_size], ``window``, ``negative``, ``ns_exponent``, ``sample`` (0: no
@@ -48,17 +49,17 @@ class Item2VecParams:
     reproducible), ``random_state`` [seed].
     """
 
-    dim: int = 64
-    window: int = 5
-    negative: int = 10
+    dim: int = Field(64, ge=1)
+    window: int = Field(5, ge=1)
+    negative: int = Field(10, ge=0)
     ns_exponent: float = 0.75
-    sample: float = 0.0
-    epochs: int = 20
-    min_count: int = 1
-    session_gap_minutes: float = 30.0
-    recency_decay: float = 0.7
-    next_by: str = "context"
-    workers: int = 1
+    sample: float = Field(0.0, ge=0)
+    epochs: int = Field(20, ge=1)
+    min_count: int = Field(1, ge=1)
+    session_gap_minutes: float = Field(30.0, gt=0)
+    recency_decay: float = Field(0.7, gt=0, le=1)
+    next_by: Literal["context", "item"] = "context"
+    workers: int = Field(1, ge=1)
     random_state: int = 0
 
 
@@ -75,23 +76,36 @@ class Item2Vec:
                  sample: float = 0.0, epochs: int = 20, min_count: int = 1, session_gap_minutes: float = 30.0,
                  recency_decay: float = 0.7, next_by: str = "context", workers: int = 1,
                  random_state: int = 0) -> None:
-        self.params = Item2VecParams(dim, window, negative, ns_exponent, sample, epochs, min_count,
-                                     session_gap_minutes, recency_decay, next_by, workers, random_state)
+        self.config = Item2VecConfig(dim=dim, window=window, negative=negative, ns_exponent=ns_exponent,
+                                     sample=sample, epochs=epochs, min_count=min_count,
+                                     session_gap_minutes=session_gap_minutes, recency_decay=recency_decay,
+                                     next_by=next_by, workers=workers, random_state=random_state)
 
-    def fit(self, events: pl.DataFrame) -> Self:
-        """Learn item vectors from ``user_id, item_id, ts`` rows (one per play, any order, ``ts`` a datetime).
+    @property
+    def is_fitted(self) -> bool:
+        return hasattr(self, "vectors_")
+
+    @property
+    def item_ids(self) -> np.ndarray:
+        self._check_fitted()
+        return self.item_ids_
+
+    def fit(self, data: TrainingData) -> Self:
+        """Learn item vectors from the bundle's plays in time order (skips left out).
 
         ``counts_`` (the popular fallback) counts plays with back-to-back replays counted once.
         """
+        if data.plays is None:
+            raise ValueError("item2vec learns from the order of plays: the training data has no timed plays")
+        return self.fit_plays(data.plays.filter(~pl.col("skipped")).select("user_id", "item_id", "ts"))
+
+    def fit_plays(self, events: pl.DataFrame) -> Self:
+        """Learn item vectors from ``user_id, item_id, ts`` rows (one per play, any order, ``ts`` a datetime)."""
         try:
             from gensim.models import Word2Vec
         except ImportError as exc:
             raise MissingDependencyError(f"Item2Vec.fit needs the sequence extra: {SEQUENCE_INSTALL}") from exc
-        p = self.params
-        if not 0.0 < p.recency_decay <= 1.0:
-            raise ValueError(f"recency_decay must be in (0, 1], got {p.recency_decay}")
-        if p.next_by not in ("context", "item"):
-            raise ValueError(f"next_by must be 'context' or 'item', got {p.next_by!r}")
+        p = self.config
         sentences = session_lists(events, p.session_gap_minutes)
         if not sentences:
             raise ValueError("events has no plays to learn from")
@@ -121,17 +135,21 @@ class Item2Vec:
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
         ids = np.asarray(list(user_ids), dtype=str)
-        rows = np.minimum(np.searchsorted(self.users_, ids), len(self.users_) - 1)
-        known = self.users_[rows] == ids
-        recent = [[i for i in self.recent_[r] if i] if ok else [] for r, ok in zip(rows, known, strict=True)]
-        scores = self.score(recent)
-        parts = []
-        for row, user in enumerate(ids):
-            banned = exclude.filter(pl.col("user_id") == user)["item_id"].to_list() if exclude is not None else None
-            parts.append(self._top(scores[row], k, banned).with_columns(pl.lit(user).alias("user_id")))
-        return pl.concat(parts).select("user_id", "item_id", "score", "rank") if parts else pl.DataFrame()
+        return top_frame(ids, self.item_ids_, self.score(ids, exclude), k)
 
-    def score(self, recent: Sequence[Sequence[str]]) -> np.ndarray:
+    def score(self, user_ids: Sequence[str], exclude: pl.DataFrame | None = None) -> np.ndarray:
+        """Users × :attr:`item_ids` scores of what follows each user's last plays in training
+        (unknown users: popularity); ``exclude`` pairs get ``-inf``."""
+        self._check_fitted()
+        ids = np.asarray(list(user_ids), dtype=str)
+        rows = lookup(self.users_, ids)
+        recent = [[i for i in self.recent_[r] if i] if r >= 0 else [] for r in rows]
+        scores = self.score_recent(recent).astype(np.float64)
+        if exclude is not None and exclude.height:
+            scores[excluded_cells(ids, self.item_ids_, exclude)] = -np.inf
+        return scores
+
+    def score_recent(self, recent: Sequence[Sequence[str]]) -> np.ndarray:
         """Scores of every item in :attr:`item_ids_` order, one row per list of recent plays (oldest first).
 
         A row is the cosine of the recency-weighted mean of the known recent items' unit item
@@ -140,12 +158,12 @@ class Item2Vec:
         """
         self._check_fitted()
         unit = _unit_rows(self.vectors_)
-        candidates = _unit_rows(self.context_vectors_) if self.params.next_by == "context" else unit
+        candidates = _unit_rows(self.context_vectors_) if self.config.next_by == "context" else unit
         queries = np.zeros((len(recent), unit.shape[1]), dtype=np.float32)
         for row, items in enumerate(recent):
             index, known = self._indices(items)
             steps_back = len(items) - 1 - np.flatnonzero(known)
-            weights = self.params.recency_decay ** steps_back.astype(np.float64)
+            weights = self.config.recency_decay ** steps_back.astype(np.float64)
             if len(weights):
                 queries[row] = weights @ unit[index[known]] / weights.sum()
         norms = np.linalg.norm(queries, axis=1, keepdims=True)
@@ -163,7 +181,7 @@ class Item2Vec:
         """
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
-        return self._top(self.score([list(recent_item_ids)])[0], k, exclude)
+        return self._top(self.score_recent([list(recent_item_ids)])[0], k, exclude)
 
     def similar_items(self, item_id: str, k: int = 10) -> pl.DataFrame:
         """The ``k`` items closest to ``item_id`` as ``item_id, score, rank``; empty for an unknown item."""
@@ -180,7 +198,7 @@ class Item2Vec:
         """Write ``params.json`` and ``arrays.npz`` (item ids, item and context vectors, play counts)."""
         self._check_fitted()
         path.mkdir(parents=True, exist_ok=True)
-        (path / "params.json").write_text(json.dumps({"model": self.name, **asdict(self.params)}))
+        (path / "params.json").write_text(json.dumps({"model": self.name, **self.config.model_dump()}))
         np.savez(path / "arrays.npz", item_ids=self.item_ids_, vectors=self.vectors_,
                  context_vectors=self.context_vectors_, counts=self.counts_, users=self.users_, recent=self.recent_)
 

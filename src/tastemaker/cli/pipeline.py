@@ -3,52 +3,30 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+
 from typing import Annotated, Any
 
 import polars as pl
 import typer
 from rich.table import Table
 
-from tastemaker.candidates.popularity import NewReleases, Popularity
-from tastemaker.candidates.recommender import MatrixRecommender
+from tastemaker.candidates.catalogue import CATALOGUE, create, load
+from tastemaker.candidates.contract import Recommender
+from tastemaker.candidates.data import TrainingData
 from tastemaker.cli.main import (app, fail, open_workspace_store, out, playlist_app, print_frame, print_json,
                                  settings)
 from tastemaker.errors import TastemakerError
 from tastemaker.features.interactions import interactions
 
-#: name -> model factory with its default parameters. ``trending`` is popularity with a one-week half-life;
-#: ``country`` one chart per listener country; ``artist`` unheard tracks of the artists a listener plays.
-MODELS: dict[str, Any] = {
-    "popularity": lambda: Popularity(),
-    "trending": lambda: Popularity(half_life_days=7.0),
-    "itemknn": lambda: MatrixRecommender("itemknn", k=100, weighting="bm25"),
-    "als": lambda: MatrixRecommender("als", factors=64, regularization=10.0, alpha=3.0),
-    "ease": lambda: MatrixRecommender("ease", l2=500.0),
-    "slim": lambda: MatrixRecommender("slim", alpha=0.05, l1_ratio=0.01),
-    "rp3beta": lambda: MatrixRecommender("rp3beta", alpha=0.75, beta=0.6, k=400),
-    "history": lambda: MatrixRecommender("history", signal="recency"),
-    "bpr": lambda: MatrixRecommender("bpr", factors=64, learning_rate=0.01, iterations=100),
-    "artist": lambda: MatrixRecommender("artist", signal="weights", similar_artists=20, similar_weight=0.1),
-    "country": lambda: Popularity(by="country"),
-    "new-releases": lambda: NewReleases(days=30.0),
-    "item2vec": lambda: _item2vec(),
-    "content": lambda: MatrixRecommender("content", signal="weights"),
-}
 #: what `evaluate` and the demo compare (EASE is left out: it refuses catalogs over ~20k tracks)
 EVALUATED = ("popularity", "trending", "itemknn", "als")
-Model = Popularity | NewReleases | MatrixRecommender | Any
+#: the demo's pipeline: fewer members and settings than ``train pipeline`` tries, so the demo stays quick
+DEMO_PIPELINE: dict[str, Any] = {"only": ["history", "itemknn", "als", "artist"], "max_grid": 2}
+#: the model the surfaces use when none is named: the pipeline once trained, else these in order
+DEFAULT_ORDER = ("pipeline", "als", "popularity")
 
 
-def _item2vec() -> Any:
-    """Next tracks after a listener's last plays (the ``sequence`` extra: gensim)."""
-    from tastemaker.candidates.sequence import Item2Vec
-
-    return Item2Vec(dim=64, epochs=10)
-
-
-
-def _save(name: str, model: Model, store: Any, pairs: int, store_version: int | None = None) -> str:
+def _save(name: str, model: Recommender, store: Any, pairs: int, store_version: int | None = None) -> str:
     """Register a trained model with the store snapshot it saw; returns its version.
 
     ``store_version``: the version read *before* the training data (a write during training,
@@ -61,77 +39,76 @@ def _save(name: str, model: Model, store: Any, pairs: int, store_version: int | 
     return register(settings().models_dir, name, model, data)
 
 
-def _make(name: str) -> Model:
+def _make(name: str, params: dict[str, Any] | None = None) -> Recommender:
     try:
-        return MODELS[name]()  # type: ignore[no-any-return]
-    except KeyError:
-        raise fail(f"unknown model {name!r}; known: {', '.join(MODELS)}") from None
+        return create(name, **(params or {}))
+    except ValueError as exc:
+        raise fail(str(exc)) from None
 
 
-def _fit(model: Model, data: pl.DataFrame, now: datetime | None = None, store: Any = None) -> Model:
-    if getattr(model, "name", None) == "item2vec":  # learns from the order of plays, not from pairs
-        from tastemaker.features.interactions import listens
-
-        return model.fit(listens(store.events(), until=now).select("user_id", "item_id", "ts").collect())
-    if getattr(model, "name", None) == "content":  # item vectors from the audio_features table
-        features = store.entities("audio_features") if store is not None else pl.DataFrame()
-        if features.is_empty():
-            raise ValueError("the content model needs audio features: import them first "
-                             "(`tastemaker import audio-features`, or a generated world has them)")
-        return model.fit(data, item_features=features)
-    if isinstance(model, NewReleases):  # release dates live in the tracks table, not in the events
-        tracks = store.entities("tracks") if store is not None else pl.DataFrame()
-        releases = tracks.select(pl.col("track_id").alias("item_id"), "release_date") if tracks.height else None
-        return model.fit(data, now=now, releases=releases)
-    return model.fit(data, now=now) if isinstance(model, Popularity) else model.fit(data)
+def _params(given: list[str] | None) -> dict[str, Any]:
+    """``["factors=64", "signal=confidence"]`` as typed values (JSON where it parses, else the text)."""
+    params: dict[str, Any] = {}
+    for text in given or []:
+        name, sep, value = text.partition("=")
+        if not sep or not name.strip():
+            raise fail(f"--param takes NAME=VALUE, got {text!r}")
+        try:
+            params[name.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            params[name.strip()] = value
+    return params
 
 
-def _load(name: str, version: str | None = None) -> Model:
+def _load(name: str | None, version: str | None = None) -> Recommender:
+    """A trained model from the registry; ``None``: the best one trained (:data:`DEFAULT_ORDER`)."""
     from tastemaker.candidates.registry import resolve
 
+    root = settings().models_dir
+    if name is None:
+        name = next((n for n in DEFAULT_ORDER if (root / n / "LATEST").exists()), DEFAULT_ORDER[-1])
     try:
-        path = resolve(settings().models_dir, name, version)
+        return load(resolve(root, name, version))
     except ValueError as exc:
         raise fail(f"{exc} (workspace {settings().workspace})") from None
-    kind = json.loads((path / "params.json").read_text())["model"]
-    from tastemaker.candidates.sequence import Item2Vec
-
-    loaders = {"popularity": Popularity.load, "new-releases": NewReleases.load, "item2vec": Item2Vec.load}
-    return loaders.get(kind, MatrixRecommender.load)(path)  # type: ignore[no-any-return]
 
 
 @app.command()
 def train(
-    model: Annotated[str, typer.Argument(help=f"One of: {', '.join(MODELS)}, ranker")] = "popularity",
+    model: Annotated[str, typer.Argument(help=f"One of: {', '.join(CATALOGUE)}, ranker")] = "popularity",
+    param: Annotated[list[str] | None, typer.Option("--param", help="NAME=VALUE, repeatable: the model's config "
+                                                    "(e.g. factors=128; `tastemaker models catalogue` lists them).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with the time of each phase.")] = False,
 ) -> None:
-    """Train MODEL on every listen in the workspace store and save it (``ranker``: the serving path's
-    learning-to-rank model, docs/serving.md)."""
+    """Train MODEL on every listen in the workspace store and save it (``pipeline``: members, blend and
+    ranker chosen on each listener's latest period; ``ranker``: the serving path's learning-to-rank
+    model, docs/serving.md)."""
     import time
 
     if model == "ranker":
         _train_ranker(as_json)
         return
-    estimator = _make(model)
+    estimator = _make(model, _params(param))
     started = time.perf_counter()
     store = open_workspace_store()
     seen = store.version()
-    data = interactions(store.events())
-    if data.is_empty():
+    data = TrainingData.from_store(store)
+    if data.interactions.is_empty():
         raise fail("the store has no listens yet: run `tastemaker import` or `tastemaker generate` first")
     loaded = time.perf_counter()
     try:
-        _fit(estimator, data, store=store)
+        estimator.fit(data)
     except ValueError as exc:  # e.g. EASE's memory guard, missing release dates
         raise fail(str(exc)) from None
     fitted = time.perf_counter()
-    version = _save(model, estimator, store, data.height, seen)
+    version = _save(model, estimator, store, data.interactions.height, seen)
     saved = time.perf_counter()
     if as_json:
-        print_json({"model": model, "version": version, "pairs": data.height, "load_s": round(loaded - started, 3),
+        print_json({"model": model, "version": version, "pairs": data.interactions.height,
+                    "load_s": round(loaded - started, 3),
                     "fit_s": round(fitted - loaded, 3), "save_s": round(saved - fitted, 3)})
         return
-    out.print(f"trained [bold]{model}[/] {version} on {data.height:,} user-item pairs in {fitted - loaded:.1f}s "
+    out.print(f"trained [bold]{model}[/] {version} on {data.interactions.height:,} user-item pairs in {fitted - loaded:.1f}s "
               f"(data {loaded - started:.1f}s)")
 
 
@@ -150,7 +127,7 @@ def _train_ranker(as_json: bool) -> None:
                if tracks.height else {})
     loaded = time.perf_counter()
     try:
-        ranker = train_online_ranker(events, MODELS["als"], artists)
+        ranker = train_online_ranker(events, lambda: create("als"), artists)
     except ValueError as exc:
         raise fail(str(exc)) from None
     fitted = time.perf_counter()
@@ -181,6 +158,18 @@ def models_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
         [{"model": r["name"], "version": r["version"], "latest": "*" if r["latest"] else "", "trained": r["created_at"],
           "pairs": r["data"].get("pairs"), "store version": r["data"].get("store_version")} for r in rows]
         or [{"model": "(none yet: tastemaker train MODEL)"}]))
+
+
+@models_app.command("catalogue")
+def models_catalogue(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Every model `tastemaker train` can build, with its parameters and their defaults."""
+    rows = [{"model": e.name, "what": e.summary,
+             "parameters": ", ".join(f"{k}={v!r}" for k, v in e.create().config.model_dump().items()
+                                     if k != "members")} for e in CATALOGUE.values()]
+    if as_json:
+        print_json(rows)
+        return
+    print_frame("the model catalogue", pl.DataFrame(rows))
 
 
 @models_app.command("show")
@@ -220,11 +209,14 @@ def _heard(user: str) -> pl.DataFrame:
 def recommend(
     user: Annotated[str, typer.Option(help="The listener's id.")],
     k: Annotated[int, typer.Option("-k", help="How many items.")] = 10,
-    model: Annotated[str, typer.Option(help="A trained model.")] = "popularity",
+    model: Annotated[str | None, typer.Option(help="A trained model (default: the pipeline once trained, "
+                                                   "else als, else popularity).")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Top-k items USER has not heard, from a trained model."""
-    recs = _load(model).recommend([user], k=k, exclude=_heard(user))
+    trained = _load(model)
+    model = trained.name
+    recs = trained.recommend([user], k=k, exclude=_heard(user))
     if as_json:
         print_json({"user": user, "model": model, "items": recs.select("item_id", "score", "rank").to_dicts()})
         return
@@ -236,7 +228,8 @@ def discover_weekly_cmd(
     user: Annotated[str | None, typer.Option(help="The listener's id.")] = None,
     all_users: Annotated[bool, typer.Option("--all", help="Every listener in the store (batch).")] = False,
     out_dir: Annotated[str, typer.Option("--out", help="Batch output folder (Parquet + JSPF).")] = "playlists",
-    model: Annotated[str, typer.Option(help="A trained model.")] = "popularity",
+    model: Annotated[str | None, typer.Option(help="A trained model (default: the pipeline once trained, "
+                                                   "else als, else popularity).")] = None,
     size: Annotated[int, typer.Option(help="Tracks in the playlist.")] = 30,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -338,7 +331,7 @@ def evaluate(
     test_days: Annotated[float, typer.Option(help="The last N days are the test period.")] = 7.0,
     k: Annotated[int, typer.Option("-k")] = 10,
     models: Annotated[list[str] | None, typer.Option("--model", help=f"Repeatable; default {', '.join(EVALUATED)}. "
-                                                      f"Any of: {', '.join(MODELS)}.")] = None,
+                                                      f"Any of: {', '.join(CATALOGUE)}.")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Train models on all but the last TEST_DAYS and score unheard listens after the cut."""
@@ -358,17 +351,16 @@ def evaluate_models(store: Any, test_days: float, k: int,
     from tastemaker.evaluation.metrics import evaluate as score
     from tastemaker.evaluation.split import temporal_split
 
-    unknown = [n for n in names if n not in MODELS]
-    if unknown:
-        raise ValueError(f"unknown model(s) {unknown}; known: {', '.join(MODELS)}")
+    models = [create(n) for n in names]
     split = temporal_split(store.events(), test_days=test_days, discovery=True)
     if split.test.is_empty():
         raise ValueError(f"no warm user listened to anything new in the last {test_days} days; use more --test-days")
     users = split.test["user_id"].unique().to_list()
     n_items = split.train["item_id"].n_unique()
     results = {}
-    for name in names:
-        model = _fit(MODELS[name](), split.train, now=split.cutoff, store=store)
+    data = TrainingData.from_store(store, until=split.cutoff)
+    for name, model in zip(names, models, strict=True):
+        model.fit(data)
         recs = model.recommend(users, k=k, exclude=split.train.select("user_id", "item_id"))
         results[name] = score(recs, split.test, k=k, n_items=n_items)
     return results
@@ -408,16 +400,17 @@ def demo(
     out.print(f"read {imported.read:,} = accepted {imported.accepted:,} + duplicates {imported.duplicates:,}"
               f" + quarantined {imported.quarantined:,} in {imported.seconds:.1f}s")
     out.print(store_stats(store))
-    out.rule("3. train the popularity baseline and ALS")
-    data = interactions(store.events())
-    for name in ("popularity", "als"):
-        _save(name, _fit(_make(name), data), store, data.height)
-    out.print(f"trained popularity and als on {data.height:,} user-track pairs")
-    out.rule("4. one listener's Discover Weekly (ALS)")
+    out.rule("3. train the popularity baseline, ALS and the pipeline")
+    data = TrainingData.from_store(store)
+    for name, params in (("popularity", {}), ("als", {}), ("pipeline", DEMO_PIPELINE)):
+        _save(name, _make(name, params).fit(data), store, data.interactions.height)
+    out.print(f"trained popularity, als and a quick pipeline ({DEMO_PIPELINE}) on {data.interactions.height:,} "
+              "user-track pairs; `tastemaker train pipeline` tries every member and setting")
+    out.rule("4. one listener's Discover Weekly (the pipeline)")
     from tastemaker.surfaces.discover_weekly import discover_weekly
 
-    user = _demo_user(data)
-    playlist = discover_weekly(_load("als"), user, _heard(user), store.entities("tracks"),
+    user = _demo_user(data.interactions)
+    playlist = discover_weekly(_load("pipeline"), user, _heard(user), store.entities("tracks"),
                                history=_weighted(store.events().filter(pl.col("user_id") == user)))
     print_frame(f"Discover Weekly for {user}", playlist.select("position", "name", "artist_name", "reason"))
     out.rule("5. offline evaluation")

@@ -8,7 +8,6 @@ Rich table, JSON or Markdown (``--format``).
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -55,7 +54,8 @@ class _HeldOut:
 @app.command("evaluate-split")
 def evaluate_split(
     split_dir: Annotated[Path, typer.Argument(help="A folder with train/valid/test.tsv[.gz] (user_id, item_id[, weight]).")],
-    model: Annotated[str, typer.Option(help="pop, history, itemknn, als or ease.")] = "als",
+    model: Annotated[str, typer.Option(help="A catalogue model (`tastemaker models catalogue`), e.g. pipeline, "
+                                            "als, ease, history, popularity.")] = "pipeline",
     param: Annotated[list[str] | None, typer.Option("--param", help="NAME=VALUE, repeatable (e.g. factors=64).")] = None,
     part: Annotated[str, typer.Option(help="fixed protocol: valid or test.")] = "test",
     familiar: Annotated[bool, typer.Option(help="Do not exclude already-heard items (familiar protocol).")] = False,
@@ -83,7 +83,7 @@ def evaluate_split(
     fmt = _format(fmt, as_json)
     try:
         params = {k: _number(v) for k, v in (_split_param(p) for p in param or [])}
-        estimator = _model(model, params)
+        estimator = _model(model, params, familiar)
         split = FixedSplit.load(split_dir)
         info = _item_info(split.items, item_artists, item_tags, item_vectors)
         if _protocol(protocol) == "strong":
@@ -102,14 +102,15 @@ def evaluate_split(
 
 def _fixed_report(split: FixedSplit, name: str, estimator: Any, part: str, familiar: bool, segments: bool,
                   cold: int, info: ItemInfo | None) -> dict[str, Any]:
-    from tastemaker.evaluation.fixed_split import evaluate_item_segments, evaluate_model, evaluate_segments
+    from tastemaker.evaluation.fixed_split import (SplitModel, evaluate_item_segments, evaluate_model,
+                                                   evaluate_segments, fit_recommender)
 
-    estimator.fit(split.train_weights if name == "history" else split.matrices["train"])
+    scored = SplitModel(fit_recommender(estimator, split), split, part, familiar)
     report: dict[str, Any] = {"protocol": "fixed", "part": part,
-                              "metrics": evaluate_model(split, estimator, part, (10, 20), familiar, True, info)}
+                              "metrics": evaluate_model(split, scored, part, (10, 20), familiar, True, info)}
     if segments:
-        report["segments"] = evaluate_segments(split, estimator, part, 10, familiar)
-        report["item_segments"] = evaluate_item_segments(split, estimator, part, 10, familiar, cold)
+        report["segments"] = evaluate_segments(split, scored, part, 10, familiar)
+        report["item_segments"] = evaluate_item_segments(split, scored, part, 10, familiar, cold)
     return report
 
 
@@ -117,6 +118,7 @@ def _strong_report(strong: StrongSplit, name: str, estimator: Any, familiar: boo
                    info: ItemInfo | None) -> dict[str, Any]:
     from tastemaker.evaluation.strong import evaluate_strong, strong_item_segments, strong_segments
 
+    estimator = _strong_estimator(name, estimator)
     weighted = name == "history"  # history ranks by play counts, in training and at fold-in alike
     estimator.fit(strong.train_weights if weighted else strong.train)
     report: dict[str, Any] = {
@@ -129,12 +131,24 @@ def _strong_report(strong: StrongSplit, name: str, estimator: Any, familiar: boo
     return report
 
 
-def _model(name: str, params: dict[str, Any]) -> Any:
-    from tastemaker.evaluation.fixed_split import MATRIX_MODELS
+def _model(name: str, params: dict[str, Any], familiar: bool) -> Any:
+    from tastemaker.candidates.catalogue import create
 
-    if name not in MATRIX_MODELS:
-        raise ValueError(f"unknown model {name!r}; known: {', '.join(MATRIX_MODELS)}")
-    return MATRIX_MODELS[name](**params)
+    if name == "pipeline" and familiar:
+        params = {"target": "familiar", **params}
+    return create(name, **params)
+
+
+def _strong_estimator(name: str, model: Any) -> Any:
+    """The matrix estimator under a catalogue model: what the strong protocol folds held-out histories into."""
+    from tastemaker.candidates.recommender import MatrixRecommender
+    from tastemaker.evaluation.fixed_split import ItemPopularity
+
+    if name == "popularity":
+        return ItemPopularity()
+    if isinstance(model, MatrixRecommender):
+        return model.model
+    raise ValueError(f"the strong protocol folds held-out histories into matrix models; {name} is not one")
 
 
 def _protocol(name: str) -> str:
@@ -261,8 +275,7 @@ def tune(
         result = run_tune(split, model, trials, familiar, seed)
     except (FileNotFoundError, ValueError) as exc:
         raise fail(str(exc)) from None
-    saved = _SplitModel(model, result.params, result.fitted)
-    version = register(settings().models_dir, f"{model}-{split.name}", saved,
+    version = register(settings().models_dir, f"{model}-{split.name}", result.fitted,
                        {"split": str(split_dir), "trials": trials, "familiar": familiar},
                        {"valid_ndcg@10": result.valid_ndcg, **{f"test_{k}": v for k, v in result.test.items()}})
     summary = {"model": model, "split": split.name, "version": version, "params": result.params,
@@ -271,22 +284,6 @@ def tune(
         print_json(summary)
         return
     out.print(summary)
-
-
-class _SplitModel:
-    """A model tuned on a split, saved with its parameters and learned arrays."""
-
-    def __init__(self, name: str, params: dict[str, Any], fitted: Any) -> None:
-        self.name, self.params, self.fitted = name, params, fitted
-
-    def save(self, path: Path) -> None:
-        import numpy as np
-
-        from tastemaker.candidates.recommender import flatten_arrays, learned_state
-
-        path.mkdir(parents=True, exist_ok=True)
-        (path / "params.json").write_text(json.dumps({"model": self.name, **self.params}))
-        np.savez(path / "arrays.npz", **flatten_arrays(learned_state(self.fitted)))
 
 
 def _spec(text: str) -> tuple[str, dict[str, int | float | str]]:
@@ -334,17 +331,18 @@ def compare(
 
 def _per_user(split: FixedSplit, strong: StrongSplit | None, spec: str, k: int, familiar: bool) -> pl.DataFrame:
     """Per-user test metrics of the model ``spec`` under the fixed protocol, or the strong one given ``strong``."""
-    from tastemaker.evaluation.fixed_split import evaluate_per_user
+    from tastemaker.evaluation.fixed_split import SplitModel, evaluate_per_user, fit_recommender
     from tastemaker.evaluation.strong import strong_per_user
 
     name, params = _spec(spec)
-    model = _model(name, params)
-    weighted = name == "history"
+    model = _model(name, params, familiar)
     if strong is None:
-        model.fit(split.train_weights if weighted else split.matrices["train"])
-        return evaluate_per_user(split, model, "test", k, familiar)
-    model.fit(strong.train_weights if weighted else strong.train)
-    return strong_per_user(strong, model, k, familiar, weighted)
+        return evaluate_per_user(split, SplitModel(fit_recommender(model, split), split, "test", familiar), "test", k,
+                                 familiar)
+    weighted = name == "history"
+    estimator = _strong_estimator(name, model)
+    estimator.fit(strong.train_weights if weighted else strong.train)
+    return strong_per_user(strong, estimator, k, familiar, weighted)
 
 
 @app.command("split")

@@ -22,8 +22,9 @@ import numpy as np
 import polars as pl
 
 from tastemaker.candidates.ann import EXACT_BELOW, ItemIndex
-from tastemaker.candidates.popularity import NewReleases, Popularity
-from tastemaker.candidates.recommender import MatrixRecommender
+from tastemaker.candidates.catalogue import load
+from tastemaker.candidates.data import TrainingData
+from tastemaker.candidates.popularity import Popularity
 from tastemaker.candidates.registry import resolve
 from tastemaker.engine.catalog import Catalog
 from tastemaker.features.interactions import interactions
@@ -42,13 +43,8 @@ def load_trained(models_dir: Path, name: str, version: str | None = None) -> tup
     """
     path = resolve(models_dir, name, version)
     kind = json.loads((path / "params.json").read_text())["model"]
-    loaders: dict[str, Any] = {"popularity": Popularity.load, "new-releases": NewReleases.load,
-                               "ranker": OnlineRanker.load}
-    if kind == "item2vec":
-        from tastemaker.candidates.sequence import Item2Vec
-
-        loaders["item2vec"] = Item2Vec.load
-    return loaders.get(kind, MatrixRecommender.load)(path), path.name
+    # the serving ranker re-orders another model's candidates: it is no recommender of the catalogue
+    return (OnlineRanker.load(path) if kind == OnlineRanker.name else load(path)), path.name
 
 
 def latest_version(models_dir: Path, name: str) -> str | None:
@@ -248,7 +244,7 @@ def _popularity_from_store(store: Any, name: str, error: str | None) -> Slot:
         listened = interactions(store.events())
         if listened.is_empty():
             return Slot("fallback", name, error=f"{error}; and the store has no listens to fit popularity on")
-        model = Popularity().fit(listened)
+        model = Popularity().fit(TrainingData(listened))
     except Exception as exc:
         log.error("no fallback model: %s; fitting popularity on the store failed too: %s", error, exc)
         return Slot("fallback", name, error=f"{error}; fitting on the store: {type(exc).__name__}: {exc}")

@@ -9,22 +9,17 @@ target are skipped; binary relevance. Metrics come from :mod:`tastemaker.evaluat
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import inspect
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from tastemaker.candidates.als import ALS
-from tastemaker.candidates.bpr import BPR
-from tastemaker.candidates.ease import EASE
-from tastemaker.candidates.history import PersonalHistory
-from tastemaker.candidates.itemknn import ItemKNN
-from tastemaker.candidates.rp3beta import RP3Beta
-from tastemaker.candidates.slim import SLIM
+from tastemaker.candidates.artist import ITEM_ARTIST_SEPARATOR
+from tastemaker.candidates.data import TrainingData, lookup
 from tastemaker.evaluation.metrics import ItemInfo, beyond_accuracy, by_item_popularity, per_user
 
 BATCH_USERS = 1024
@@ -58,17 +53,16 @@ class ItemPopularity:
         return np.tile(self.counts_, (X_rows.shape[0], 1))
 
 
-#: name -> factory taking keyword parameters
-MATRIX_MODELS: dict[str, Callable[..., MatrixModel]] = {
-    "pop": lambda: ItemPopularity(),
-    "ease": lambda **p: EASE(**p),
-    "als": lambda **p: ALS(**p),
-    "bpr": lambda **p: BPR(**p),
-    "itemknn": lambda **p: ItemKNN(**p),
-    "history": lambda: PersonalHistory(),
-    "rp3beta": lambda **p: RP3Beta(**p),
-    "slim": lambda **p: SLIM(**p),
-}
+#: a stream this short is a skip (as the benchmark splits count plays)
+SKIP_MS = 30_000
+
+
+def read_train_events(path: Path) -> pl.DataFrame:
+    """A split's ``train_events`` file as plays: ``user_id, item_id, ts, skipped`` (under 30 s)."""
+    raw = pl.read_csv(path, separator="\t", schema_overrides={"user_id": pl.String, "item_id": pl.String,
+                                                               "end_time": pl.String, "ms_played": pl.Int64})
+    return raw.select("user_id", "item_id", pl.col("end_time").str.to_datetime().alias("ts"),
+                      (pl.col("ms_played") < SKIP_MS).alias("skipped"))
 
 
 def _read(folder: Path, name: str) -> pl.DataFrame:
@@ -88,13 +82,54 @@ class FixedSplit:
     frames: dict[str, pl.DataFrame]
     matrices: dict[str, sp.csr_matrix]
     train_weights: sp.csr_matrix  # the train ``weight`` column (play counts), ones when absent
+    #: every stream of the train period (``user_id, item_id, ts, skipped``) where the folder has ``train_events``
+    plays: pl.DataFrame | None = None
 
     @classmethod
     def load(cls, folder: Path) -> FixedSplit:
-        """Read a split folder; users and items are indexed in sorted order."""
+        """Read a split folder; users and items are indexed in sorted order.
+
+        A ``train_events.tsv[.gz]`` (``user_id, item_id, end_time, ms_played``: every stream of the
+        train period, short ones included) gives the train part its times and skips; its plays of
+        at least 30 s must reproduce every train count, or the folder is refused.
+        """
         frames = {part: _read(folder, part) for part in ("train", "valid", "test")}
         both = pl.concat([f.select("user_id", "item_id") for f in frames.values()])
-        return cls.from_frames(folder.name, frames, both["user_id"].unique().sort(), both["item_id"].unique().sort())
+        split = cls.from_frames(folder.name, frames, both["user_id"].unique().sort(), both["item_id"].unique().sort())
+        events = next((p for p in (folder / "train_events.tsv", folder / "train_events.tsv.gz") if p.exists()), None)
+        if events is None:
+            return split
+        return replace(split, plays=split.check_plays(read_train_events(events)))
+
+    def check_plays(self, plays: pl.DataFrame) -> pl.DataFrame:
+        """``plays`` if its unskipped plays count exactly the train part's pairs, else ``ValueError``."""
+        counts = plays.filter(~pl.col("skipped")).group_by("user_id", "item_id").agg(pl.len().alias("n"))
+        train = self.frames["train"]
+        weight = pl.col("weight") if "weight" in train.columns else pl.lit(1).alias("weight")
+        check = counts.join(train.select("user_id", "item_id", weight), on=["user_id", "item_id"], how="full",
+                            coalesce=True)
+        bad = check.filter(pl.col("n").is_null() | pl.col("weight").is_null() | (pl.col("n") != pl.col("weight")))
+        if bad.height:
+            raise ValueError(f"{self.name}: train_events is not the train part: {bad.height:,} (user, item) pairs "
+                             "differ from train.tsv")
+        return plays
+
+    def training_data(self, **side: Any) -> TrainingData:
+        """The train part as a recommender's training bundle, over the split's id map.
+
+        Items named ``artist\u241ftrack`` (every id with the separator) give each item its
+        artist; the folder's train events give times and skips. ``side``: more of
+        :class:`~tastemaker.candidates.data.TrainingData`'s fields (``ratings``, ``friends``...).
+        """
+        train = self.frames["train"]
+        interactions = train.select("user_id", "item_id", (pl.col("weight") if "weight" in train.columns
+                                                           else pl.lit(1.0)).cast(pl.Float64).alias("weight"))
+        artists = None
+        if self.items.str.contains(ITEM_ARTIST_SEPARATOR, literal=True).all():
+            artists = pl.DataFrame({"item_id": self.items,
+                                    "artist_id": self.items.str.split(ITEM_ARTIST_SEPARATOR).list.first()})
+        return TrainingData(interactions, plays=self.plays, items=self.items, users=self.users,
+                            item_artists=artists, **side)
 
     @classmethod
     def from_frames(cls, name: str, frames: dict[str, pl.DataFrame], users: pl.Series, items: pl.Series) -> FixedSplit:
@@ -265,3 +300,43 @@ def item_segments(recs: pl.DataFrame, target: sp.csr_matrix, train: sp.csr_matri
     segments = by_item_popularity(recs, pl.DataFrame({"user_id": tu, "item_id": ti}),
                                   pl.DataFrame({"user_id": ru, "item_id": ri}), k, cold_max)
     return {label: {name: round(value, 4) for name, value in row.items()} for label, row in segments.items()}
+
+
+class SplitModel:
+    """A catalogue recommender fitted on a split's training data, scored as the evaluator scores index models.
+
+    The recommender gets the users by id and the part's mask as ``exclude`` (train items for
+    valid, train + valid for test, nothing when ``familiar``), so a model that picks its
+    candidates before ranking them (the pipeline) never spends a slot on a masked item.
+    """
+
+    def __init__(self, model: Any, split: FixedSplit, part: str = "test", familiar: bool = False) -> None:
+        self.model, self.split, self.name = model, split, getattr(model, "name", "model")
+        items = np.asarray(model.item_ids, dtype=str)
+        self.columns = None if np.array_equal(items, split.items.to_numpy().astype(str)) else \
+            lookup(split.items.to_numpy().astype(str), items)  # the model's catalogue inside the split's
+        self.mask = None if familiar else (split.matrices["train"] if part == "valid"
+                                           else split.matrices["train"] + split.matrices["valid"])
+
+    def score(self, users: np.ndarray, X: sp.csr_matrix) -> np.ndarray:
+        ids = self.split.users.to_numpy()[users].astype(str)
+        exclude = None
+        if self.mask is not None:
+            rows, cols = self.mask[users].nonzero()
+            exclude = pl.DataFrame({"user_id": ids[rows], "item_id": self.split.items.to_numpy()[cols].astype(str)})
+        scores = self.model.score(list(ids), exclude)
+        if self.columns is None:
+            return scores
+        out = np.full((len(ids), len(self.split.items)), -np.inf)
+        known = self.columns >= 0
+        out[:, self.columns[known]] = scores[:, known]
+        return out
+
+
+def fit_recommender(model: Any, split: FixedSplit, **side: Any) -> Any:
+    """Fit a catalogue recommender on ``split``'s train part; one that chooses on a later period (the
+    pipeline) chooses on the valid part, never on test. ``side``: extra training-bundle fields."""
+    data = split.training_data(**side)
+    if "later" in inspect.signature(model.fit).parameters:
+        return model.fit(data, later=split.frames["valid"].select("user_id", "item_id"))
+    return model.fit(data)

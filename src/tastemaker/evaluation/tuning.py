@@ -6,7 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tastemaker.evaluation.fixed_split import MATRIX_MODELS, FixedSplit, MatrixModel, evaluate_model
+from tastemaker.candidates.catalogue import create
+from tastemaker.evaluation.fixed_split import FixedSplit, SplitModel, evaluate_model, fit_recommender
 
 #: model -> a function drawing its parameters from an Optuna trial
 SPACES: dict[str, Callable[[Any], dict[str, Any]]] = {
@@ -43,7 +44,7 @@ class TuneResult:
     valid_ndcg: float
     test: dict[str, float]
     trials: int
-    fitted: MatrixModel
+    fitted: Any
 
 
 def tune(split: FixedSplit, model: str, trials: int = 30, familiar: bool = False, seed: int = 0) -> TuneResult:
@@ -55,14 +56,12 @@ def tune(split: FixedSplit, model: str, trials: int = 30, familiar: bool = False
     if trials < 1:
         raise ValueError(f"trials must be at least 1, got {trials}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    X = split.matrices["train"]
-
     def objective(trial: Any) -> float:
-        fitted = MATRIX_MODELS[model](**SPACES[model](trial)).fit(X)
-        return evaluate_model(split, fitted, "valid", (10,), familiar)["ndcg@10"]
+        fitted = fit_recommender(create(model, **SPACES[model](trial)), split)
+        return evaluate_model(split, SplitModel(fitted, split, "valid", familiar), "valid", (10,), familiar)["ndcg@10"]
 
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
     study.optimize(objective, n_trials=trials)
-    best = MATRIX_MODELS[model](**study.best_params).fit(X)
-    test = evaluate_model(split, best, "test", (10, 20), familiar)
+    best = fit_recommender(create(model, **study.best_params), split)
+    test = evaluate_model(split, SplitModel(best, split, "test", familiar), "test", (10, 20), familiar)
     return TuneResult(model, dict(study.best_params), float(study.best_value), test, trials, best)

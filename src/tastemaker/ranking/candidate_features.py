@@ -16,10 +16,14 @@ users × n item indices, returns users × n × k float32 values named by ``sourc
 
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import scipy.sparse as sp
+
+from tastemaker.candidates.data import Indexed
 
 #: users per block when a source needs a dense users × items product
 BLOCK = 256
@@ -97,24 +101,29 @@ class ArtistAffinity:
     ``artist_share``: the artist's share of the user's plays (rows of ``W``, e.g. play counts);
     ``artist_log_tracks``: log(1 + the artist's tracks the user has); with ``days_since`` (users ×
     artists, days from the user's last play of the artist to the user's last play of all, NaN
-    where never), ``artist_days_since`` as well. Items of unknown artist (``-1``) get 0 and NaN.
+    where never), ``artist_days_since`` as well; with ``skips`` (users × artists, the share of the
+    user's streams of the artist that were skipped, NaN where never streamed), ``artist_skip_share``.
+    Items of unknown artist (``-1``) get 0 and NaN.
     """
 
-    def __init__(self, W: sp.spmatrix, item_artists: np.ndarray, days_since: np.ndarray | None = None) -> None:
+    def __init__(self, W: sp.spmatrix, item_artists: np.ndarray, days_since: np.ndarray | None = None,
+                 skips: np.ndarray | None = None) -> None:
         W = sp.csr_matrix(W, dtype=np.float64)
         artists = np.asarray(item_artists, dtype=np.int64)
         if len(artists) != W.shape[1]:
             raise ValueError(f"item_artists must have one entry per item column ({W.shape[1]}), got {len(artists)}")
         known = np.flatnonzero(artists >= 0)
         n_artists = int(artists.max()) + 1 if known.size else 0
-        if days_since is not None and days_since.shape != (W.shape[0], n_artists):
-            raise ValueError(f"days_since must be users × artists {(W.shape[0], n_artists)}, got {days_since.shape}")
+        for label, table in (("days_since", days_since), ("skips", skips)):
+            if table is not None and table.shape != (W.shape[0], n_artists):
+                raise ValueError(f"{label} must be users × artists {(W.shape[0], n_artists)}, got {table.shape}")
         to_artist = sp.csr_matrix((np.ones(known.size), (known, artists[known])), shape=(W.shape[1], n_artists))
         totals = np.asarray(W.sum(axis=1)).ravel()
         self.share = (sp.diags(1.0 / np.where(totals > 0, totals, 1.0)) @ W @ to_artist).tocsr()
         self.tracks = (_binary(W) @ to_artist).tocsr()
-        self.artists, self.days_since, self.n_users = artists, days_since, W.shape[0]
-        self.names = ["artist_share", "artist_log_tracks"] + (["artist_days_since"] if days_since is not None else [])
+        self.artists, self.days_since, self.skips, self.n_users = artists, days_since, skips, W.shape[0]
+        self.names = (["artist_share", "artist_log_tracks"] + (["artist_days_since"] if days_since is not None else [])
+                      + (["artist_skip_share"] if skips is not None else []))
 
     def __call__(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         _check(users, items, self.n_users, len(self.artists))
@@ -124,8 +133,9 @@ class ArtistAffinity:
         share = np.where(unknown, 0.0, _read(self.share, users, safe))
         tracks = np.where(unknown, 0.0, np.log1p(_read(self.tracks, users, safe)))
         columns = [share, tracks]
-        if self.days_since is not None:
-            columns.append(np.where(unknown, np.nan, self.days_since[users[:, None], safe]))
+        for table in (self.days_since, self.skips):
+            if table is not None:
+                columns.append(np.where(unknown, np.nan, table[users[:, None], safe]))
         return np.stack(columns, axis=-1).astype(np.float32)
 
 
@@ -160,3 +170,67 @@ def _read(M: sp.csr_matrix, users: np.ndarray, columns: np.ndarray) -> np.ndarra
     """``M[users[r], columns[r, c]]`` for every ``r, c`` (0 where not stored)."""
     rows = np.repeat(users, columns.shape[1])
     return np.asarray(M[rows, columns.ravel()]).reshape(columns.shape)
+
+
+@dataclass(frozen=True)
+class FeatureInputs:
+    """What the ranker's feature sources are built from, kept with a trained pipeline so serving rebuilds them.
+
+    ``X``: binary history; ``W``: listens per pair; ``weights``: listening-aware confidence
+    (ratings, or log plays) where the data has more than ones; ``friends``: users × users;
+    ``artists``: each item's artist index; ``days``/``skips``: users × artists, days since the
+    artist was last played and the share of its streams skipped (timed plays only).
+    """
+
+    X: sp.csr_matrix
+    W: sp.csr_matrix
+    weights: sp.csr_matrix | None = None
+    friends: sp.csr_matrix | None = None
+    artists: np.ndarray | None = None
+    days: np.ndarray | None = None
+    skips: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, index: Indexed) -> FeatureInputs:
+        """Every input ``index``'s bundle has."""
+        weighted = index.data.ratings is not None or bool((index.W.data != 1).any())
+        artists = index.artists()
+        return cls(index.X, index.W, index.confidence() if weighted else None, index.friends(), artists,
+                   None if artists is None else index.last_artist_days(artists),
+                   None if artists is None else index.skip_shares(artists))
+
+    def sources(self) -> list[FeatureSource]:
+        """Co-listening (weighted too, where there are weights), friends' listening, the candidate's artist."""
+        sources: list[FeatureSource] = [CoListening(self.X, self.weights)]
+        if self.friends is not None:
+            sources.append(FriendsListening(self.X, self.friends))
+        if self.artists is not None:
+            sources.append(ArtistAffinity(self.W, self.artists, self.days, self.skips))
+        return sources
+
+    def save(self, path: Path) -> None:
+        """One ``.npz``: sparse inputs as data/indices/indptr/shape, the rest as they are."""
+        arrays: dict[str, np.ndarray] = {}
+        for key, value in vars(self).items():
+            if value is None:
+                continue
+            if sp.issparse(value):
+                arrays |= {f"{key}.data": value.data, f"{key}.indices": value.indices, f"{key}.indptr": value.indptr,
+                           f"{key}.shape": np.asarray(value.shape)}
+            else:
+                arrays[key] = np.asarray(value)
+        np.savez(path, **arrays)
+
+    @classmethod
+    def load(cls, path: Path) -> FeatureInputs:
+        """Read what :meth:`save` wrote."""
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        values: dict[str, Any] = {}
+        for key in ("X", "W", "weights", "friends", "artists", "days", "skips"):
+            if f"{key}.indptr" in arrays:
+                values[key] = sp.csr_matrix((arrays[f"{key}.data"], arrays[f"{key}.indices"], arrays[f"{key}.indptr"]),
+                                            shape=tuple(arrays[f"{key}.shape"]))
+            elif key in arrays:
+                values[key] = arrays[key]
+        return cls(**values)

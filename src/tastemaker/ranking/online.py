@@ -34,6 +34,7 @@ import numpy as np
 import polars as pl
 
 from tastemaker.candidates.ann import ItemIndex
+from tastemaker.candidates.data import TrainingData
 
 log = logging.getLogger("tastemaker.ranking")
 
@@ -117,7 +118,7 @@ class CandidateScorer:
         users = getattr(inner, "user_factors_", None)
         if vectors is None or users is None:
             raise ValueError(f"{getattr(model, 'name', model)!r} has no user and item vectors to score with")
-        fold = ((float(inner.regularization), float(inner.alpha), str(getattr(model, "signal", "binary")))
+        fold = ((float(inner.regularization), float(inner.alpha), str(getattr(model.config, "signal", "binary")))
                 if getattr(model, "name", None) == "als" else None)
         return cls(model.items_, vectors, model.users_, users, model.popularity_, artists, index, stats, fold)
 
@@ -213,6 +214,8 @@ class OnlineRanker:
     >>> OnlineRanker.load(path).order(pool.features)  # doctest: +SKIP
     """
 
+    name = "ranker"
+
     def __init__(self, booster: Any, meta: dict[str, Any]) -> None:
         if list(booster.feature_name()) != list(FEATURES):
             raise ValueError(f"the ranker was trained on features {booster.feature_name()}, "
@@ -251,7 +254,7 @@ class OnlineRanker:
         path.mkdir(parents=True, exist_ok=True)
         self.booster.save_model(str(path / "ranker.txt"))
         (path / "ranker.json").write_text(json.dumps(self.meta, indent=2, default=str))
-        (path / "params.json").write_text(json.dumps({"model": "ranker", **self.meta["params"]}))
+        (path / "params.json").write_text(json.dumps({"model": self.name, **self.meta["params"]}))
 
     @classmethod
     def load(cls, path: Path, native: bool = True) -> OnlineRanker:
@@ -348,7 +351,7 @@ def train_online_ranker(events: pl.DataFrame, model_factory: Any, artists: Mappi
     history = interactions(before.lazy(), per_user=True)
     if history.is_empty():
         raise ValueError(f"no listening before {cut:%Y-%m-%d} (the last {p.label_days:g} days are the labels)")
-    model = model_factory().fit(history)
+    model = model_factory().fit(TrainingData(history))
     scorer = CandidateScorer.of(model, artists, stats=item_stats(history))
     labels = (listening_labels(events, start=cut)
               .join(history.select("user_id", "item_id"), on=["user_id", "item_id"], how="anti"))

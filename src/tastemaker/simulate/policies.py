@@ -14,15 +14,15 @@ listener played is excluded from their next list whichever arm they are in.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from tastemaker.candidates.popularity import Popularity
-from tastemaker.candidates.recommender import MatrixRecommender
+from tastemaker.candidates.catalogue import create
+from tastemaker.candidates.data import TrainingData
 from tastemaker.candidates.registry import register
 from tastemaker.engine.catalog import Catalog
 from tastemaker.engine.models import ModelSet, Slot
@@ -30,20 +30,14 @@ from tastemaker.engine.precomputed import Precomputed
 from tastemaker.engine.recommend import RecommendationService
 from tastemaker.engine.snapshot import Snapshot
 from tastemaker.engine.state import ListeningState
-from tastemaker.features.interactions import interactions
 from tastemaker.ranking.online import train_online_ranker
 
 log = logging.getLogger("tastemaker.simulate")
 
 #: the registry name of the popularity model every arm falls back to
 FALLBACK = "popularity"
-#: personal policy -> (registry name, factory with the parameters the CLI's ``train`` uses)
-PERSONAL: dict[str, tuple[str, Callable[[], Any]]] = {
-    "personal": ("als", lambda: MatrixRecommender("als", factors=64, regularization=10.0, alpha=3.0)),
-    "bpr": ("bpr", lambda: MatrixRecommender("bpr", factors=64, learning_rate=0.01, iterations=100)),
-    "itemknn": ("itemknn", lambda: MatrixRecommender("itemknn", k=100, weighting="bm25")),
-}
-PERSONAL["ranker"] = PERSONAL["personal"]
+#: personal policy -> the catalogue model it serves (with the catalogue's defaults, as ``tastemaker train`` fits it)
+PERSONAL: dict[str, str] = {"personal": "als", "bpr": "bpr", "itemknn": "itemknn", "ranker": "als"}
 #: policies served with the learning-to-rank model over their personal model's candidates
 RANKED = frozenset({"ranker"})
 POLICIES: tuple[str, ...] = ("popularity", *PERSONAL)
@@ -81,29 +75,29 @@ def train(store: Any, models_dir: Path, policies: Sequence[str]) -> Trained:
         {'popularity': 'v0001', 'als': 'v0001'}
     """
     seen = store.version()
-    data = interactions(store.events())
-    if data.is_empty():
+    data = TrainingData.from_store(store)
+    if data.interactions.is_empty():
         raise ValueError("the store has no listens to train on")
-    meta = {"store": store.url, "store_version": seen, "pairs": data.height}
-    versions = {FALLBACK: register(models_dir, FALLBACK, Popularity().fit(data), meta)}
+    meta = {"store": store.url, "store_version": seen, "pairs": data.interactions.height}
+    versions = {FALLBACK: register(models_dir, FALLBACK, create(FALLBACK).fit(data), meta)}
     for policy in policies:
         if policy in PERSONAL:
-            name, make = PERSONAL[policy]
+            name = PERSONAL[policy]
             if name not in versions:
-                versions[name] = register(models_dir, name, make().fit(data), meta)
+                versions[name] = register(models_dir, name, create(name).fit(data), meta)
     if RANKED & set(policies):
         events = store.events().filter(pl.col("type") != "impression").collect()
         tracks = store.entities("tracks")
         artists = (dict(zip(tracks["track_id"].to_list(), tracks["artist_id"].to_list(), strict=True))
                    if tracks.height else {})
         try:
-            ranker = train_online_ranker(events, PERSONAL["ranker"][1], artists)
+            ranker = train_online_ranker(events, lambda: create(PERSONAL["ranker"]), artists)
         except ValueError as exc:  # too little listening in the label week: the arm serves ALS's order
             log.warning("ranker not trained (%s); the ranker arm serves the personal model's order", exc)
         else:
             versions["ranker"] = register(models_dir, "ranker", ranker,
                                           {**meta, "pairs": ranker.meta["train_lists"]})
-    return Trained(seen, data.height, versions)
+    return Trained(seen, data.interactions.height, versions)
 
 
 def services(store: Any, state: ListeningState, models_dir: Path, policies: Sequence[str]
@@ -120,7 +114,7 @@ def services(store: Any, state: ListeningState, models_dir: Path, policies: Sequ
     none = Precomputed(models_dir / "no-precomputed-lists.parquet")
     out: dict[str, RecommendationService] = {}
     for policy in policies:
-        personal = PERSONAL[policy][0] if policy in PERSONAL else FALLBACK
+        personal = PERSONAL.get(policy, FALLBACK)
         models = ModelSet.load(models_dir, store, catalog, personal=personal, fallback=FALLBACK,
                                ranker="ranker" if policy in RANKED else None, history=state.histories())
         if policy == "popularity":

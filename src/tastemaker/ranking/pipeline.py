@@ -1,0 +1,448 @@
+"""The pipeline: candidate sources → blend → learned ranker, one model of the catalogue.
+
+``Pipeline(config).fit(data, later)`` learns everything the way the quality benchmark measures
+it: every member (a catalogue model with a grid of settings) is fit on ``data`` and its
+setting chosen on ``later`` (what the listeners played after ``data``'s period: a split's
+valid part); the blend (the best member alone, or a z-score or reciprocal-rank blend with
+weights by coordinate ascent) is chosen *out of fold* over ``later``'s listeners, so that a
+small cohort does not pick noise; then LightGBM learns corrections to the blend's order from
+``later``'s labels (:mod:`tastemaker.ranking.residual`), kept only when they beat the blend out
+of fold. Where ``data`` has timed plays, the ranker also learns from an earlier period cut from
+``data`` itself, and the features use times and skips. Without ``later`` (``tastemaker train
+pipeline`` on a workspace), the last share of each listener's span is held out as ``later``,
+and once everything is chosen the members are refit on all of ``data``.
+
+The listener's own most-played list (``history``) is always a member, so the blend can fall
+back to it. Nothing is chosen by a data set's name: members that need what a bundle lacks
+(artists, weights, times) are left out and say why in :attr:`Pipeline.report_`.
+
+>>> pipe = Pipeline(PipelineConfig()).fit(train, later=valid)  # doctest: +SKIP
+>>> pipe.recommend(["u1"], k=10, exclude=heard)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal, Self
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from tastemaker.candidates.contract import Config, excluded_cells, top_frame
+from tastemaker.candidates.data import TrainingData, lookup
+from tastemaker.candidates.hybrid import BlendPool, Hybrid, choose_blend
+from tastemaker.errors import NotFittedError
+from tastemaker.ranking.candidate_features import FeatureInputs
+from tastemaker.ranking.ltr import Ranker
+from tastemaker.ranking.residual import CorrectionSearch, Corrections, candidate_pool, fit_corrections
+
+K = 10
+
+
+class Member(BaseModel):
+    """A member: a catalogue ``model`` and the ``grid`` of settings tried on the later period."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str
+    grid: list[dict[str, Any]] = Field(default_factory=lambda: [{}])
+    needs_weights: bool = False
+
+
+def _grid(**axes: Sequence[Any]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = [{}]
+    for name, values in axes.items():
+        rows = [{**row, name: v} for row in rows for v in values]
+    return rows
+
+
+#: the members tried by default, with their grids (the quality benchmark's)
+MEMBERS: dict[str, Member] = {
+    "history": Member(model="history", grid=[{"half_life_days": None}]),
+    "itemknn": Member(model="itemknn", grid=_grid(k=(50, 100, 200), weighting=("cosine", "bm25"))),
+    "als": Member(model="als", grid=_grid(factors=(64, 128), regularization=(10.0, 30.0), alpha=(0.3, 1.0, 3.0, 10.0))),
+    # ALS on listening-aware confidence: star ratings where the data has them, else log(1 + plays)
+    "als-weighted": Member(model="als", needs_weights=True, grid=[
+        *_grid(signal=("confidence",), factors=(64,), regularization=(10.0, 30.0, 60.0), alpha=(0.5, 1.0, 2.0)),
+        *_grid(signal=("confidence",), factors=(128, 256), regularization=(30.0, 50.0, 80.0), alpha=(1.0, 2.0, 3.0))]),
+    "ease": Member(model="ease", grid=_grid(l2=(100.0, 250.0, 500.0, 1000.0))),
+    "artist": Member(model="artist", grid=_grid(similar_weight=(0.0, 0.1, 0.3))),
+    "rp3beta": Member(model="rp3beta", grid=_grid(alpha=(0.5, 0.75, 1.0), beta=(0.0, 0.2, 0.4, 0.6), k=(100, 400))),
+    "slim": Member(model="slim", grid=_grid(alpha=(0.02, 0.05, 0.1), l1_ratio=(0.01, 0.05, 0.2))),
+}
+
+
+class PipelineConfig(Config):
+    """How the pipeline is learnt.
+
+    ``members``: name → :class:`Member`; ``target``: ``discovery`` (lists of unheard items) or
+    ``familiar`` (re-listening counts); ``half_lives``: recency half-lives (days) added to
+    ``history``'s grid where the data has times; ``big_catalogue``: above this many items, models
+    with an item × item inverse (EASE) try their grid's first value only (a fit takes minutes);
+    ``blend_pool``: each member's top items a blend is searched over; ``folds``: out-of-fold
+    folds for the blend and the ranker; ``ranker``: learn corrections at all; ``candidates``:
+    items per listener the ranker re-orders; ``scales``/``leaves``: the ranker's search;
+    ``earlier``: where in each listener's span an earlier period is cut for extra ranker lists
+    (times needed); ``later``: the share of each listener's span held out as the later period
+    when none is given; ``choice_users``: at most this many listeners judge the choices;
+    ``max_grid``: try at most this many settings of each member (the first of its grid), for a
+    quick fit; ``only``: the members to try (default: all; ``history`` always).
+    """
+
+    members: dict[str, Member] = Field(default_factory=lambda: dict(MEMBERS))
+    target: Literal["discovery", "familiar"] = "discovery"
+    half_lives: list[float] = Field(default_factory=lambda: [7.0, 14.0, 30.0, 60.0, 120.0, 365.0])
+    big_catalogue: int = Field(10_000, ge=1)
+    blend_pool: int = Field(300, ge=10)
+    folds: int = Field(4, ge=2)
+    ranker: bool = True
+    candidates: int = Field(200, ge=10)
+    scales: list[float] = Field(default_factory=lambda: [1.0, 4.0])
+    leaves: list[int] = Field(default_factory=lambda: [7])
+    earlier: float = Field(7 / 8, gt=0, lt=1)
+    later: float = Field(0.1, gt=0, lt=1)
+    choice_users: int = Field(5_000, ge=10)
+    max_grid: int | None = Field(None, ge=1)
+    only: list[str] | None = None
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _known_members(self) -> PipelineConfig:
+        unknown = sorted(set(self.only or ()) - set(self.members))
+        if unknown:
+            raise ValueError(f"only names members that do not exist: {unknown}; members: {sorted(self.members)}")
+        if self.only is not None and "history" not in self.only:
+            raise ValueError("only must keep the history member: the blend falls back to it")
+        return self
+
+
+class _Rows:
+    """A fitted member as the index-level model :mod:`tastemaker.ranking.residual` calls; scores kept per batch."""
+
+    def __init__(self, model: Any, users: np.ndarray | None = None, scores: np.ndarray | None = None) -> None:
+        self.model = model
+        self.cache = {} if users is None else {np.asarray(users).tobytes(): scores}
+
+    def score(self, users: np.ndarray, X: sp.csr_matrix) -> np.ndarray:
+        key = np.asarray(users).tobytes()
+        if key not in self.cache:
+            self.cache = {key: self.model.score_rows(np.asarray(users))}
+        return self.cache[key]
+
+
+class Pipeline:
+    """Members → blend → learned ranker (see the module docstring)."""
+
+    name = "pipeline"
+
+    def __init__(self, config: PipelineConfig | None = None) -> None:
+        self.config = config or PipelineConfig()
+
+    @property
+    def is_fitted(self) -> bool:
+        return hasattr(self, "members_")
+
+    @property
+    def item_ids(self) -> np.ndarray:
+        self._check()
+        return self.items_
+
+    def _check(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError("pipeline is not fitted: call fit() or load() first")
+
+    # --- learning -------------------------------------------------------------------------------------------
+
+    def fit(self, data: TrainingData, later: pl.DataFrame | None = None) -> Self:
+        """Learn members, blend and ranker; ``later`` (``user_id, item_id``) is the period choices are made on.
+
+        Without ``later``, the last :attr:`PipelineConfig.later` of each listener's span is held
+        out for the choices and the members are refit on all of ``data`` afterwards.
+        """
+        if later is not None:
+            return self._learn(data, later)
+        past, held = hold_out(data, self.config.later, self.config.target == "familiar")
+        self._learn(past, held)
+        self.members_ = {name: _refit(model, data) for name, model in self.members_.items()}
+        self._set_data(data)
+        self.report_["refit_on_all"] = {"pairs": data.interactions.height}
+        return self
+
+    def _learn(self, data: TrainingData, later: pl.DataFrame) -> Self:
+        index = data.index
+        V = index.pairs(later)
+        users = np.flatnonzero(np.diff(V.indptr) > 0)
+        if not len(users):
+            raise ValueError("no listener has anything in the later period to choose on")
+        if len(users) > self.config.choice_users:
+            users = np.sort(np.random.default_rng(self.config.seed).choice(users, self.config.choice_users, False))
+        mask = None if self.config.target == "familiar" else index.X
+        members, report = self._members(data, users, V, mask)
+        names = sorted(members, key=lambda n: -report[n]["valid_ndcg@10"])
+        raws = [members[n][1] for n in names]
+        chosen = choose_blend(BlendPool(raws, V[users], None if mask is None else mask[users], self.config.blend_pool),
+                              names, self.config.folds, self.config.seed)
+        keep = [i for i, w in enumerate(chosen["weights"]) if w]
+        self.members_ = {names[i]: members[names[i]][0] for i in keep}
+        self.tried_ = {name: fitted for name, (fitted, _) in members.items()}  # every member at its best; not saved
+        self.weights_, self.fusion_ = [chosen["weights"][i] for i in keep], chosen["fusion"]
+        self._set_data(data)
+        self.report_: dict[str, Any] = {"members": report, "blend": {**chosen, "members": list(self.members_),
+                                                                     "weights": dict(zip(names, chosen["weights"]))}}
+        self.corrections_ = None
+        if self.config.ranker:
+            self.corrections_ = self._corrections(data, users, V, mask, members, names)
+        return self
+
+    def _members(self, data: TrainingData, users: np.ndarray, V: sp.csr_matrix, mask: sp.csr_matrix | None
+                 ) -> tuple[dict[str, tuple[Any, np.ndarray]], dict[str, Any]]:
+        """Each usable member at its best setting on the later period, with its scores of ``users``."""
+        from tastemaker.candidates.catalogue import entry, too_large  # the catalogue lists this class
+
+        index, fitted, report = data.index, {}, {}
+        weighted = data.ratings is not None or bool((index.W.data != 1).any())
+        timed = data.plays is not None or "last_ts" in data.interactions.columns
+        for name, member in self.config.members.items():
+            if self.config.only is not None and name not in self.config.only:
+                continue
+            grid = list(member.grid)
+            if name == "history" and timed:
+                grid += [{"half_life_days": h} for h in self.config.half_lives]
+            if (why := too_large(member.model, len(index.items))) or (member.needs_weights and not weighted):
+                report[name] = {"skipped": why or "the data has no listening weights or ratings"}
+                continue
+            if member.model == "ease" and len(index.items) > self.config.big_catalogue:
+                grid = grid[:1]
+            grid = grid[:self.config.max_grid]
+            best: tuple[float, dict[str, Any], Any, np.ndarray] | None = None
+            for params in grid:
+                try:
+                    model = entry(member.model).create(**params).fit(data)
+                except ValueError as exc:  # e.g. the artist model without artists
+                    report[name] = {"skipped": str(exc)}
+                    break
+                raw = model.score_rows(users)
+                score = full_ndcg(raw, V[users], None if mask is None else mask[users])
+                if best is None or score > best[0]:
+                    best = (score, params, model, raw)
+            if best is not None:
+                fitted[name] = (best[2], best[3])
+                report[name] = {"params": best[1], "valid_ndcg@10": round(best[0], 4)}
+        if "history" not in fitted:
+            raise ValueError("the history member could not be fit: " + str(report.get("history")))
+        return fitted, report
+
+    def _corrections(self, data: TrainingData, users: np.ndarray, V: sp.csr_matrix, mask: sp.csr_matrix | None,
+                     members: dict[str, tuple[Any, np.ndarray]], names: list[str]) -> Corrections | None:
+        chosen = list(self.members_)
+        pool, labels, targets = _lists(self.hybrid(), {n: _Rows(members[n][0], users, members[n][1]) for n in chosen},
+                                       users, data,
+                                       V, mask, self.n_candidates, self.inputs_)
+        extra = None
+        early = earlier_period(data, self.config.earlier, self.config.target == "familiar")
+        if early is not None:
+            early_data, early_later = early
+            refit = {n: _Rows(_refit(members[n][0], early_data)) for n in chosen}
+            EV = early_data.index.pairs(early_later)
+            early_users = np.flatnonzero(np.diff(EV.indptr) > 0)
+            if len(early_users):
+                extra = _lists(Hybrid(list(refit.values()), self.weights_, self.fusion_), refit, early_users,
+                               early_data, EV, None if mask is None else early_data.index.X, self.n_candidates,
+                               FeatureInputs.of(early_data.index))[:2]
+                self.report_["earlier_period"] = {"users": int(len(early_users)), "labels": int(EV.nnz)}
+        search = CorrectionSearch(scales=tuple(self.config.scales), leaves=tuple(self.config.leaves),
+                                  folds=self.config.folds, seed=self.config.seed)
+        found = fit_corrections(pool, labels, targets, search, extra)
+        self.report_["ranker"] = {"kept": found.ranker is not None, "rounds": found.rounds, "scale": found.scale,
+                                  "leaves": found.leaves, "valid_oof_ndcg@10": round(found.oof_ndcg, 4),
+                                  "valid_blend_pool_ndcg@10": round(found.blend_ndcg, 4), "tried": found.tried}
+        return found if found.ranker is not None else None
+
+    def _set_data(self, data: TrainingData) -> None:
+        index = data.index
+        self.users_, self.items_, self.X_ = index.users, index.items, index.X
+        self.popularity_ = np.asarray(index.X.sum(axis=0), dtype=np.float64).ravel()
+        self.inputs_ = FeatureInputs.of(index)
+        self.n_candidates = min(self.config.candidates, len(index.items) - 1)
+
+    def blend_only(self) -> Pipeline:
+        """The same pipeline without the ranker's corrections: the blend's own order (to measure the ranker)."""
+        self._check()
+        plain = copy.copy(self)
+        plain.corrections_ = None
+        return plain
+
+    def hybrid(self) -> Hybrid:
+        """The chosen blend over the fitted members (index-level)."""
+        return Hybrid([_Rows(m) for m in self.members_.values()], self.weights_, self.fusion_)
+
+    def item_vectors(self) -> np.ndarray | None:
+        """The first member's item vectors that has any (ALS, BPR), on :attr:`item_ids`: what reasons and
+        radio compare tracks with; ``None`` when no member learns vectors."""
+        self._check()
+        for model in self.members_.values():
+            vectors = model.item_vectors() if hasattr(model, "item_vectors") else None
+            if vectors is not None:
+                return vectors
+        return None
+
+    # --- serving --------------------------------------------------------------------------------------------
+
+    def score(self, user_ids: Sequence[str], exclude: pl.DataFrame | None = None) -> np.ndarray:
+        """Users × :attr:`item_ids`: the ranked candidates' scores (``-inf`` beyond them and for ``exclude``);
+        listeners the pipeline never saw get popularity."""
+        self._check()
+        ids = np.asarray(user_ids, dtype=str)
+        out = np.tile(self.popularity_, (len(ids), 1))
+        cells = excluded_cells(ids, self.items_, exclude) if exclude is not None and exclude.height else None
+        rows = lookup(self.users_, ids)
+        known = np.flatnonzero(rows >= 0)
+        if len(known):
+            mask = None
+            if cells is not None:
+                at = np.isin(cells[0], known)
+                place = np.full(len(ids), -1)
+                place[known] = rows[known]
+                mask = sp.csr_matrix((np.ones(int(at.sum())), (place[cells[0][at]], cells[1][at])), shape=self.X_.shape)
+            hybrid = self.hybrid()
+            pool = candidate_pool(hybrid, dict(zip(self.members_, hybrid.models, strict=True)), rows[known], self.X_, mask, self.n_candidates, self.inputs_.sources())
+            scores = self.corrections_.score(pool) if self.corrections_ is not None else pool.start
+            ranked = np.full((len(known), len(self.items_)), -np.inf)
+            np.put_along_axis(ranked, pool.items, scores, axis=1)
+            out[known] = ranked
+        if cells is not None:
+            out[cells] = -np.inf
+        return out
+
+    def recommend(self, user_ids: Sequence[str], k: int = 10, exclude: pl.DataFrame | None = None) -> pl.DataFrame:
+        """Top ``k`` per user as ``user_id, item_id, score, rank``; ``exclude`` pairs never."""
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        return top_frame(user_ids, self.item_ids, self.score(user_ids, exclude), k)
+
+    # --- files ----------------------------------------------------------------------------------------------
+
+    def save(self, path: Path) -> None:
+        """``params.json`` (the config), ``state.json`` (blend, report), one folder per member, the ranker."""
+        self._check()
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "params.json").write_text(json.dumps({"model": self.name, **self.config.model_dump()}))
+        state = {"members": list(self.members_), "weights": self.weights_, "fusion": self.fusion_,
+                 "report": self.report_, "ranker": None}
+        for name, model in self.members_.items():
+            model.save(path / "members" / name)
+        if self.corrections_ is not None:
+            c = self.corrections_
+            assert c.ranker is not None
+            c.ranker.save(path / "ranker")
+            state["ranker"] = {"scale": c.scale, "rounds": c.rounds, "leaves": c.leaves, "oof_ndcg": c.oof_ndcg,
+                               "blend_ndcg": c.blend_ndcg}
+        (path / "state.json").write_text(json.dumps(state, indent=1, default=float))
+        self.inputs_.save(path / "inputs.npz")
+
+    @classmethod
+    def load(cls, path: Path) -> Pipeline:
+        """Read a pipeline written by :meth:`save`."""
+        from tastemaker.candidates.catalogue import load
+
+        params = json.loads((path / "params.json").read_text())
+        params.pop("model", None)
+        self = cls(PipelineConfig(**params))
+        state = json.loads((path / "state.json").read_text())
+        self.members_ = {name: load(path / "members" / name) for name in state["members"]}
+        self.weights_, self.fusion_, self.report_ = state["weights"], state["fusion"], state["report"]
+        self.inputs_ = FeatureInputs.load(path / "inputs.npz")
+        first = next(iter(self.members_.values()))
+        self.users_, self.items_, self.X_ = first.users_, first.items_, self.inputs_.X
+        self.popularity_ = np.asarray(self.X_.sum(axis=0), dtype=np.float64).ravel()
+        self.n_candidates = min(self.config.candidates, len(self.items_) - 1)
+        self.corrections_ = None
+        if state["ranker"] is not None:
+            r = state["ranker"]
+            self.corrections_ = Corrections(Ranker.load(path / "ranker"), r["scale"], r["rounds"], r["leaves"],
+                                            r["oof_ndcg"], r["blend_ndcg"])
+        return self
+
+
+def _refit(model: Any, data: TrainingData) -> Any:
+    """A new model of ``model``'s kind and settings fit on ``data``."""
+    from tastemaker.candidates.catalogue import create
+
+    return create(model.name, **model.config.model_dump()).fit(data)
+
+
+def _lists(hybrid: Hybrid, members: dict[str, Any], users: np.ndarray, data: TrainingData, V: sp.csr_matrix,
+           mask: sp.csr_matrix | None, n: int, inputs: FeatureInputs) -> tuple[Any, np.ndarray, np.ndarray]:
+    """The labelled candidate lists of ``users``: pool, labels, each user's number of targets."""
+    pool = candidate_pool(hybrid, members, users, data.index.X, mask, n, inputs.sources())
+    return pool, np.take_along_axis(V[users].toarray(), pool.items, axis=1), np.diff(V.indptr)[users]
+
+
+def full_ndcg(scores: np.ndarray, labels: sp.csr_matrix, mask: sp.csr_matrix | None, k: int = K) -> float:
+    """Mean NDCG@k of ranking every item by ``scores`` (users × items), ``mask`` items left out.
+
+    Ties are broken as the fixed-split evaluation breaks them (the higher index first).
+    """
+    scores = np.array(scores, dtype=np.float64)
+    if mask is not None:
+        rows, cols = mask.nonzero()
+        scores[rows, cols] = -np.inf
+    top = np.argpartition(-scores, k, axis=1)[:, :k]
+    top = np.take_along_axis(top, np.take_along_axis(scores, top, 1).argsort(axis=1)[:, ::-1], 1)
+    hits = np.take_along_axis(labels.toarray() > 0, top, axis=1)
+    discount = 1.0 / np.log2(np.arange(2, k + 2))
+    ideal = np.cumsum(discount)[np.clip(np.minimum(np.diff(labels.indptr), k), 1, None) - 1]
+    return float(((hits * discount).sum(axis=1) / ideal).mean())
+
+
+def _span_cut(plays: pl.DataFrame, fraction: float) -> pl.Expr:
+    ts = pl.col("ts")
+    return (ts.min() + (ts.max() - ts.min()) * fraction).over("user_id")
+
+
+def earlier_period(data: TrainingData, fraction: float, familiar: bool) -> tuple[TrainingData, pl.DataFrame] | None:
+    """``data`` as it stood at ``fraction`` of each listener's span, and what they played after (or ``None``
+    without timed plays): the earlier bundle's interactions count the plays before the cut."""
+    if data.plays is None:
+        return None
+    return _cut(data, fraction, familiar)
+
+
+def hold_out(data: TrainingData, share: float, familiar: bool) -> tuple[TrainingData, pl.DataFrame]:
+    """``data`` without the last ``share`` of each listener's span, and what they played in it.
+
+    Without timed plays the interactions' ``last_ts`` orders them; without either, a seeded
+    random ``share`` of each listener's items is held out.
+    """
+    if data.plays is not None:
+        return _cut(data, 1.0 - share, familiar)
+    frame = data.interactions
+    if "last_ts" in frame.columns:
+        late = frame.with_columns(pl.col("last_ts").alias("ts")).filter(
+            pl.col("ts") >= _span_cut(frame, 1.0 - share)).select("user_id", "item_id")
+    else:
+        late = frame.filter(pl.int_range(pl.len()).shuffle(seed=0).over("user_id")
+                            < (pl.len().over("user_id") * share).floor()).select("user_id", "item_id")
+    past = frame.join(late, on=["user_id", "item_id"], how="anti")
+    return data.with_interactions(past, None), late
+
+
+def _cut(data: TrainingData, fraction: float, familiar: bool) -> tuple[TrainingData, pl.DataFrame]:
+    plays = data.plays
+    assert plays is not None
+    listened = plays.filter(~pl.col("skipped"))
+    cut = listened.group_by("user_id").agg(
+        (pl.col("ts").min() + (pl.col("ts").max() - pl.col("ts").min()) * fraction).alias("cut"))
+    timed = plays.join(cut, on="user_id")
+    before = timed.filter(pl.col("ts") < pl.col("cut")).drop("cut")
+    counts = (before.filter(~pl.col("skipped")).group_by("user_id", "item_id")
+              .agg(pl.len().cast(pl.Float64).alias("weight")))
+    later = timed.filter((pl.col("ts") >= pl.col("cut")) & ~pl.col("skipped")).select("user_id", "item_id").unique()
+    if not familiar:
+        later = later.join(counts, on=["user_id", "item_id"], how="anti")
+    return data.with_interactions(counts, before), later
