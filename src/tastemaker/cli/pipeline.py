@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import polars as pl
@@ -16,6 +17,7 @@ from tastemaker.candidates.data import TrainingData
 from tastemaker.cli.main import (app, fail, open_workspace_store, out, playlist_app, print_frame, print_json,
                                  settings)
 from tastemaker.errors import TastemakerError
+from tastemaker.features.interactions import heard as heard_items
 from tastemaker.features.interactions import interactions
 
 #: what `evaluate` and the demo compare (EASE is left out: it refuses catalogs over ~20k tracks)
@@ -46,6 +48,11 @@ def _make(name: str, params: dict[str, Any] | None = None) -> Recommender:
         raise fail(str(exc)) from None
 
 
+def default_model(root: Path, order: tuple[str, ...] = DEFAULT_ORDER) -> str:
+    """The first of ``order`` trained in the registry ``root`` (the last when none is)."""
+    return next((n for n in order if (root / n / "LATEST").exists()), order[-1])
+
+
 def _params(given: list[str] | None) -> dict[str, Any]:
     """``["factors=64", "signal=confidence"]`` as typed values (JSON where it parses, else the text)."""
     params: dict[str, Any] = {}
@@ -65,8 +72,7 @@ def _load(name: str | None, version: str | None = None) -> Recommender:
     from tastemaker.candidates.registry import resolve
 
     root = settings().models_dir
-    if name is None:
-        name = next((n for n in DEFAULT_ORDER if (root / n / "LATEST").exists()), DEFAULT_ORDER[-1])
+    name = name or default_model(root)
     try:
         return load(resolve(root, name, version))
     except ValueError as exc:
@@ -201,8 +207,7 @@ def _weighted(events: pl.LazyFrame) -> pl.DataFrame:
 
 
 def _heard(user: str) -> pl.DataFrame:
-    events = open_workspace_store().events().filter(pl.col("user_id") == user)
-    return events.select("user_id", "item_id").unique().collect()
+    return heard_items(open_workspace_store().events().filter(pl.col("user_id") == user)).collect()
 
 
 @app.command()
@@ -234,7 +239,6 @@ def discover_weekly_cmd(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """USER's Discover Weekly (unheard tracks, at most two per artist), or every listener's with --all."""
-    from pathlib import Path
 
     from tastemaker.surfaces.discover_weekly import discover_weekly, discover_weekly_batch, write_playlists
 
@@ -245,7 +249,7 @@ def discover_weekly_cmd(
         import time
 
         started = time.perf_counter()
-        heard = store.events().select("user_id", "item_id").unique().collect()
+        heard = heard_items(store.events()).collect()
         users = heard["user_id"].unique().sort().to_list()
         playlists = discover_weekly_batch(_load(model), users, heard, store.entities("tracks"), size=size,
                                           history=_weighted(store.events()))

@@ -15,8 +15,8 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")]
     = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    model: Annotated[str, typer.Option(help="The personal model (a trained model; als or bpr serve every "
-                                       "surface).")] = "als",
+    model: Annotated[str | None, typer.Option(help="The personal model (default: the pipeline once trained, "
+                                              "else als; als or bpr serve every surface).")] = None,
     fallback: Annotated[str, typer.Option(help="The popularity model answering when the personal cannot.")]
     = "popularity",
     access_log: Annotated[bool, typer.Option("--access-log", help="Log a line per request: method, route "
@@ -64,7 +64,9 @@ def serve(
                   "--scope ingest --scope admin` first (docs/serving.md, Security).[/]")
     else:
         err.print(f"API keys required: {len(keys)} key(s) in {path}")
-    options = {"personal": model, "fallback": fallback, "reload_s": reload_interval,
+    from tastemaker.cli.pipeline import default_model
+
+    options = {"personal": model or default_model(settings().models_dir, ("pipeline", "als")), "fallback": fallback, "reload_s": reload_interval,
                "impressions_flush_s": impressions_flush, "access_log": access_log, "ann_above": ann_above,
                "explore": explore, "experiment": _experiment(experiment, arms)}
     # uvicorn's own access line has the raw path (user ids) and the client address: always off

@@ -178,7 +178,7 @@ class RecommendationService:
         if rows.height < n:
             exclude = pl.concat([listening.heard.select("user_id", "item_id"),
                                  rows.select(pl.lit(listening.user_id).alias("user_id"), "item_id")])
-            charts = getattr(getattr(fallback.model, "params", None), "by", None)
+            charts = getattr(getattr(fallback.model, "config", None), "by", None)
             by_country = charts == "country" and me.country
             extra = {"countries": {listening.user_id: me.country}} if by_country else {}
             recs = fallback.model.recommend([listening.user_id], k=n - rows.height, exclude=exclude, **extra)

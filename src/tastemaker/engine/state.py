@@ -28,6 +28,7 @@ import polars as pl
 
 from tastemaker.engine.reads import collect
 from tastemaker.features.interactions import CARRIED, HALF_LIFE_DAYS, interactions
+from tastemaker.features.interactions import heard as heard_items
 
 #: the events columns the state is computed from
 COLUMNS = ("user_id", "item_id", "artist_id", "type", "ts", "ms_played", "skipped", "count", *CARRIED)
@@ -181,8 +182,8 @@ def _listening_events(events: pl.LazyFrame) -> pl.LazyFrame:
 
 def _listening(events: pl.DataFrame, half_life_days: float) -> tuple[pl.DataFrame, pl.DataFrame]:
     """``heard`` and ``history`` of every listener in ``events``: ``interactions`` per listener."""
+    heard = heard_items(events.lazy()).collect()
     events = events.filter(pl.col("type") != "impression")
-    heard = events.select("user_id", "item_id").unique()
     history = interactions(events.lazy(), half_life_days=half_life_days, per_user=True)
     return heard, history
 

@@ -72,3 +72,9 @@ def interactions(events: pl.LazyFrame, until: datetime | None = None,
         )
         .collect()
     )
+
+
+def heard(events: pl.LazyFrame) -> pl.LazyFrame:
+    """``user_id, item_id`` of every item a listener did something with: impressions are not listening
+    (a track only shown is not heard), every other event is."""
+    return events.filter(pl.col("type") != "impression").select("user_id", "item_id").unique()

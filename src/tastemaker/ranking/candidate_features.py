@@ -191,13 +191,32 @@ class FeatureInputs:
     skips: np.ndarray | None = None
 
     @classmethod
-    def of(cls, index: Indexed) -> FeatureInputs:
-        """Every input ``index``'s bundle has."""
-        weighted = index.data.ratings is not None or bool((index.W.data != 1).any())
+    def of(cls, index: Indexed, like: FeatureInputs | None = None) -> FeatureInputs:
+        """Every input ``index``'s bundle has; with ``like``, exactly the inputs ``like`` has (a ranker
+        learnt on one period's features then reads the same features of another: a missing table is
+        empty, unknown values NaN)."""
         artists = index.artists()
-        return cls(index.X, index.W, index.confidence() if weighted else None, index.friends(), artists,
-                   None if artists is None else index.last_artist_days(artists),
-                   None if artists is None else index.skip_shares(artists))
+        if like is None:
+            weighted = index.data.ratings is not None or bool((index.W.data != 1).any())
+            return cls(index.X, index.W, index.confidence() if weighted else None, index.friends(), artists,
+                       None if artists is None else index.last_artist_days(artists),
+                       None if artists is None else index.skip_shares(artists))
+        users = len(index.users)
+        if like.artists is not None and artists is None:
+            artists = np.full(len(index.items), -1, dtype=np.int64)
+        width = (int(artists.max()) + 1 if artists is not None and (artists >= 0).any() else 0)
+
+        def table(kind: str, made: np.ndarray | None) -> np.ndarray | None:
+            if getattr(like, kind) is None or artists is None:
+                return None
+            return made if made is not None else np.full((users, width), np.nan)
+
+        friends = index.friends() if like.friends is not None else None
+        return cls(index.X, index.W, index.confidence() if like.weights is not None else None,
+                   friends if friends is not None or like.friends is None else sp.csr_matrix((users, users)),
+                   artists if like.artists is not None else None,
+                   table("days", index.last_artist_days(artists) if artists is not None else None),
+                   table("skips", index.skip_shares(artists) if artists is not None else None))
 
     def sources(self) -> list[FeatureSource]:
         """Co-listening (weighted too, where there are weights), friends' listening, the candidate's artist."""

@@ -23,6 +23,7 @@ back to it. Nothing is chosen by a data set's name: members that need what a bun
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -169,7 +170,7 @@ class Pipeline:
         past, held = hold_out(data, self.config.later, self.config.target == "familiar")
         self._learn(past, held)
         self.members_ = {name: _refit(model, data) for name, model in self.members_.items()}
-        self._set_data(data)
+        self._set_data(data, like=self.inputs_)
         self.report_["refit_on_all"] = {"pairs": data.interactions.height}
         return self
 
@@ -253,7 +254,7 @@ class Pipeline:
             if len(early_users):
                 extra = _lists(Hybrid(list(refit.values()), self.weights_, self.fusion_), refit, early_users,
                                early_data, EV, None if mask is None else early_data.index.X, self.n_candidates,
-                               FeatureInputs.of(early_data.index))[:2]
+                               FeatureInputs.of(early_data.index, self.inputs_))[:2]
                 self.report_["earlier_period"] = {"users": int(len(early_users)), "labels": int(EV.nnz)}
         search = CorrectionSearch(scales=tuple(self.config.scales), leaves=tuple(self.config.leaves),
                                   folds=self.config.folds, seed=self.config.seed)
@@ -263,11 +264,12 @@ class Pipeline:
                                   "valid_blend_pool_ndcg@10": round(found.blend_ndcg, 4), "tried": found.tried}
         return found if found.ranker is not None else None
 
-    def _set_data(self, data: TrainingData) -> None:
+    def _set_data(self, data: TrainingData, like: FeatureInputs | None = None) -> None:
         index = data.index
         self.users_, self.items_, self.X_ = index.users, index.items, index.X
         self.popularity_ = np.asarray(index.X.sum(axis=0), dtype=np.float64).ravel()
-        self.inputs_ = FeatureInputs.of(index)
+        self.inputs_ = FeatureInputs.of(index, like)
+        self.__dict__.pop("sources", None)
         self.n_candidates = min(self.config.candidates, len(index.items) - 1)
 
     def blend_only(self) -> Pipeline:
@@ -276,6 +278,11 @@ class Pipeline:
         plain = copy.copy(self)
         plain.corrections_ = None
         return plain
+
+    @functools.cached_property
+    def sources(self) -> list[Any]:
+        """The ranker's feature sources over the pipeline's history (built once)."""
+        return self.inputs_.sources()
 
     def hybrid(self) -> Hybrid:
         """The chosen blend over the fitted members (index-level)."""
@@ -310,7 +317,8 @@ class Pipeline:
                 place[known] = rows[known]
                 mask = sp.csr_matrix((np.ones(int(at.sum())), (place[cells[0][at]], cells[1][at])), shape=self.X_.shape)
             hybrid = self.hybrid()
-            pool = candidate_pool(hybrid, dict(zip(self.members_, hybrid.models, strict=True)), rows[known], self.X_, mask, self.n_candidates, self.inputs_.sources())
+            pool = candidate_pool(hybrid, dict(zip(self.members_, hybrid.models, strict=True)), rows[known],
+                                  self.X_, mask, self.n_candidates, self.sources, self.popularity_)
             scores = self.corrections_.score(pool) if self.corrections_ is not None else pool.start
             ranked = np.full((len(known), len(self.items_)), -np.inf)
             np.put_along_axis(ranked, pool.items, scores, axis=1)

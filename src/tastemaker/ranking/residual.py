@@ -49,11 +49,13 @@ class Pool:
 
 
 def candidate_pool(hybrid: Hybrid, members: Mapping[str, Any], users: np.ndarray, X: sp.csr_matrix,
-                   mask: sp.csr_matrix | None, n: int, sources: Sequence[FeatureSource] = ()) -> Pool:
+                   mask: sp.csr_matrix | None, n: int, sources: Sequence[FeatureSource] = (),
+                   popularity: np.ndarray | None = None) -> Pool:
     """The ``n`` best items of each of ``users`` by ``hybrid``'s blend, with their features.
 
     ``members`` names the hybrid's models (same order as ``hybrid.models``); ``mask`` items
-    (e.g. already heard) are never candidates.
+    (e.g. already heard) are never candidates; ``popularity``: each item's number of users in
+    ``X``, when the caller keeps it (else counted here).
 
     >>> pool = candidate_pool(hybrid, {"als": als, "ease": ease}, users, X, X, n=200)  # doctest: +SKIP
     """
@@ -76,7 +78,8 @@ def candidate_pool(hybrid: Hybrid, members: Mapping[str, Any], users: np.ndarray
         rank = np.argsort(np.argsort(-z, axis=1, kind="stable"), axis=1)
         columns += [np.take_along_axis(z, top, 1), np.log1p(np.take_along_axis(rank, top, 1))]
         names += [f"{name}_z", f"{name}_log_rank"]
-    popularity = np.asarray((X > 0).sum(axis=0)).ravel()
+    if popularity is None:
+        popularity = np.asarray((X > 0).sum(axis=0)).ravel()
     history = np.diff(X.tocsr().indptr)[users]
     columns += [np.log1p(popularity[top]), np.log1p(np.repeat(history[:, None], n, axis=1))]
     names += ["log_item_popularity", "log_user_history"]
