@@ -26,14 +26,14 @@ class Ranked:
     name = "ranked"
 
     def __init__(self, order: Sequence[str], vectors: np.ndarray | None = None) -> None:
-        self.items_ = np.asarray(order, dtype=str)
+        self.item_ids = np.asarray(order, dtype=str)
         self.vectors = vectors
 
     def recommend(self, user_ids: Sequence[str], k: int = 10,
                   exclude: pl.DataFrame | None = None) -> pl.DataFrame:
-        n = len(self.items_)
+        n = len(self.item_ids)
         rows = pl.DataFrame({"user_id": np.repeat(np.asarray(user_ids, dtype=str), n),
-                             "item_id": np.tile(self.items_, len(user_ids)),
+                             "item_id": np.tile(self.item_ids, len(user_ids)),
                              "score": np.tile(np.linspace(1.0, 0.5, n), len(user_ids))})
         if exclude is not None:
             rows = rows.join(exclude.select("user_id", "item_id"), on=["user_id", "item_id"], how="anti",

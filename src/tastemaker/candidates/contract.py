@@ -42,6 +42,11 @@ class Recommender(Protocol):
 
     def fit(self, data: TrainingData) -> Self: ...
 
+    def item_vectors(self) -> np.ndarray | None:
+        """One vector per item of :attr:`item_ids` when the model learns them (what reasons, radio and
+        similarity compare tracks with), else ``None``."""
+        ...
+
     def score(self, user_ids: Sequence[str], exclude: pl.DataFrame | None = None) -> np.ndarray:
         """Users × :attr:`item_ids` scores; ``exclude`` pairs (``user_id, item_id``) score ``-inf``."""
         ...

@@ -118,6 +118,10 @@ class Popularity:
         if not hasattr(self, "item_ids_"):
             raise NotFittedError(f"{type(self).__name__} is not fitted: call fit() or load() first")
 
+    def item_vectors(self) -> None:
+        """A chart learns no item vectors."""
+        return None
+
     def score(self, user_ids: Sequence[str], exclude: pl.DataFrame | None = None) -> np.ndarray:
         """Users × :attr:`item_ids` chart scores (a listener's country chart first, the global one after it);
         ``exclude`` pairs get ``-inf``."""
@@ -232,6 +236,10 @@ class NewReleases:
         self.item_ids_ = chart["item_id"].to_numpy().astype(str)
         self.scores_ = chart["score"].to_numpy().astype(np.float64)
         return self
+
+    def item_vectors(self) -> None:
+        """A chart learns no item vectors."""
+        return None
 
     def score(self, user_ids: Sequence[str], exclude: pl.DataFrame | None = None) -> np.ndarray:
         """Users × :attr:`item_ids` scores (listens per day since release); ``exclude`` pairs get ``-inf``."""

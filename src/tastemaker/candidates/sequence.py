@@ -137,6 +137,11 @@ class Item2Vec:
         ids = np.asarray(list(user_ids), dtype=str)
         return top_frame(ids, self.item_ids_, self.score(ids, exclude), k)
 
+    def item_vectors(self) -> np.ndarray:
+        """The item vectors (what :meth:`similar_items` compares), on :attr:`item_ids`."""
+        self._check_fitted()
+        return np.asarray(self.vectors_, dtype=np.float64)
+
     def score(self, user_ids: Sequence[str], exclude: pl.DataFrame | None = None) -> np.ndarray:
         """Users × :attr:`item_ids` scores of what follows each user's last plays in training
         (unknown users: popularity); ``exclude`` pairs get ``-inf``."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -173,6 +174,21 @@ def stats(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON o
 
 #: ``tastemaker playlist ...``: every playlist surface registers here (pipeline.py, surfaces.py)
 playlist_app = typer.Typer(help="Playlists for one listener.", no_args_is_help=True)
+def parse_params(given: list[str] | None) -> dict[str, Any]:
+    """``["factors=64", "weighting=bm25", "only=[\"als\"]"]`` as a dict: each value JSON where it parses
+    (numbers, lists, null), else the text itself; ``ValueError`` for an item without ``=``."""
+    params: dict[str, Any] = {}
+    for text in given or []:
+        name, sep, value = text.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"--param takes NAME=VALUE, got {text!r}")
+        try:
+            params[name.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            params[name.strip()] = value.strip()
+    return params
+
+
 app.add_typer(playlist_app, name="playlist")
 
 from tastemaker.cli import generate as _generate  # noqa: E402,F401  (registers `generate`)

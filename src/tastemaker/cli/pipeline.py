@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,8 +13,8 @@ from rich.table import Table
 from tastemaker.candidates.catalogue import CATALOGUE, create, load
 from tastemaker.candidates.contract import Recommender
 from tastemaker.candidates.data import TrainingData
-from tastemaker.cli.main import (app, fail, open_workspace_store, out, playlist_app, print_frame, print_json,
-                                 settings)
+from tastemaker.cli.main import (app, fail, open_workspace_store, out, parse_params, playlist_app, print_frame,
+                                 print_json, settings)
 from tastemaker.errors import TastemakerError
 from tastemaker.features.interactions import heard as heard_items
 from tastemaker.features.interactions import interactions
@@ -53,20 +52,6 @@ def default_model(root: Path, order: tuple[str, ...] = DEFAULT_ORDER) -> str:
     return next((n for n in order if (root / n / "LATEST").exists()), order[-1])
 
 
-def _params(given: list[str] | None) -> dict[str, Any]:
-    """``["factors=64", "signal=confidence"]`` as typed values (JSON where it parses, else the text)."""
-    params: dict[str, Any] = {}
-    for text in given or []:
-        name, sep, value = text.partition("=")
-        if not sep or not name.strip():
-            raise fail(f"--param takes NAME=VALUE, got {text!r}")
-        try:
-            params[name.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            params[name.strip()] = value
-    return params
-
-
 def _load(name: str | None, version: str | None = None) -> Recommender:
     """A trained model from the registry; ``None``: the best one trained (:data:`DEFAULT_ORDER`)."""
     from tastemaker.candidates.registry import resolve
@@ -94,7 +79,10 @@ def train(
     if model == "ranker":
         _train_ranker(as_json)
         return
-    estimator = _make(model, _params(param))
+    try:
+        estimator = _make(model, parse_params(param))
+    except ValueError as exc:
+        raise fail(str(exc)) from None
     started = time.perf_counter()
     store = open_workspace_store()
     seen = store.version()
@@ -287,11 +275,10 @@ def radio(
     if sum(x is not None for x in (seed, artist, playlist)) != 1:
         raise fail("give one of --seed TRACK, --artist ARTIST or --playlist PLAYLIST")
     trained = _load(model)
-    inner = getattr(trained, "model", trained)
-    vectors = getattr(inner, "item_factors_", getattr(inner, "vectors_", None))
+    vectors = trained.item_vectors()
     if vectors is None:
         raise fail(f"{model} has no item vectors; train als, bpr or item2vec for radio")
-    ids = trained.items_ if hasattr(trained, "items_") else trained.item_ids_
+    ids = trained.item_ids
     store = open_workspace_store()
     tracks = store.entities("tracks")
     names = dict(zip(tracks["track_id"], tracks["artist_id"], strict=True)) if tracks.height else {}

@@ -8,6 +8,7 @@ Rich table, JSON or Markdown (``--format``).
 
 from __future__ import annotations
 
+
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import polars as pl
 import typer
 
-from tastemaker.cli.main import app, fail, open_workspace_store, out, print_frame, print_json, settings
+from tastemaker.cli.main import app, fail, open_workspace_store, out, parse_params, print_frame, print_json, settings
 
 if TYPE_CHECKING:
     from tastemaker.evaluation.fixed_split import FixedSplit
@@ -70,6 +71,9 @@ def evaluate_split(
                                                       "off artist\u241ftrack ids).")] = None,
     item_tags: Annotated[Path | None, typer.Option(help="TSV item_id, tag (one row per tag or genre): tag diversity.")] = None,
     item_vectors: Annotated[Path | None, typer.Option(help=".npz with item_ids and vectors: embedding diversity.")] = None,
+    ratings: Annotated[Path | None, typer.Option(help="TSV user_id, item_id, value: explicit ratings of train pairs "
+                                                 "(side data the models may learn from).")] = None,
+    friends: Annotated[Path | None, typer.Option(help="TSV user_id, friend_id: who follows whom (side data).")] = None,
     fmt: FormatOpt = "table",
     as_json: JsonOpt = False,
 ) -> None:
@@ -82,7 +86,7 @@ def evaluate_split(
 
     fmt = _format(fmt, as_json)
     try:
-        params = {k: _number(v) for k, v in (_split_param(p) for p in param or [])}
+        params = parse_params(param)
         estimator = _model(model, params, familiar)
         split = FixedSplit.load(split_dir)
         info = _item_info(split.items, item_artists, item_tags, item_vectors)
@@ -93,21 +97,38 @@ def evaluate_split(
             report = _strong_report(held.cut(split), model, estimator, familiar, segments, cold_items, info)
             report |= asdict(held)
         else:
-            report = _fixed_report(split, model, estimator, part, familiar, segments, cold_items, info)
+            report = _fixed_report(split, model, estimator, part, familiar, segments, cold_items, info,
+                                   _side(split, ratings, friends))
     except (FileNotFoundError, ValueError, TypeError) as exc:
         raise fail(str(exc)) from None
     payload = {"split": split.name, "model": model, "params": params, **report}
     _emit(fmt, payload, _sections(payload))
 
 
+def _side(split: FixedSplit, ratings: Path | None, friends: Path | None) -> dict[str, pl.DataFrame]:
+    """Side data for the training bundle: ratings of the split's train pairs, friendships."""
+    side = {}
+    if ratings is not None:
+        given = _item_table(ratings, "value", ("user_id",)).with_columns(pl.col("value").cast(pl.Float64))
+        train = split.frames["train"].select("user_id", "item_id")
+        side["ratings"] = train.join(given, on=["user_id", "item_id"])
+    if friends is not None:
+        side["friends"] = _item_table(friends, "friend_id", ("user_id",), key="user_id")
+    return side
+
+
 def _fixed_report(split: FixedSplit, name: str, estimator: Any, part: str, familiar: bool, segments: bool,
-                  cold: int, info: ItemInfo | None) -> dict[str, Any]:
+                  cold: int, info: ItemInfo | None, side: dict[str, pl.DataFrame] | None = None) -> dict[str, Any]:
     from tastemaker.evaluation.fixed_split import (SplitModel, evaluate_item_segments, evaluate_model,
                                                    evaluate_segments, fit_recommender)
+    from tastemaker.ranking.pipeline import Pipeline
 
-    scored = SplitModel(fit_recommender(estimator, split), split, part, familiar)
+    fitted = fit_recommender(estimator, split, **(side or {}))
+    scored = SplitModel(fitted, split, part, familiar)
     report: dict[str, Any] = {"protocol": "fixed", "part": part,
                               "metrics": evaluate_model(split, scored, part, (10, 20), familiar, True, info)}
+    if isinstance(fitted, Pipeline):  # what it chose on valid: members, blend, ranker
+        report["choices"] = fitted.report_
     if segments:
         report["segments"] = evaluate_segments(split, scored, part, 10, familiar)
         report["item_segments"] = evaluate_item_segments(split, scored, part, 10, familiar, cold)
@@ -179,11 +200,12 @@ def _item_info(items: pl.Series, artists: Path | None, tags: Path | None, vector
     return None if info.artists is None and info.tags is None and info.vectors is None else info
 
 
-def _item_table(path: Path, column: str) -> pl.DataFrame:
+def _item_table(path: Path, column: str, extra: tuple[str, ...] = (), key: str = "item_id") -> pl.DataFrame:
     frame = pl.read_csv(path, separator="\t", quote_char=None, infer_schema=False)
-    if not {"item_id", column} <= set(frame.columns):
-        raise ValueError(f"{path} needs tab-separated columns item_id and {column}; it has {frame.columns}")
-    return frame.select("item_id", column)
+    wanted = [*extra, key, column] if key not in extra else [*extra, column]
+    if not set(wanted) <= set(frame.columns):
+        raise ValueError(f"{path} needs tab-separated columns {', '.join(wanted)}; it has {frame.columns}")
+    return frame.select(wanted)
 
 
 def _sections(payload: dict[str, Any]) -> list[tuple[str, pl.DataFrame]]:
@@ -240,22 +262,6 @@ def markdown_table(title: str, frame: pl.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _split_param(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition("=")
-    if not sep or not name:
-        raise ValueError(f"--param takes NAME=VALUE, got {text!r}")
-    return name.strip(), value.strip()
-
-
-def _number(value: str) -> int | float | str:
-    for cast in (int, float):
-        try:
-            return cast(value)
-        except ValueError:
-            pass
-    return value
-
-
 @app.command()
 def tune(
     model: Annotated[str, typer.Argument(help="als, ease or itemknn.")],
@@ -289,8 +295,7 @@ def tune(
 def _spec(text: str) -> tuple[str, dict[str, int | float | str]]:
     """``als:factors=64,alpha=3`` -> ("als", {"factors": 64, "alpha": 3})."""
     name, _, rest = text.partition(":")
-    params = dict(_split_param(p) for p in rest.split(",") if p.strip())
-    return name.strip(), {k: _number(v) for k, v in params.items()}
+    return name.strip(), parse_params([p for p in rest.split(",") if p.strip()])
 
 
 @app.command()

@@ -20,10 +20,10 @@ def _vectors(name: str) -> tuple[Any, Any]:
     from tastemaker.surfaces.reasons import ItemSpace
 
     model = pipeline._load(name)
-    vectors = model.item_vectors() if hasattr(model, "item_vectors") else None
+    vectors = model.item_vectors()
     if vectors is None:
         raise fail(f"{name} has no item vectors; train als or bpr (`tastemaker train als`)")
-    return model, ItemSpace(model.items_, vectors)
+    return model, ItemSpace(model.item_ids, vectors)
 
 
 def _catalog(store: Any) -> tuple[pl.DataFrame, dict[str, str], dict[str, str]]:

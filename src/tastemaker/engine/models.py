@@ -177,22 +177,22 @@ def _scorer(model: Any, catalog: Catalog, version_dir: Path, history: pl.DataFra
     """The array scorer of a model with user and item vectors (None for one without), with its
     retrieval index (exact below ``ann_above`` items, HNSW from there) read from the model version's
     folder or built and saved there."""
-    vectors = model.item_vectors() if hasattr(model, "item_vectors") else None
+    vectors = model.item_vectors()
     if vectors is None or getattr(getattr(model, "model", None), "user_factors_", None) is None:
         return None
-    exact = len(model.items_) < ann_above
+    exact = len(model.item_ids) < ann_above
     index_dir = version_dir / ("index" if exact else "index-hnsw")
     index = None
     if (index_dir / "params.json").exists():
         try:
             index = ItemIndex.load(index_dir)
-            if len(index.ids_) != len(model.items_) or index.exact != exact:
+            if len(index.ids_) != len(model.item_ids) or index.exact != exact:
                 index = None
         except Exception as exc:  # a broken cache is rebuilt
             log.warning("item index %s unreadable, rebuilding: %s", index_dir, exc)
             index = None
     if index is None:
-        index = ItemIndex(exact_below=ann_above).build(model.items_, vectors)
+        index = ItemIndex(exact_below=ann_above).build(model.item_ids, vectors)
         staging = index_dir.with_name(f".index-{os.getpid()}")
         try:  # whole or not at all: workers starting together each build it, the first rename wins
             index.save(staging)
@@ -230,12 +230,12 @@ def _chart(model: Any, catalog: Catalog) -> pl.DataFrame | None:
 
 
 def _derived(model: Any, catalog: Catalog) -> tuple[ItemSpace | None, Radio | None]:
-    vectors = model.item_vectors() if hasattr(model, "item_vectors") else None
+    vectors = model.item_vectors()
     if vectors is None:
         return None, None
-    items = [str(i) for i in model.items_]
+    items = [str(i) for i in model.item_ids]
     artists = [catalog.artists.get(i) or i for i in items]
-    return ItemSpace(model.items_, vectors), Radio(items, vectors, artists)
+    return ItemSpace(model.item_ids, vectors), Radio(items, vectors, artists)
 
 
 def _popularity_from_store(store: Any, name: str, error: str | None) -> Slot:

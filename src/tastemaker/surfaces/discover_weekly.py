@@ -86,13 +86,13 @@ def discover_weekly_batch(
     if not parts:
         return pl.DataFrame()
     playlists = pl.concat(parts).sort("user_id", "position")
-    vectors = model.item_vectors() if history is not None and hasattr(model, "item_vectors") else None
+    vectors = model.item_vectors() if history is not None else None
     if vectors is None:
         return playlists
     from tastemaker.surfaces.reasons import ItemSpace, because_you_played, display_names
 
     explained = because_you_played(playlists.rename({"track_id": "item_id"}), history,
-                                   ItemSpace(model.items_, vectors), display_names(tracks))  # type: ignore[attr-defined]
+                                   ItemSpace(model.item_ids, vectors), display_names(tracks))  # type: ignore[attr-defined]
     return explained.rename({"item_id": "track_id"})
 
 

@@ -175,8 +175,8 @@ def standard_shelves(user_id: str, src: HomeSources, *, recommended: Chain = HOM
                              track_cards(recent.head(src.depth).select("item_id", pl.col("recency").alias("score")),
                                          src.tracks, reason("rotation"))))
     recs = model.recommend([user_id], k=src.depth, exclude=heard)  # type: ignore[attr-defined]
-    vectors = model.item_vectors() if hasattr(model, "item_vectors") else None  # type: ignore[attr-defined]
-    space = ItemSpace(model.items_, vectors) if vectors is not None else None  # type: ignore[attr-defined]
+    vectors = model.item_vectors()  # type: ignore[attr-defined]
+    space = ItemSpace(model.item_ids, vectors) if vectors is not None else None  # type: ignore[attr-defined]
     if recs.height:
         recs = apply(recommended, recs, Context(space=space))
         if space is not None:
@@ -205,7 +205,7 @@ def standard_shelves(user_id: str, src: HomeSources, *, recommended: Chain = HOM
         shelves.append(Shelf("new-releases", "New releases for you", fresh))
     if src.episodes is not None and src.episodes.height:
         shelves.append(Shelf("episodes", "Episodes for you", src.episodes.select(CARD_COLUMNS)))
-    full = model.recommend([user_id], k=len(model.items_))  # type: ignore[attr-defined]
+    full = model.recommend([user_id], k=len(model.item_ids))  # type: ignore[attr-defined]
     order = dict(zip(full["item_id"].to_list(), percentiles(-full["rank"].to_numpy().astype(np.float64)), strict=True))
     return shelves, lambda ids: np.array([order.get(i, 0.0) for i in ids])
 
