@@ -16,13 +16,19 @@ from typing import Annotated
 
 import typer
 
-from tastemaker.cli.main import err, fail, out, print_json, settings
+from tastemaker.cli.invocation import err, fail, out, print_json, settings
 
 experiment_app = typer.Typer(help="A/B experiments: plan one, or rebuild the report of one.",
                              no_args_is_help=True)
 
 #: where ``experiment report NAME`` looks for NAME, relative to the workspace
 EXPERIMENTS_DIR = "experiments"
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``simulate`` and the ``experiment`` group (report, plan) to ``app``."""
+    app.command("simulate")(simulate)
+    app.add_typer(experiment_app, name="experiment")
 
 
 def _folder(exp: str) -> Path:

@@ -10,10 +10,14 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tastemaker.cli.main import app, err, fail, out, print_json, settings
+from tastemaker.cli.invocation import err, fail, out, print_json, settings
 
 
-@app.command()
+def register(app: typer.Typer) -> None:
+    """Add ``generate`` to ``app``."""
+    app.command()(generate)
+
+
 def generate(
     out_dir: Annotated[
         Path | None, typer.Option("--out", "-o", help="Folder to write (default: <workspace>/world).")

@@ -7,11 +7,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from tastemaker.cli.main import app, err, fail, out, print_json, settings
+from tastemaker.cli.invocation import err, fail, out, print_json, settings
 
 keys_app = typer.Typer(help="API keys of the HTTP server: scopes ingest, read, admin; stored hashed.",
                        no_args_is_help=True)
-app.add_typer(keys_app, name="keys")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``keys`` group (create, list, revoke) to ``app``."""
+    app.add_typer(keys_app, name="keys")
 
 
 @keys_app.command("create")

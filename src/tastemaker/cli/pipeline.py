@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,8 +12,8 @@ from rich.table import Table
 from tastemaker.candidates.catalogue import CATALOGUE, create, load
 from tastemaker.candidates.contract import Recommender
 from tastemaker.candidates.data import TrainingData
-from tastemaker.cli.main import (app, fail, open_workspace_store, out, parse_params, playlist_app, print_frame,
-                                 print_json, settings)
+from tastemaker.cli.invocation import (fail, open_workspace_store, out, parse_params, playlist_app, print_frame,
+                                       print_json, settings)
 from tastemaker.errors import TastemakerError
 from tastemaker.features.interactions import heard as heard_items
 from tastemaker.features.interactions import interactions
@@ -25,6 +24,15 @@ EVALUATED = ("popularity", "trending", "itemknn", "als")
 DEMO_PIPELINE: dict[str, Any] = {"only": ["history", "itemknn", "als", "artist"], "max_grid": 2}
 #: the model the surfaces use when none is named: the pipeline once trained, else these in order
 DEFAULT_ORDER = ("pipeline", "als", "popularity")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``train``, ``recommend``, ``radio``, ``evaluate``, ``demo`` and the ``models`` group to ``app``,
+    and ``discover-weekly`` to the ``playlist`` group."""
+    for command in (train, recommend, radio, evaluate, demo):
+        app.command()(command)
+    app.add_typer(models_app, name="models")
+    playlist_app.command("discover-weekly")(discover_weekly_cmd)
 
 
 def _save(name: str, model: Recommender, store: Any, pairs: int, store_version: int | None = None) -> str:
@@ -64,7 +72,6 @@ def _load(name: str | None, version: str | None = None) -> Recommender:
         raise fail(f"{exc} (workspace {settings().workspace})") from None
 
 
-@app.command()
 def train(
     model: Annotated[str, typer.Argument(help=f"One of: {', '.join(CATALOGUE)}, ranker")] = "popularity",
     param: Annotated[list[str] | None, typer.Option("--param", help="NAME=VALUE, repeatable: the model's config "
@@ -136,7 +143,6 @@ def _train_ranker(as_json: bool) -> None:
 
 
 models_app = typer.Typer(help="The model registry: trained versions, what they saw, rollback.", no_args_is_help=True)
-app.add_typer(models_app, name="models")
 
 
 @models_app.command("list")
@@ -198,7 +204,6 @@ def _heard(user: str) -> pl.DataFrame:
     return heard_items(open_workspace_store().events().filter(pl.col("user_id") == user)).collect()
 
 
-@app.command()
 def recommend(
     user: Annotated[str, typer.Option(help="The listener's id.")],
     k: Annotated[int, typer.Option("-k", help="How many items.")] = 10,
@@ -216,7 +221,6 @@ def recommend(
     print_frame(f"{model} for {user}", recs.select("rank", "item_id", "score"))
 
 
-@playlist_app.command("discover-weekly")
 def discover_weekly_cmd(
     user: Annotated[str | None, typer.Option(help="The listener's id.")] = None,
     all_users: Annotated[bool, typer.Option("--all", help="Every listener in the store (batch).")] = False,
@@ -258,7 +262,6 @@ def discover_weekly_cmd(
     print_frame(f"Discover Weekly for {user}", playlist.select("position", "name", "artist_name", "reason"))
 
 
-@app.command()
 def radio(
     seed: Annotated[str | None, typer.Option(help="The track to start from.")] = None,
     artist: Annotated[str | None, typer.Option(help="Or an artist: starts from their best-known tracks.")] = None,
@@ -317,7 +320,6 @@ def _radio_seeds(store: Any, trained: Any, ids: Any, artists: dict[str, str], se
     return found, str(playlist)
 
 
-@app.command()
 def evaluate(
     test_days: Annotated[float, typer.Option(help="The last N days are the test period.")] = 7.0,
     k: Annotated[int, typer.Option("-k")] = 10,
@@ -370,7 +372,6 @@ def _print_results(results: dict[str, dict[str, float]], test_days: float, k: in
 
 
 
-@app.command()
 def demo(
     users: Annotated[int, typer.Option(help="Listeners in the generated world.")] = 2_000,
     seed: Annotated[int, typer.Option(help="World seed.")] = 0,

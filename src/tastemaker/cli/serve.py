@@ -7,10 +7,14 @@ from typing import Annotated
 
 import typer
 
-from tastemaker.cli.main import app, err, fail, open_workspace_store, settings
+from tastemaker.cli.invocation import err, fail, open_workspace_store, settings
 
 
-@app.command()
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` to ``app``."""
+    app.command()(serve)
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")]
     = "127.0.0.1",

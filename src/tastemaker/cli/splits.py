@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import polars as pl
 import typer
 
-from tastemaker.cli.main import app, fail, open_workspace_store, out, parse_params, print_frame, print_json, settings
+from tastemaker.cli.invocation import fail, open_workspace_store, out, parse_params, print_frame, print_json, settings
 
 if TYPE_CHECKING:
     from tastemaker.evaluation.fixed_split import FixedSplit
@@ -36,6 +36,14 @@ FormatOpt = Annotated[str, typer.Option("--format", help="table, json or markdow
 JsonOpt = Annotated[bool, typer.Option("--json", help="Same as --format json.")]
 
 
+def register(app: typer.Typer) -> None:
+    """Add ``evaluate-split``, ``tune``, ``compare`` and ``split`` to ``app``."""
+    app.command("evaluate-split")(evaluate_split)
+    app.command()(tune)
+    app.command()(compare)
+    app.command("split")(split_cmd)
+
+
 @dataclass(frozen=True)
 class _HeldOut:
     """The strong protocol's options, as given on the command line."""
@@ -52,7 +60,6 @@ class _HeldOut:
                                      self.seed, split.name)
 
 
-@app.command("evaluate-split")
 def evaluate_split(
     split_dir: Annotated[Path, typer.Argument(help="A folder with train/valid/test.tsv[.gz] (user_id, item_id[, weight]).")],
     model: Annotated[str, typer.Option(help="A catalogue model (`tastemaker models catalogue`), e.g. pipeline, "
@@ -262,7 +269,6 @@ def markdown_table(title: str, frame: pl.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-@app.command()
 def tune(
     model: Annotated[str, typer.Argument(help="als, ease or itemknn.")],
     split_dir: Annotated[Path, typer.Argument(help="A folder with train/valid/test.tsv[.gz].")],
@@ -298,7 +304,6 @@ def _spec(text: str) -> tuple[str, dict[str, int | float | str]]:
     return name.strip(), parse_params([p for p in rest.split(",") if p.strip()])
 
 
-@app.command()
 def compare(
     split_dir: Annotated[Path, typer.Argument(help="A folder with train/valid/test.tsv[.gz].")],
     a: Annotated[str, typer.Option("--a", help="Model A as NAME[:param=value,...], e.g. als:factors=64.")],
@@ -350,7 +355,6 @@ def _per_user(split: FixedSplit, strong: StrongSplit | None, spec: str, k: int, 
     return strong_per_user(strong, estimator, k, familiar, weighted)
 
 
-@app.command("split")
 def split_cmd(
     protocol: Annotated[str, typer.Argument(help="random, temporal-global or temporal-user.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder to write train/valid/test.tsv into.")],

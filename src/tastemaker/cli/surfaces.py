@@ -10,9 +10,16 @@ import polars as pl
 import typer
 
 from tastemaker.cli import pipeline
-from tastemaker.cli.main import (app, fail, open_workspace_store, out, playlist_app, print_frame, print_json,
-                                 settings)
+from tastemaker.cli.invocation import (fail, open_workspace_store, out, playlist_app, print_frame, print_json,
+                                       settings)
 from tastemaker.features.interactions import interactions
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``home``, ``episodes`` and ``similar`` to ``app``, and ``daily-mix`` to the ``playlist`` group."""
+    playlist_app.command("daily-mix")(daily_mix_cmd)
+    for command in (home, episodes, similar):
+        app.command()(command)
 
 
 def _vectors(name: str) -> tuple[Any, Any]:
@@ -64,7 +71,6 @@ def daily_mixes_for(store: Any, users: list[str] | None, model_name: str) -> pl.
     return mixes.batch(users, history.select("user_id", "item_id", pl.col("recency").alias("weight")), candidates)
 
 
-@playlist_app.command("daily-mix")
 def daily_mix_cmd(
     user: Annotated[str | None, typer.Option(help="The listener's id.")] = None,
     all_users: Annotated[bool, typer.Option("--all", help="Every listener in the store (batch).")] = False,
@@ -108,7 +114,6 @@ def daily_mix_cmd(
         print_frame(f"{name}: {description}", rows.select(columns))
 
 
-@app.command()
 def home(
     user: Annotated[str, typer.Option(help="The listener's id.")],
     model: Annotated[str, typer.Option(help="A trained personal model with item vectors (als, bpr).")] = "als",
@@ -166,7 +171,6 @@ def episode_cards(store: Any, users: list[str], k: int = 10, encoder: str = "wor
                         pl.col("score").cast(pl.Float64), "reason")
 
 
-@app.command()
 def episodes(
     user: Annotated[str, typer.Option(help="The listener's id.")],
     k: Annotated[int, typer.Option("-k")] = 10,
@@ -187,7 +191,6 @@ def episodes(
     print_frame(f"Episodes for {user}", cards.select("title", "subtitle", "reason"))
 
 
-@app.command()
 def similar(
     track: Annotated[str | None, typer.Option(help="Tracks like this one.")] = None,
     artist: Annotated[str | None, typer.Option(help="Artists like this one (an artist id).")] = None,

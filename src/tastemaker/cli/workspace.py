@@ -1,0 +1,114 @@
+"""``tastemaker init``, ``import`` and ``stats``: the workspace folder and what goes into its store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tastemaker.cli.invocation import err, fail, open_workspace_store, out, print_json, settings
+from tastemaker.errors import TastemakerError
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``init``, ``import`` and ``stats`` to ``app``."""
+    app.command()(init)
+    app.command("import")(import_)
+    app.command()(stats)
+
+
+def init() -> None:
+    """Create the workspace folder and its store."""
+    store = open_workspace_store()
+    settings().models_dir.mkdir(parents=True, exist_ok=True)
+    out.print(f"workspace ready: [bold]{settings().workspace}[/] (store {store.url})")
+
+
+def import_(
+    fmt: Annotated[str, typer.Argument(metavar="FORMAT", help="spotify-account, spotify-extended, lastfm-hetrec, "
+                                       "lastfm-1k, listenbrainz, movielens, mpd, audio-features, podcasts, table")],
+    path: Annotated[Path, typer.Argument(help="A file or a folder; files may be gzip-compressed.")],
+    user: Annotated[str | None, typer.Option(help="User id for exports that carry none (Spotify's).")] = None,
+    user_prefix: Annotated[str, typer.Option(help="Prefix every user id (keeps data sets apart).")] = "",
+    mapping: Annotated[list[str] | None, typer.Option("--map", help="table format: COLUMN=SOURCE_COLUMN, repeatable.")] = None,
+    table: Annotated[str, typer.Option(help="table format: the table to load (events, tracks, users, ...).")] = "events",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object; progress goes to stderr as JSON lines.")] = False,
+    commit_rows: Annotated[int, typer.Option(help="Rows per durable commit (progress is reported per commit).")] = 1_000_000,
+) -> None:
+    """Import a file or folder of FORMAT into the workspace store.
+
+    Counts reported in progress lines are committed: they survive a crash of this process.
+    """
+    from tastemaker.ingest import ReadOptions, run_import
+    from tastemaker.ingest.formats import get_format
+
+    try:
+        fmt_ = get_format(fmt)
+        pairs = dict(_split_mapping(m) for m in mapping or [])
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    store = open_workspace_store()
+    options = ReadOptions(user=user, user_prefix=user_prefix, mapping=pairs, table=table)
+    try:
+        if as_json:
+            def progress(summary: Any, total: int) -> None:
+                err.file.write(orjson.dumps({"progress": {"files": summary.files, "total_files": total,
+                                                          "read": summary.read, "accepted": summary.accepted}}).decode() + "\n")
+                err.file.flush()
+
+            summary = run_import(store, fmt_, path, options, commit_rows=commit_rows, on_progress=progress)
+        else:
+            with _progress() as bar:
+                task = bar.add_task(f"importing {fmt}", total=None)
+
+                def progress(summary: Any, total: int) -> None:
+                    bar.update(task, completed=summary.files, total=total,
+                               description=f"importing {fmt}: {summary.read:,} records")
+
+                summary = run_import(store, fmt_, path, options, commit_rows=commit_rows, on_progress=progress)
+    except (TastemakerError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        print_json(summary.as_dict())
+        return
+    grid = Table(title=f"import {fmt} {path}", show_header=True)
+    for col in ("read", "accepted", "duplicates", "quarantined", "seconds"):
+        grid.add_column(col, justify="right")
+    grid.add_row(*(f"{getattr(summary, c):,}" for c in ("read", "accepted", "duplicates", "quarantined")),
+                 f"{summary.seconds:.1f}")
+    out.print(grid)
+    if summary.quarantine_file:
+        out.print(f"rejected records and their reasons: {summary.quarantine_file}")
+
+
+def _split_mapping(text: str) -> tuple[str, str]:
+    column, sep, source = text.partition("=")
+    if not sep or not column or not source:
+        raise ValueError(f"--map takes COLUMN=SOURCE_COLUMN, got {text!r}")
+    return column.strip(), source.strip()
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=err, transient=True)
+
+
+def stats(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False) -> None:
+    """Count events, users, tracks and artists in the workspace store."""
+    from tastemaker.store.stats import store_stats
+
+    counts = store_stats(open_workspace_store())
+    if as_json:
+        print_json(counts)
+        return
+    grid = Table(title=f"workspace {settings().workspace}")
+    grid.add_column("what")
+    grid.add_column("count", justify="right")
+    for key, value in counts.items():
+        grid.add_row(key, f"{value:,}")
+    out.print(grid)
+
