@@ -42,6 +42,8 @@ import pyarrow as pa  # noqa: E402
 from tastemaker.candidates.als import ALS  # noqa: E402
 from tastemaker.candidates.artist import ArtistDiscovery, artists_from_item_ids  # noqa: E402
 from tastemaker.candidates.content import audio_vectors  # noqa: E402
+from tastemaker.candidates.catalogue import create  # noqa: E402
+from tastemaker.candidates.data import TrainingData  # noqa: E402
 from tastemaker.candidates.recommender import MatrixRecommender  # noqa: E402
 from tastemaker.evaluation.fixed_split import FixedSplit, top_k  # noqa: E402
 from tastemaker.evaluation.metrics import (  # noqa: E402
@@ -262,7 +264,8 @@ def world_bench(users: int, seed: int, pool: int, size: int) -> dict[str, Any]:
 
     data = world_data(users, seed)
     lap("world_and_split")
-    model = MatrixRecommender("als", **ALS_PARAMS).fit(data.split.train)
+    model = create("als", **ALS_PARAMS).fit(TrainingData(data.split.train))
+    assert isinstance(model, MatrixRecommender)  # read below: its items_, popularity_ and ALS factors
     listeners = data.split.test["user_id"].unique().sort().to_list()
     cands = candidates(model, listeners, data.heard, data.catalog, pool)
     lap("als_and_candidates")

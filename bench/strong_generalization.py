@@ -29,12 +29,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from tastemaker.evaluation.fixed_split import (
-    MATRIX_MODELS,
-    FixedSplit,
-    evaluate_item_segments,
-    evaluate_model,
-)
+from tastemaker.candidates.catalogue import create
+from tastemaker.candidates.recommender import MatrixRecommender
+from tastemaker.evaluation.fixed_split import FixedSplit, ItemPopularity, evaluate_item_segments, evaluate_model
 from tastemaker.evaluation.metrics import ItemInfo
 from tastemaker.evaluation.significance import paired
 from tastemaker.evaluation.strong import StrongSplit, evaluate_strong, strong_item_segments, strong_per_user
@@ -43,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("TASTEMAKER_SHARED_DATA", ROOT.parent / "shared" / "data"))
 RESULTS = ROOT / "bench" / "results" / "strong_generalization.json"
 #: valid-chosen parameters under the fixed protocol (bench/results/quality.json)
+#: (``pop``: item popularity; the others are catalogue names)
 MODELS: dict[str, dict[str, dict[str, Any]]] = {
     "ml100k-recbole": {"pop": {}, "itemknn": {"k": 200, "weighting": "bm25"}, "ease": {"l2": 500.0},
                        "als": {"factors": 64, "regularization": 30.0, "alpha": 3.0}},
@@ -50,6 +48,16 @@ MODELS: dict[str, dict[str, dict[str, Any]]] = {
                  "als": {"factors": 64, "regularization": 30.0, "alpha": 10.0}},
 }
 HOLDOUT, FOLD_IN, COLD_MAX, TAGS_PER_ARTIST = 0.1, 0.8, 10, 10
+
+
+def estimator(model: str, params: dict[str, Any]) -> Any:
+    """The unfitted index-level estimator of ``model`` with ``params`` (the one under the catalogue's
+    recommender): both protocols fit it on a binary train matrix, the strong one folds users in with it."""
+    if model == "pop":
+        return ItemPopularity()
+    recommender = create(model, **params)
+    assert isinstance(recommender, MatrixRecommender), f"{model} has no index-level estimator"
+    return recommender.model
 
 
 def movielens_genres(folder: Path) -> pl.DataFrame:
@@ -84,7 +92,7 @@ def strong_runs(name: str, fixed: FixedSplit, info: ItemInfo, seeds: list[int]) 
         per_user: dict[str, pl.DataFrame] = {}
         for model, params in MODELS[name].items():
             start = time.perf_counter()
-            fitted = MATRIX_MODELS[model](**params).fit(split.train)
+            fitted = estimator(model, params).fit(split.train)
             first = seed == seeds[0]
             metrics = evaluate_strong(split, fitted, (10, 20), beyond=first, info=info if first else None)
             runs[model]["ndcg@10"].append(metrics["ndcg@10"])
@@ -109,7 +117,7 @@ def strong_runs(name: str, fixed: FixedSplit, info: ItemInfo, seeds: list[int]) 
 def fixed_runs(name: str, fixed: FixedSplit, info: ItemInfo) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for model, params in MODELS[name].items():
-        fitted = MATRIX_MODELS[model](**params).fit(fixed.matrices["train"])
+        fitted = estimator(model, params).fit(fixed.matrices["train"])
         out[model] = {**evaluate_model(fixed, fitted, "test", (10,), beyond=True, info=info),
                       "items": evaluate_item_segments(fixed, fitted, "test", 10, cold_max=COLD_MAX)}
         print(f"{name} fixed {model}: ndcg@10 {out[model]['ndcg@10']:.4f}", flush=True)
