@@ -286,6 +286,7 @@ def radio(
     tracks = store.entities("tracks")
     names = dict(zip(tracks["track_id"], tracks["artist_id"], strict=True)) if tracks.height else {}
     seeds, label = _radio_seeds(store, trained, ids, names, seed, artist, playlist)
+    label = _radio_label(tracks, seed, artist, label)
     session = [Played(t, False) for t in played or []] + [Played(t, True) for t in skipped or []]
     try:
         queue = Radio(ids, vectors, [names.get(i, i) for i in ids]).next_tracks(seeds, session, k, label=label)
@@ -295,6 +296,18 @@ def radio(
         print_json({"seed": seed, "artist": artist, "playlist": playlist, "model": model, "tracks": queue.to_dicts()})
         return
     print_frame(f"radio from {label}", queue)
+
+
+def _radio_label(tracks: pl.DataFrame, seed: str | None, artist: str | None, label: str) -> str:
+    """What a radio is called: the seed track's "Name by Artist", the artist's name, else ``label``."""
+    from tastemaker.surfaces.reasons import display_names
+
+    if seed is not None:
+        return display_names(tracks).get(seed, label)
+    if artist is not None and "artist_name" in tracks.columns:
+        named = tracks.filter(pl.col("artist_id") == artist)["artist_name"].drop_nulls()
+        return str(named[0]) if named.len() else label
+    return label
 
 
 def _radio_seeds(store: Any, trained: Any, ids: Any, artists: dict[str, str], seed: str | None, artist: str | None,

@@ -188,16 +188,20 @@ class Pipeline:
         raws = [members[n][1] for n in names]
         chosen = choose_blend(BlendPool(raws, V[users], None if mask is None else mask[users], self.config.blend_pool),
                               names, self.config.folds, self.config.seed)
-        keep = [i for i, w in enumerate(chosen["weights"]) if w]
-        self.members_ = {names[i]: members[names[i]][0] for i in keep}
-        self.tried_ = {name: fitted for name, (fitted, _) in members.items()}  # every member at its best; not saved
-        self.weights_, self.fusion_ = [chosen["weights"][i] for i in keep], chosen["fusion"]
+        # every member stays while the ranker learns: one left out of the blend still describes the candidates
+        self.members_ = {name: members[name][0] for name in names}
+        self.tried_ = dict(self.members_)  # every member at its best setting (not saved)
+        self.weights_, self.fusion_ = list(chosen["weights"]), chosen["fusion"]
         self._set_data(data)
-        self.report_: dict[str, Any] = {"members": report, "blend": {**chosen, "members": list(self.members_),
-                                                                     "weights": dict(zip(names, chosen["weights"]))}}
-        self.corrections_ = None
-        if self.config.ranker:
-            self.corrections_ = self._corrections(data, users, V, mask, members, names)
+        self.report_: dict[str, Any] = {"members": report, "blend": {
+            **chosen, "members": [n for n, w in zip(names, chosen["weights"], strict=True) if w],
+            "weights": dict(zip(names, chosen["weights"], strict=True))}}
+        self.corrections_ = self._corrections(data, users, V, mask, members) if self.config.ranker else None
+        if self.corrections_ is None:  # only the blend's members are needed to serve its order
+            kept = [i for i, w in enumerate(self.weights_) if w]
+            self.members_ = {names[i]: self.members_[names[i]] for i in kept}
+            self.weights_ = [self.weights_[i] for i in kept]
+        self.report_["serving_members"] = list(self.members_)
         return self
 
     def _members(self, data: TrainingData, users: np.ndarray, V: sp.csr_matrix, mask: sp.csr_matrix | None
@@ -239,11 +243,11 @@ class Pipeline:
         return fitted, report
 
     def _corrections(self, data: TrainingData, users: np.ndarray, V: sp.csr_matrix, mask: sp.csr_matrix | None,
-                     members: dict[str, tuple[Any, np.ndarray]], names: list[str]) -> Corrections | None:
+                     members: dict[str, tuple[Any, np.ndarray]]) -> Corrections | None:
+        """Ranker corrections to the blend learnt from the later period (and an earlier one, given times)."""
         chosen = list(self.members_)
         pool, labels, targets = _lists(self.hybrid(), {n: _Rows(members[n][0], users, members[n][1]) for n in chosen},
-                                       users, data,
-                                       V, mask, self.n_candidates, self.inputs_)
+                                       users, data, V, mask, self.n_candidates, self.inputs_)
         extra = None
         early = earlier_period(data, self.config.earlier, self.config.target == "familiar")
         if early is not None:
@@ -269,6 +273,7 @@ class Pipeline:
         self.users_, self.items_, self.X_ = index.users, index.items, index.X
         self.popularity_ = np.asarray(index.X.sum(axis=0), dtype=np.float64).ravel()
         self.inputs_ = FeatureInputs.of(index, like)
+        self.colistening_ = colistening_vectors(index.X)
         self.__dict__.pop("sources", None)
         self.n_candidates = min(self.config.candidates, len(index.items) - 1)
 
@@ -288,21 +293,21 @@ class Pipeline:
         """The chosen blend over the fitted members (index-level)."""
         return Hybrid([_Rows(m) for m in self.members_.values()], self.weights_, self.fusion_)
 
-    def item_vectors(self) -> np.ndarray | None:
-        """The first member's item vectors that has any (ALS, BPR), on :attr:`item_ids`: what reasons and
-        radio compare tracks with; ``None`` when no member learns vectors."""
+    def item_vectors(self) -> np.ndarray:
+        """Item vectors on :attr:`item_ids` (what reasons, radio and mixes compare tracks with): the first
+        member's that learns any (ALS, BPR), else the co-listening space fit with the pipeline."""
         self._check()
         for model in self.members_.values():
-            vectors = model.item_vectors() if hasattr(model, "item_vectors") else None
+            vectors = model.item_vectors()
             if vectors is not None:
                 return vectors
-        return None
+        return self.colistening_
 
     # --- serving --------------------------------------------------------------------------------------------
 
     def score(self, user_ids: Sequence[str], exclude: pl.DataFrame | None = None) -> np.ndarray:
-        """Users × :attr:`item_ids`: the ranked candidates' scores (``-inf`` beyond them and for ``exclude``);
-        listeners the pipeline never saw get popularity."""
+        """Users × :attr:`item_ids`: the ranked candidates first, then every other item in the blend's order
+        (``-inf`` for ``exclude``); listeners the pipeline never saw get popularity."""
         self._check()
         ids = np.asarray(user_ids, dtype=str)
         out = np.tile(self.popularity_, (len(ids), 1))
@@ -320,7 +325,10 @@ class Pipeline:
             pool = candidate_pool(hybrid, dict(zip(self.members_, hybrid.models, strict=True)), rows[known],
                                   self.X_, mask, self.n_candidates, self.sources, self.popularity_)
             scores = self.corrections_.score(pool) if self.corrections_ is not None else pool.start
-            ranked = np.full((len(known), len(self.items_)), -np.inf)
+            # beyond the ranked candidates the blend's order goes on, below every candidate
+            raws = [m.score(rows[known], self.X_) for m in hybrid.models]  # kept from the pool's call
+            tail = hybrid.blend(raws, (len(known), len(self.items_)))
+            ranked = tail - tail.max(axis=1, keepdims=True) + scores.min(axis=1, keepdims=True) - 1.0
             np.put_along_axis(ranked, pool.items, scores, axis=1)
             out[known] = ranked
         if cells is not None:
@@ -352,6 +360,7 @@ class Pipeline:
                                "blend_ndcg": c.blend_ndcg}
         (path / "state.json").write_text(json.dumps(state, indent=1, default=float))
         self.inputs_.save(path / "inputs.npz")
+        np.save(path / "colistening.npy", self.colistening_)
 
     @classmethod
     def load(cls, path: Path) -> Pipeline:
@@ -365,6 +374,7 @@ class Pipeline:
         self.members_ = {name: load(path / "members" / name) for name in state["members"]}
         self.weights_, self.fusion_, self.report_ = state["weights"], state["fusion"], state["report"]
         self.inputs_ = FeatureInputs.load(path / "inputs.npz")
+        self.colistening_ = np.load(path / "colistening.npy", allow_pickle=False)
         first = next(iter(self.members_.values()))
         self.users_, self.items_, self.X_ = first.users_, first.items_, self.inputs_.X
         self.popularity_ = np.asarray(self.X_.sum(axis=0), dtype=np.float64).ravel()
@@ -375,6 +385,18 @@ class Pipeline:
             self.corrections_ = Corrections(Ranker.load(path / "ranker"), r["scale"], r["rounds"], r["leaves"],
                                             r["oof_ndcg"], r["blend_ndcg"])
         return self
+
+
+def colistening_vectors(X: sp.csr_matrix, dim: int = 32) -> np.ndarray:
+    """Items × ``dim``: a truncated SVD of the listener × item matrix (items with shared listeners lie close),
+    rows scaled by their singular values; zeros for a catalogue too small to factor."""
+    from scipy.sparse.linalg import svds
+
+    dim = min(dim, min(X.shape) - 1)
+    if dim < 1 or X.nnz == 0:
+        return np.zeros((X.shape[1], max(dim, 1)))
+    _, values, items = svds(sp.csr_matrix(X, dtype=np.float64), k=dim, random_state=0)
+    return (items.T * values).astype(np.float64)
 
 
 def _refit(model: Any, data: TrainingData) -> Any:
