@@ -39,13 +39,6 @@ DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- confidence:begin -->", "<!-- confidence:end -->"
 
 
-def weights_as_given(pairs: pl.DataFrame) -> TrainingData:
-    """``pairs`` (``user_id, item_id, weight``) as a training bundle whose confidence matrix is the weights
-    themselves: ALS's ``confidence`` signal reads the bundle's ratings where there are any (without them
-    it would feed log(1 + weight), not the input measured here); the ``binary`` signal ignores them."""
-    return TrainingData(pairs, ratings=pairs.select("user_id", "item_id", pl.col("weight").alias("value")))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--users", type=int, default=5_000)
@@ -66,12 +59,12 @@ def main() -> None:
     users = truth["user_id"].unique().to_list()
     inputs = {
         "binary": (train_counts, "binary"),
-        "play counts": (train_counts, "confidence"),
-        "listening-aware confidence": (confident_interactions(events, until=cutoff), "confidence"),
+        "play counts": (train_counts, "weights"),
+        "listening-aware confidence": (confident_interactions(events, until=cutoff), "weights"),
     }
     rows = {}
     for name, (data, signal) in inputs.items():
-        model = create("als", signal=signal, factors=64, regularization=10.0, alpha=3.0).fit(weights_as_given(data))
+        model = create("als", signal=signal, factors=64, regularization=10.0, alpha=3.0).fit(TrainingData(data))
         recs = model.recommend(users, k=10, exclude=heard)
         rows[name] = {k: round(v, 4) for k, v in evaluate(recs, truth, 10).items()} | {"pairs": data.height}
         print(name, rows[name], flush=True)

@@ -27,17 +27,21 @@ class MatrixConfig(Config):
 
 
 class ALSConfig(MatrixConfig):
-    """Implicit ALS. ``signal="confidence"``: fed the ratings where there are any, else log(1 + listens)."""
+    """Implicit ALS. ``signal``: ``"binary"`` (one per listened pair), ``"weights"`` (the interactions'
+    weights as they are: listens, or a listening-aware confidence computed upstream), ``"confidence"``
+    (the ratings where there are any, else log(1 + listens))."""
 
     factors: int = Field(64, ge=1)
     regularization: float = Field(10.0, ge=0)
     alpha: float = Field(3.0, gt=0)
     iterations: int = Field(15, ge=1)
     random_state: int = 0
-    signal: Literal["binary", "confidence"] = "binary"
+    signal: Literal["binary", "weights", "confidence"] = "binary"
 
     def matrix(self, index: Indexed) -> sp.csr_matrix:
-        return index.confidence() if self.signal == "confidence" else index.X
+        if self.signal == "confidence":
+            return index.confidence()
+        return index.W if self.signal == "weights" else index.X
 
 
 class BPRConfig(MatrixConfig):

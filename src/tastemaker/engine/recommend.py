@@ -221,8 +221,8 @@ class RecommendationService:
         vector = None
         if scorer.fold is not None and self.state.changed(listening.user_id):  # listened since it was trained
             signal = scorer.fold[2]
-            values = (np.ones(listening.history.height) if signal == "binary" else
-                      listening.history["recency" if signal == "recency" else "weight"].to_numpy())
+            weight = listening.history["weight"].to_numpy()
+            values = {"binary": np.ones(listening.history.height), "confidence": np.log1p(weight)}.get(signal, weight)
             vector = scorer.fold_in(*scorer.known(listening.history["item_id"].to_list(), values))
         pool = scorer.pool(row, heard, history, recency, max(CANDIDATES, n), vector)
         ranker = self.models.rank if self._arm(listening.user_id) != MODEL_ORDER else None
