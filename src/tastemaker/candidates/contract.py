@@ -17,12 +17,36 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict
 
 from tastemaker.candidates.data import TrainingData, lookup
+from tastemaker.errors import NotFittedError
 
 
 class Config(BaseModel):
     """A model's parameters: typed, immutable, and an unknown key is an error."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Fitted:
+    """``is_fitted``, ``item_ids`` and the not-fitted error of a catalogue model, read off two of its learned
+    attributes: ``_fitted_by`` (set by ``fit``/``load``) and ``_items_by`` (the item ids, in score order)."""
+
+    name: str
+    _fitted_by = "item_ids_"
+    _items_by = "item_ids_"
+
+    @property
+    def is_fitted(self) -> bool:
+        return hasattr(self, self._fitted_by)
+
+    @property
+    def item_ids(self) -> np.ndarray:
+        """The catalogue the model scores, in score-column order."""
+        self._check()
+        return np.asarray(getattr(self, self._items_by))
+
+    def _check(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(f"{self.name} is not fitted: call fit() or load() first")
 
 
 @runtime_checkable

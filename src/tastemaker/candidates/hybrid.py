@@ -169,6 +169,11 @@ class BlendPool:
 
     def ndcg(self, weights: Sequence[float], fusion: str, users: np.ndarray | None = None, k: int = 10) -> float:
         """Mean NDCG@k of the blend with ``weights`` over ``users`` (rows; default all)."""
+        return float(self.user_ndcg(weights, fusion, users, k).mean())
+
+    def user_ndcg(self, weights: Sequence[float], fusion: str, users: np.ndarray | None = None,
+                  k: int = 10) -> np.ndarray:
+        """Each of ``users``' NDCG@k under the blend with ``weights``."""
         rows = np.arange(len(self.items)) if users is None else users
         w = np.asarray(weights, dtype=np.float32)
         blend = np.tensordot(w, self.fused[fusion][:, rows], axes=1)
@@ -179,17 +184,20 @@ class BlendPool:
         hits = np.take_along_axis(self.labels[rows], top, 1) & np.isfinite(np.take_along_axis(blend, top, 1))
         discount = 1.0 / np.log2(np.arange(2, k + 2))
         ideal = np.cumsum(discount)[np.clip(np.minimum(self.targets[rows], k), 1, None) - 1]
-        return float(((hits * discount).sum(axis=1) / ideal).mean())
+        return (hits * discount).sum(axis=1) / ideal
 
 
 def choose_blend(pool: BlendPool, names: Sequence[str], folds: int = 4, seed: int = 0,
-                 fusions: Sequence[str] = ("zscore", "rrf")) -> dict[str, Any]:
+                 fusions: Sequence[str] = ("zscore", "rrf"), min_gain_se: float = 1.0) -> dict[str, Any]:
     """The blend to use, chosen out of fold: the best member alone, or a coordinate-ascent blend per fusion.
 
     ``names`` are the members, best single first. Each way's weights are learnt on all folds but
-    one and scored on the one left out; the way with the best out-of-fold NDCG@10 then learns its
-    weights on every user. With fewer than two users per fold, ways are judged in sample.
-    Returns ``fusion``, ``weights`` (one per name), ``way``, ``oof`` (NDCG@10 per way) and ``score``.
+    one and scored on the one left out. A blend is taken only when its out-of-fold NDCG@10 beats
+    the best member alone by more than ``min_gain_se`` standard errors of the per-user difference
+    (the best such blend); it then learns its weights on every user. With fewer than two users per
+    fold, ways are judged in sample. Returns ``way``, ``fusion``, ``weights`` (one per name),
+    ``oof_ndcg@10`` per way, each blend's ``gain`` and ``gain_se`` over the single member, and
+    ``valid_ndcg@10``.
     """
     users = np.arange(len(pool.items))
     ways: dict[str, Callable[[np.ndarray], tuple[list[float], str]]] = {
@@ -198,19 +206,40 @@ def choose_blend(pool: BlendPool, names: Sequence[str], folds: int = 4, seed: in
         ways[f"blend-{fusion}"] = lambda rows, f=fusion: (coordinate_weights(
             names, lambda h: pool.ndcg(h.weights, h.fusion, rows), fusion=f)[0], f)
     split = np.array_split(np.random.default_rng(seed).permutation(users), folds) if len(users) >= 2 * folds else None
-    oof: dict[str, float] = {}
+    per_user: dict[str, np.ndarray] = {}
     for way, learn in ways.items():
         if split is None:
             weights, fusion = learn(users)
-            oof[way] = pool.ndcg(weights, fusion)
+            per_user[way] = pool.user_ndcg(weights, fusion)
             continue
-        total = 0.0
+        scores = np.empty(len(users))
         for f, held in enumerate(split):
             rest = np.concatenate([split[j] for j in range(folds) if j != f])
             weights, fusion = learn(rest)
-            total += pool.ndcg(weights, fusion, held) * len(held)
-        oof[way] = total / len(users)
-    way = max(oof, key=lambda w: (oof[w], -list(ways).index(w)))
+            scores[held] = pool.user_ndcg(weights, fusion, held)
+        per_user[way] = scores
+    gains = {w: clear_gain(s, per_user["best-single"], min_gain_se) for w, s in per_user.items() if w != "best-single"}
+    clear = [w for w, (ok, _, _) in gains.items() if ok]
+    way = max(clear, key=lambda w: per_user[w].mean()) if clear else "best-single"
     weights, fusion = ways[way](users)
-    return {"way": way, "fusion": fusion, "weights": weights, "oof_ndcg@10": {w: round(v, 4) for w, v in oof.items()},
+    return {"way": way, "fusion": fusion, "weights": weights,
+            "oof_ndcg@10": {w: round(float(v.mean()), 4) for w, v in per_user.items()},
+            "gain_over_single": {w: {"gain": round(g, 4), "se": round(e, 4)} for w, (_, g, e) in gains.items()},
             "valid_ndcg@10": pool.ndcg(weights, fusion)}
+
+
+def clear_gain(better: np.ndarray, base: np.ndarray, standard_errors: float) -> tuple[bool, float, float]:
+    """Whether ``better`` beats ``base`` (per-user scores of the same users) by more than ``standard_errors``
+    standard errors of the paired difference, with the mean gain and its standard error.
+
+    The one-standard-error rule: a more complex choice (a blend over one model, corrections over
+    the blend) is taken only when its out-of-fold gain stands clear of the users' noise, so a
+    cohort of a few dozen listeners does not pick what fits its own luck.
+
+    >>> clear_gain(np.array([0.5, 0.6, 0.7]), np.array([0.4, 0.5, 0.6]), 1.0)[0]
+    True
+    """
+    diff = np.asarray(better, dtype=np.float64) - np.asarray(base, dtype=np.float64)
+    gain = float(diff.mean()) if len(diff) else 0.0
+    se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("inf")
+    return gain > 0 and gain > standard_errors * se, gain, se

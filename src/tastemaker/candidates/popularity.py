@@ -19,9 +19,8 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
-from tastemaker.candidates.contract import Config, excluded_cells
+from tastemaker.candidates.contract import Config, Fitted, excluded_cells
 from tastemaker.candidates.data import TrainingData, lookup
-from tastemaker.errors import NotFittedError
 
 #: the chart key of the global chart (country charts are keyed by country code)
 GLOBAL = ""
@@ -46,7 +45,7 @@ class PopularityConfig(Config):
     min_country_listens: float = Field(100.0, ge=0)
 
 
-class Popularity:
+class Popularity(Fitted):
     """Most-listened items, the same list for everyone (or everyone in a country), minus what each heard.
 
     >>> model = Popularity().fit(interactions)  # doctest: +SKIP
@@ -60,15 +59,6 @@ class Popularity:
                  min_country_listens: float = 100.0, count: str = "listeners") -> None:
         self.config = PopularityConfig(half_life_days=half_life_days, by=by, min_country_listens=min_country_listens,
                                        count=count)
-
-    @property
-    def is_fitted(self) -> bool:
-        return hasattr(self, "item_ids_")
-
-    @property
-    def item_ids(self) -> np.ndarray:
-        self._check()
-        return self.item_ids_
 
     def fit(self, data: TrainingData) -> Self:
         """Learn item scores from the bundle's ``user_id, item_id, weight[, last_ts][, country]`` interactions.
@@ -113,10 +103,6 @@ class Popularity:
                 .unique("user_id", keep="first", maintain_order=True))
         self.user_ids_ = home["user_id"].to_numpy().astype(str)
         self.user_countries_ = home["country"].to_numpy().astype(str)
-
-    def _check(self) -> None:
-        if not hasattr(self, "item_ids_"):
-            raise NotFittedError(f"{type(self).__name__} is not fitted: call fit() or load() first")
 
     def item_vectors(self) -> None:
         """A chart learns no item vectors."""
@@ -186,7 +172,7 @@ class NewReleasesConfig(Config):
     days: float = Field(30.0, gt=0)
 
 
-class NewReleases:
+class NewReleases(Fitted):
     """Tracks released in the last ``days``, fastest-played first: listens per day since release.
 
     Released tracks nobody has played yet follow, newest first. Release dates come from
@@ -200,19 +186,6 @@ class NewReleases:
 
     def __init__(self, days: float = 30.0) -> None:
         self.config = NewReleasesConfig(days=days)
-
-    @property
-    def is_fitted(self) -> bool:
-        return hasattr(self, "item_ids_")
-
-    @property
-    def item_ids(self) -> np.ndarray:
-        self._check()
-        return self.item_ids_
-
-    def _check(self) -> None:
-        if not self.is_fitted:
-            raise NotFittedError("NewReleases is not fitted: call fit() or load() first")
 
     def fit(self, data: TrainingData) -> Self:
         """Score the tracks released in ``(now - days, now]`` (``data.releases``, else a ``release_date``
@@ -255,8 +228,7 @@ class NewReleases:
 
     def save(self, path: Path) -> None:
         """Write ``params.json`` and ``arrays.npz`` into folder ``path``."""
-        if not hasattr(self, "item_ids_"):
-            raise NotFittedError("NewReleases is not fitted: nothing to save")
+        self._check()
         _save(path, {"model": self.name, **self.config.model_dump()}, self)
 
     @classmethod

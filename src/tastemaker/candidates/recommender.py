@@ -20,13 +20,12 @@ import polars as pl
 import scipy.sparse as sp
 
 from tastemaker.candidates.configs import MatrixConfig
-from tastemaker.candidates.contract import excluded_cells, top_frame
+from tastemaker.candidates.contract import Fitted, excluded_cells, top_frame
 from tastemaker.candidates.content import audio_vectors
 from tastemaker.candidates.data import TrainingData, lookup
-from tastemaker.errors import NotFittedError
 
 
-class MatrixRecommender:
+class MatrixRecommender(Fitted):
     """Wrap a matrix estimator (``als``, ``bpr``, ``ease``, ``slim``, ``itemknn``, ``rp3beta``, ``history``,
     ``artist``, ``content``) for external ids.
 
@@ -37,24 +36,14 @@ class MatrixRecommender:
     >>> create("als", factors=64).fit(TrainingData(interactions)).recommend(["u1"], k=10)  # doctest: +SKIP
     """
 
+    _fitted_by = "matrix_"
+    _items_by = "items_"
+
     def __init__(self, name: str, config: MatrixConfig, estimator: type) -> None:
         self.name = name
         self.config = config
         self.estimator = estimator
         self.model = estimator(**config.estimator_params())
-
-    @property
-    def is_fitted(self) -> bool:
-        return hasattr(self, "matrix_")
-
-    @property
-    def item_ids(self) -> np.ndarray:
-        self._check()
-        return self.items_
-
-    def _check(self) -> None:
-        if not self.is_fitted:
-            raise NotFittedError(f"{self.name} is not fitted: call fit() or load() first")
 
     def fit(self, data: TrainingData) -> Self:
         """Fit the estimator on the matrix its config names, over ``data``'s id map."""

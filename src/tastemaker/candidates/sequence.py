@@ -25,9 +25,9 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
-from tastemaker.candidates.contract import Config, excluded_cells, top_frame
+from tastemaker.candidates.contract import Config, Fitted, excluded_cells, top_frame
 from tastemaker.candidates.data import TrainingData, lookup
-from tastemaker.errors import MissingDependencyError, NotFittedError
+from tastemaker.errors import MissingDependencyError
 
 SEQUENCE_INSTALL = "pip install 'tastemaker[sequence]'"
 
@@ -63,7 +63,7 @@ class Item2VecConfig(Config):
     random_state: int = 0
 
 
-class Item2Vec:
+class Item2Vec(Fitted):
     """Item vectors from session co-occurrence; next items for a few recent plays.
 
     >>> model = Item2Vec(dim=32).fit(events)  # doctest: +SKIP
@@ -71,6 +71,7 @@ class Item2Vec:
     """
 
     name = "item2vec"
+    _fitted_by = "vectors_"
 
     def __init__(self, dim: int = 64, window: int = 5, negative: int = 10, ns_exponent: float = 0.75,
                  sample: float = 0.0, epochs: int = 20, min_count: int = 1, session_gap_minutes: float = 30.0,
@@ -80,15 +81,6 @@ class Item2Vec:
                                      sample=sample, epochs=epochs, min_count=min_count,
                                      session_gap_minutes=session_gap_minutes, recency_decay=recency_decay,
                                      next_by=next_by, workers=workers, random_state=random_state)
-
-    @property
-    def is_fitted(self) -> bool:
-        return hasattr(self, "vectors_")
-
-    @property
-    def item_ids(self) -> np.ndarray:
-        self._check_fitted()
-        return self.item_ids_
 
     def fit(self, data: TrainingData) -> Self:
         """Learn item vectors from the bundle's plays in time order (skips left out).
@@ -131,7 +123,7 @@ class Item2Vec:
         The same call as every other model's, so the CLI and the surfaces can use it; ``exclude``
         (``user_id, item_id``) pairs are never returned. Unknown users get the most played items.
         """
-        self._check_fitted()
+        self._check()
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
         ids = np.asarray(list(user_ids), dtype=str)
@@ -139,13 +131,13 @@ class Item2Vec:
 
     def item_vectors(self) -> np.ndarray:
         """The item vectors (what :meth:`similar_items` compares), on :attr:`item_ids`."""
-        self._check_fitted()
+        self._check()
         return np.asarray(self.vectors_, dtype=np.float64)
 
     def score(self, user_ids: Sequence[str], exclude: pl.DataFrame | None = None) -> np.ndarray:
         """Users × :attr:`item_ids` scores of what follows each user's last plays in training
         (unknown users: popularity); ``exclude`` pairs get ``-inf``."""
-        self._check_fitted()
+        self._check()
         ids = np.asarray(list(user_ids), dtype=str)
         rows = lookup(self.users_, ids)
         recent = [[i for i in self.recent_[r] if i] if r >= 0 else [] for r in rows]
@@ -161,7 +153,7 @@ class Item2Vec:
         vectors with each candidate's context or item vector (``next_by``); a row none of whose
         items is known gets each item's share of all plays instead (popularity).
         """
-        self._check_fitted()
+        self._check()
         unit = _unit_rows(self.vectors_)
         candidates = _unit_rows(self.context_vectors_) if self.config.next_by == "context" else unit
         queries = np.zeros((len(recent), unit.shape[1]), dtype=np.float32)
@@ -194,14 +186,14 @@ class Item2Vec:
             raise ValueError(f"k must be at least 1, got {k}")
         index, known = self._indices([item_id])
         if not known[0]:
-            self._check_fitted()
+            self._check()
             return pl.DataFrame(schema={"item_id": pl.String, "score": pl.Float64, "rank": pl.Int64})
         unit = _unit_rows(self.vectors_)
         return self._top(unit @ unit[index[0]], k, [item_id])
 
     def save(self, path: Path) -> None:
         """Write ``params.json`` and ``arrays.npz`` (item ids, item and context vectors, play counts)."""
-        self._check_fitted()
+        self._check()
         path.mkdir(parents=True, exist_ok=True)
         (path / "params.json").write_text(json.dumps({"model": self.name, **self.config.model_dump()}))
         np.savez(path / "arrays.npz", item_ids=self.item_ids_, vectors=self.vectors_,
@@ -220,13 +212,9 @@ class Item2Vec:
             self.users_, self.recent_ = npz["users"], npz["recent"]
         return self
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "vectors_"):
-            raise NotFittedError("Item2Vec is not fitted: call fit() or load() first")
-
     def _indices(self, item_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Positions in :attr:`item_ids_` and whether each id is known."""
-        self._check_fitted()
+        self._check()
         ids = np.asarray(list(item_ids), dtype=str)
         index = np.minimum(np.searchsorted(self.item_ids_, ids), len(self.item_ids_) - 1)
         return index, self.item_ids_[index] == ids if len(ids) else np.zeros(0, dtype=bool)

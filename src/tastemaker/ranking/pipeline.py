@@ -34,10 +34,9 @@ import polars as pl
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tastemaker.candidates.contract import Config, excluded_cells, top_frame
+from tastemaker.candidates.contract import Config, Fitted, excluded_cells, top_frame
 from tastemaker.candidates.data import TrainingData, lookup
 from tastemaker.candidates.hybrid import BlendPool, Hybrid, choose_blend
-from tastemaker.errors import NotFittedError
 from tastemaker.ranking.candidate_features import FeatureInputs
 from tastemaker.ranking.ltr import Ranker
 from tastemaker.ranking.residual import CorrectionSearch, Corrections, candidate_pool, fit_corrections
@@ -92,7 +91,9 @@ class PipelineConfig(Config):
     (times needed); ``later``: the share of each listener's span held out as the later period
     when none is given; ``choice_users``: at most this many listeners judge the choices;
     ``max_grid``: try at most this many settings of each member (the first of its grid), for a
-    quick fit; ``only``: the members to try (default: all; ``history`` always).
+    quick fit; ``only``: the members to try (default: all; ``history`` always); ``min_gain_se``: a
+    blend over the best member, and corrections over the blend, are taken only when their
+    out-of-fold gain exceeds this many standard errors of the per-listener difference (0: any gain).
     """
 
     members: dict[str, Member] = Field(default_factory=lambda: dict(MEMBERS))
@@ -110,6 +111,7 @@ class PipelineConfig(Config):
     choice_users: int = Field(5_000, ge=10)
     max_grid: int | None = Field(None, ge=1)
     only: list[str] | None = None
+    min_gain_se: float = Field(1.0, ge=0)
     seed: int = 0
 
     @model_validator(mode="after")
@@ -136,26 +138,15 @@ class _Rows:
         return self.cache[key]
 
 
-class Pipeline:
+class Pipeline(Fitted):
     """Members → blend → learned ranker (see the module docstring)."""
 
     name = "pipeline"
+    _fitted_by = "members_"
+    _items_by = "items_"
 
     def __init__(self, config: PipelineConfig | None = None) -> None:
         self.config = config or PipelineConfig()
-
-    @property
-    def is_fitted(self) -> bool:
-        return hasattr(self, "members_")
-
-    @property
-    def item_ids(self) -> np.ndarray:
-        self._check()
-        return self.items_
-
-    def _check(self) -> None:
-        if not self.is_fitted:
-            raise NotFittedError("pipeline is not fitted: call fit() or load() first")
 
     # --- learning -------------------------------------------------------------------------------------------
 
@@ -187,7 +178,7 @@ class Pipeline:
         names = sorted(members, key=lambda n: -report[n]["valid_ndcg@10"])
         raws = [members[n][1] for n in names]
         chosen = choose_blend(BlendPool(raws, V[users], None if mask is None else mask[users], self.config.blend_pool),
-                              names, self.config.folds, self.config.seed)
+                              names, self.config.folds, self.config.seed, min_gain_se=self.config.min_gain_se)
         # every member stays while the ranker learns: one left out of the blend still describes the candidates
         self.members_ = {name: members[name][0] for name in names}
         self.tried_ = dict(self.members_)  # every member at its best setting (not saved)
@@ -261,7 +252,7 @@ class Pipeline:
                                FeatureInputs.of(early_data.index, self.inputs_))[:2]
                 self.report_["earlier_period"] = {"users": int(len(early_users)), "labels": int(EV.nnz)}
         search = CorrectionSearch(scales=tuple(self.config.scales), leaves=tuple(self.config.leaves),
-                                  folds=self.config.folds, seed=self.config.seed)
+                                  folds=self.config.folds, seed=self.config.seed, min_gain_se=self.config.min_gain_se)
         found = fit_corrections(pool, labels, targets, search, extra)
         self.report_["ranker"] = {"kept": found.ranker is not None, "rounds": found.rounds, "scale": found.scale,
                                   "leaves": found.leaves, "valid_oof_ndcg@10": round(found.oof_ndcg, 4),

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from tastemaker.candidates.hybrid import Hybrid, standardise
+from tastemaker.candidates.hybrid import Hybrid, clear_gain, standardise
 from tastemaker.ranking.candidate_features import FeatureSource
 from tastemaker.ranking.ltr import Ranker
 
@@ -104,6 +104,8 @@ class CorrectionSearch:
     max_rounds: int = 500
     early_stopping: int = 30
     seed: int = 0
+    #: corrections are kept only when their out-of-fold gain over the blend exceeds this many standard errors
+    min_gain_se: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,11 +142,16 @@ def pool_ndcg(scores: np.ndarray, labels: np.ndarray, targets: np.ndarray, k: in
     >>> round(pool_ndcg(np.array([[2.0, 1.0, 0.0]]), np.array([[0, 1, 0]]), np.array([2]), k=2), 4)
     0.3869
     """
+    return float(user_ndcg(scores, labels, targets, k).mean())
+
+
+def user_ndcg(scores: np.ndarray, labels: np.ndarray, targets: np.ndarray, k: int = K) -> np.ndarray:
+    """Each pool row's NDCG@k when ordered by ``scores`` (see :func:`pool_ndcg`)."""
     order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
     hits = np.take_along_axis(labels, order, axis=1) > 0
     discount = 1.0 / np.log2(np.arange(2, order.shape[1] + 2))
     ideal = np.cumsum(discount)[np.clip(np.minimum(np.asarray(targets, dtype=np.int64), k), 1, None) - 1]
-    return float(((hits * discount).sum(axis=1) / ideal).mean())
+    return (hits * discount).sum(axis=1) / ideal
 
 
 def _rows(pool: Pool, labels: np.ndarray, users: np.ndarray, scale: float) -> tuple[np.ndarray, ...]:
@@ -183,7 +190,8 @@ def fit_corrections(pool: Pool, labels: np.ndarray, targets: np.ndarray,
         raise ValueError("CorrectionSearch needs at least one scale and one leaves value")
     users = np.arange(len(pool.items))
     folds = np.array_split(np.random.default_rng(search.seed).permutation(users), search.folds)
-    blend_ndcg = pool_ndcg(pool.start, labels, targets)
+    blend_users = user_ndcg(pool.start, labels, targets)
+    blend_ndcg = float(blend_users.mean())
     always = np.arange(len(pool.items), len(pool.items) + (len(extra[0].items) if extra else 0))
     if extra is not None:
         pool, labels = _joined(pool, labels, *extra)
@@ -202,12 +210,15 @@ def fit_corrections(pool: Pool, labels: np.ndarray, targets: np.ndarray,
                 ranker = _train(pool, labels, rest, scale, leaves, search, rounds)
                 part = Pool(pool.items[held], pool.start[held], pool.features[held], pool.movable[held], pool.names)
                 oof[held] = Corrections(ranker, scale, rounds, leaves, 0.0, 0.0).score(part)
-            ndcg = pool_ndcg(oof, labels[users], targets)
+            per_user = user_ndcg(oof, labels[users], targets)
+            ndcg = float(per_user.mean())
             tried.append({"scale": scale, "leaves": leaves, "rounds": rounds, "oof_ndcg@10": round(ndcg, 4)})
             if best is None or ndcg > best[0]:
-                best = (ndcg, scale, leaves, rounds)
-    ndcg, scale, leaves, rounds = best  # type: ignore[misc]
-    if ndcg <= blend_ndcg:
+                best = (ndcg, scale, leaves, rounds, per_user)
+    ndcg, scale, leaves, rounds, per_user = best  # type: ignore[misc]
+    clear, gain, se = clear_gain(per_user, blend_users, search.min_gain_se)
+    tried.append({"gain": round(gain, 4), "gain_se": round(se, 4), "clear": clear})
+    if not clear:
         return Corrections(None, 1.0, 0, 0, ndcg, blend_ndcg, tried)
     ranker = _train(pool, labels, np.concatenate([users, always]), scale, leaves, search, rounds)
     return Corrections(ranker, scale, rounds, leaves, ndcg, blend_ndcg, tried)
