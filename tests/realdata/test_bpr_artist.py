@@ -89,7 +89,7 @@ def test_external_id_lists_never_repeat_train_and_stay_with_the_users_artists(sp
     users = spotify.users.to_list()
     heard = train.select("user_id", "item_id")
     played = train.select("user_id", "artist_id").unique()
-    for name, params in (("artist", {"signal": "weights"}), ("bpr", {})):
+    for name, params in (("artist", {}), ("bpr", {})):
         recs = create(name, **params).fit(TrainingData(train)).recommend(users, k=10, exclude=heard)
         assert recs.height == 10 * len(users)
         assert recs.join(heard, on=["user_id", "item_id"]).is_empty(), name

@@ -1,4 +1,5 @@
-"""The side information bench/quality.py gives its models: listening-aware confidence and Last.fm friendships."""
+"""The side information the pipeline learns from on the benchmark splits: listening-aware confidence, the
+Last.fm friendships the bench passes in, and the earlier period the ranker cuts from train alone."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from pathlib import Path
 from types import ModuleType
 
 import numpy as np
+import polars as pl
 import pytest
 
 from tastemaker.evaluation.fixed_split import FixedSplit
+from tastemaker.ranking.pipeline import earlier_period
 
 pytestmark = pytest.mark.realdata
 
@@ -27,15 +30,13 @@ def quality(shared_data: Path) -> ModuleType:
         spec.loader.exec_module(module)
     finally:
         sys.path.remove(str(BENCH_DIR))
-    module.RATINGS = shared_data / "movielens-100k" / "u.data.gz"
-    module.FRIENDS = shared_data / "lastfm-hetrec2011-2k" / "user_friends.dat"
-    module.STREAMS = shared_data / "spotify-streaming-history-basic" / "streams.csv.gz"
+    module.DATA = shared_data
     return module
 
 
-def test_lastfm_confidence_is_log_plays_of_the_train_pairs_only(shared_data: Path, quality: ModuleType) -> None:
+def test_lastfm_confidence_is_log_plays_of_the_train_pairs_only(shared_data: Path) -> None:
     split = FixedSplit.load(shared_data / "benchmarks" / "lastfm2k")
-    weights = quality.listening_weights(split)
+    weights = split.training_data().index.confidence()
     plays = split.train_weights
     assert weights.shape == plays.shape and weights.nnz == plays.nnz == split.matrices["train"].nnz
     assert np.allclose(weights[plays.nonzero()].A1, np.log1p(plays[plays.nonzero()].A1))
@@ -44,34 +45,51 @@ def test_lastfm_confidence_is_log_plays_of_the_train_pairs_only(shared_data: Pat
 
 def test_movielens_confidence_is_the_star_rating(shared_data: Path, quality: ModuleType) -> None:
     split = FixedSplit.load(shared_data / "benchmarks" / "ml100k-recbole")
-    stars = quality.listening_weights(split)
+    data = split.training_data(**quality.movielens_ratings(split))
+    stars = data.index.confidence()
     assert stars.nnz == split.matrices["train"].nnz == 80_808
     assert set(np.unique(stars.data)) <= {1.0, 2.0, 3.0, 4.0, 5.0}
-    assert quality.lastfm_friends(split) is None  # no social graph outside Last.fm
+    assert data.index.friends() is None  # no social graph outside Last.fm
 
 
 def test_lastfm_friendships_are_every_pair_of_the_data_set(shared_data: Path, quality: ModuleType) -> None:
     split = FixedSplit.load(shared_data / "benchmarks" / "lastfm2k")
-    friends = quality.lastfm_friends(split)
+    friends = split.training_data(**quality.lastfm_friends(split)).index.friends()
     assert friends.shape == (len(split.users),) * 2
     assert friends.nnz == 25_434  # the data set's directed pairs, all between users of the split
     assert abs(friends - friends.T).nnz == 0  # each friendship is listed both ways
     assert friends.diagonal().sum() == 0
 
 
-@pytest.mark.parametrize("name", ["spotify-basic-discovery", "spotify-basic-familiar"])
-def test_the_rankers_earlier_period_is_cut_from_train_alone(shared_data: Path, quality: ModuleType, name: str) -> None:
+@pytest.mark.parametrize("name", ["spotify-basic-discovery-v2", "spotify-basic-familiar"])
+def test_the_rankers_earlier_period_is_cut_from_train_alone(shared_data: Path, name: str) -> None:
     split = FixedSplit.load(shared_data / "benchmarks" / name)
     familiar = name == "spotify-basic-familiar"
-    early, plays = quality.earlier_period(split, quality.spotify_train_events(split), familiar)
-    train = split.train_weights
-    before, after = early.train_weights, early.matrices["valid"]
-    assert 0 < before.nnz < train.nnz and after.nnz > 0 and early.matrices["test"].nnz == 0
+    data = split.training_data()
+    assert data.plays is not None and data.plays["skipped"].any()  # the folder's train events, skips included
+    cut = earlier_period(data, 7 / 8, familiar)
+    assert cut is not None
+    early, later = cut
+    train = data.index.W
+    before, after = early.index.W, early.index.pairs(later)
+    assert early.index.X.shape == train.shape  # the same id map
+    assert 0 < before.nnz < train.nnz and after.nnz > 0
     assert (before > train).nnz == 0  # no pair played more often before the cut than in all of train
     assert (after > (train > 0)).nnz == 0  # what follows the cut is train too: nothing of valid or test
-    assert before.sum() == plays.height  # the plays before the cut, each counted once
+    assert before.sum() == early.plays.filter(~pl.col("skipped")).height  # the plays before the cut, once each
     if familiar:
         assert after.multiply(before > 0).nnz > 0  # repeats count after the cut
     else:
         assert after.multiply(before > 0).nnz == 0  # only tracks new to the listener
-    assert early.recency_weights(plays, 60.0).nnz == before.nnz  # the models' own check accepts these plays
+
+
+def test_a_split_whose_events_do_not_match_train_is_refused(shared_data: Path, tmp_path: Path) -> None:
+    folder = shared_data / "benchmarks" / "spotify-basic-familiar"
+    for part in ("train", "valid", "test"):
+        (tmp_path / f"{part}.tsv.gz").symlink_to(folder / f"{part}.tsv.gz")
+    events = pl.read_csv(folder / "train_events.tsv.gz", separator="\t", infer_schema=False).with_row_index()
+    first_play = events.filter(pl.col("ms_played").cast(pl.Int64) >= 30_000)["index"][0]
+    events.filter(pl.col("index") != first_play).drop("index").write_csv(tmp_path / "train_events.tsv",
+                                                                          separator="\t")  # one play short
+    with pytest.raises(ValueError, match="train_events is not the train part"):
+        FixedSplit.load(tmp_path)
