@@ -111,7 +111,7 @@ def test_training_lists_use_the_serving_features(fitted: tuple) -> None:
 
 
 def test_explored_slots_log_the_probability_each_choice_had() -> None:
-    from tastemaker.engine.recommend import explore_slots
+    from tastemaker.rerank.policies import epsilon_greedy as explore_slots
 
     rng = np.random.default_rng(7)
     ranked, epsilon, draws = np.array([30, 10, 20, 40]), 0.4, 20_000

@@ -266,7 +266,8 @@ def radio(
     seed: Annotated[str | None, typer.Option(help="The track to start from.")] = None,
     artist: Annotated[str | None, typer.Option(help="Or an artist: starts from their best-known tracks.")] = None,
     playlist: Annotated[str | None, typer.Option(help="Or a playlist id: starts from its tracks.")] = None,
-    model: Annotated[str, typer.Option(help="A trained model with item vectors: als, bpr or item2vec.")] = "als",
+    model: Annotated[str | None, typer.Option(help="A trained model with item vectors (default: the pipeline once "
+                                                   "trained, else als).")] = None,
     played: Annotated[list[str] | None, typer.Option("--played", help="A track of the session, played through.")] = None,
     skipped: Annotated[list[str] | None, typer.Option("--skipped", help="A track of the session, skipped.")] = None,
     k: Annotated[int, typer.Option("-k")] = 10,
@@ -280,7 +281,7 @@ def radio(
     trained = _load(model)
     vectors = trained.item_vectors()
     if vectors is None:
-        raise fail(f"{model} has no item vectors; train als, bpr or item2vec for radio")
+        raise fail(f"{trained.name} has no item vectors; train pipeline, als, bpr or item2vec for radio")
     ids = trained.item_ids
     store = open_workspace_store()
     tracks = store.entities("tracks")

@@ -22,14 +22,14 @@ def register(app: typer.Typer) -> None:
         app.command()(command)
 
 
-def _vectors(name: str) -> tuple[Any, Any]:
+def _vectors(name: str | None) -> tuple[Any, Any]:
     """A trained model that has item vectors, and its item space."""
     from tastemaker.surfaces.reasons import ItemSpace
 
     model = pipeline._load(name)
     vectors = model.item_vectors()
     if vectors is None:
-        raise fail(f"{name} has no item vectors; train als or bpr (`tastemaker train als`)")
+        raise fail(f"{model.name} has no item vectors; train the pipeline or als (`tastemaker train als`)")
     return model, ItemSpace(model.item_ids, vectors)
 
 
@@ -52,7 +52,7 @@ def _ordering(store: Any) -> Any:
     return lambda mix: order_playlist(mix, features)
 
 
-def daily_mixes_for(store: Any, users: list[str] | None, model_name: str) -> pl.DataFrame:
+def daily_mixes_for(store: Any, users: list[str] | None, model_name: str | None) -> pl.DataFrame:
     """Daily Mixes of ``users`` (every listener when ``None``) from the store and a trained model."""
     from tastemaker.surfaces.daily_mix import DailyMixes
     from tastemaker.surfaces.reasons import display_names
@@ -75,7 +75,8 @@ def daily_mix_cmd(
     user: Annotated[str | None, typer.Option(help="The listener's id.")] = None,
     all_users: Annotated[bool, typer.Option("--all", help="Every listener in the store (batch).")] = False,
     out_dir: Annotated[str, typer.Option("--out", help="Batch output folder (Parquet + JSPF).")] = "daily-mixes",
-    model: Annotated[str, typer.Option(help="A trained model with item vectors (als, bpr).")] = "als",
+    model: Annotated[str | None, typer.Option(help="A trained model with item vectors (default: the pipeline once "
+                                                   "trained, else als).")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """USER's Daily Mixes (taste clusters, mostly familiar, a few new), or every listener's with --all."""
@@ -116,7 +117,8 @@ def daily_mix_cmd(
 
 def home(
     user: Annotated[str, typer.Option(help="The listener's id.")],
-    model: Annotated[str, typer.Option(help="A trained personal model with item vectors (als, bpr).")] = "als",
+    model: Annotated[str | None, typer.Option(help="A trained personal model with item vectors (default: the "
+                                                   "pipeline once trained, else als).")] = None,
     chart: Annotated[str, typer.Option(help="A trained chart model for the popular shelf (country, popularity).")]
     = "country",
     cards: Annotated[int, typer.Option(help="Cards per shelf.")] = 10,
@@ -194,7 +196,8 @@ def episodes(
 def similar(
     track: Annotated[str | None, typer.Option(help="Tracks like this one.")] = None,
     artist: Annotated[str | None, typer.Option(help="Artists like this one (an artist id).")] = None,
-    model: Annotated[str, typer.Option(help="A trained model (any; artists need item vectors: als, bpr).")] = "als",
+    model: Annotated[str | None, typer.Option(help="A trained model (default: the pipeline once trained, else als; "
+                                                   "artists need item vectors).")] = None,
     k: Annotated[int, typer.Option("-k")] = 10,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -206,9 +209,10 @@ def similar(
     store = open_workspace_store()
     tracks, artists, artist_names = _catalog(store)
     if track is not None:
-        found = pipeline._load(model).similar_items(track, k=k)
+        trained = pipeline._load(model)
+        found = trained.similar_items(track, k=k)
         if found.is_empty():
-            raise fail(f"unknown track {track!r}: {model} has never seen it")
+            raise fail(f"unknown track {track!r}: {trained.name} has never seen it")
         names = dict(zip(tracks["track_id"].to_list(), tracks["name"].to_list(), strict=True)) if tracks.height else {}
         rows = found.with_columns(
             pl.col("item_id").replace_strict(names, default=pl.col("item_id"), return_dtype=pl.String).alias("name"),

@@ -32,6 +32,7 @@ from tastemaker.engine.precomputed import MODEL as PRECOMPUTED_MODEL
 from tastemaker.engine.precomputed import Precomputed
 from tastemaker.engine.state import ListeningState
 from tastemaker.ranking.online import CANDIDATES, CandidateScorer
+from tastemaker.rerank.policies import epsilon_greedy
 from tastemaker.surfaces.daily_mix import DailyMixes, MixParams
 from tastemaker.surfaces.discover_weekly import discover_weekly
 from tastemaker.surfaces.home import HomeSources, home, standard_shelves
@@ -227,7 +228,7 @@ class RecommendationService:
         pool = scorer.pool(row, heard, history, recency, max(CANDIDATES, n), vector)
         ranker = self.models.rank if self._arm(listening.user_id) != MODEL_ORDER else None
         scores = ranker.scores(pool.features) if ranker is not None else pool.features[:, 0].astype(np.float64)
-        top, chance, explored = explore_slots(np.argsort(-scores, kind="stable"), n, self.explore, self._rng)
+        top, chance, explored = epsilon_greedy(np.argsort(-scores, kind="stable"), n, self.explore, self._rng)
         names, titles, items = self.catalog.names, self.catalog.titles, scorer.items
         out = []
         for position, at in enumerate(top, start=1):
@@ -314,29 +315,6 @@ class RankerExperiment:
 
     def arm(self, user_id: str) -> str | None:
         return self.assigner.assign(user_id, self.name)
-
-
-def explore_slots(ranked: np.ndarray, n: int, epsilon: float, rng: np.random.Generator
-                  ) -> tuple[list[int], list[float], list[bool]]:
-    """Fill ``n`` slots from ``ranked`` (candidates best first), epsilon-greedy: each slot takes the best
-    candidate left with probability ``1 − epsilon``, else one drawn uniformly from all those left.
-
-    Returns the chosen candidates, each one's propensity (the probability of that choice in that slot
-    given the slots before: ``(1 − ε)·[it was the best left] + ε / left``, what off-policy evaluation
-    divides by) and whether it differs from the greedy choice. With ``epsilon = 0`` the list is the
-    ranking and every propensity 1.
-
-    >>> explore_slots(np.array([4, 2, 9]), 2, 0.0, np.random.default_rng(0))
-    ([4, 2], [1.0, 1.0], [False, False])
-    """
-    left = [int(c) for c in ranked]
-    chosen, chance, explored = [], [], []
-    for _ in range(min(n, len(left))):
-        at = int(rng.integers(len(left))) if epsilon > 0 and rng.random() < epsilon else 0
-        chance.append((1.0 - epsilon) * (at == 0) + epsilon / len(left))
-        explored.append(at != 0)
-        chosen.append(left.pop(at))
-    return chosen, chance, explored
 
 
 def _weights(listening: Listening) -> pl.DataFrame:

@@ -54,7 +54,7 @@ class Sources:
     precomputed: Path
     ranker: str | None = "ranker"
     ann_above: int = EXACT_BELOW
-    #: the share of for-you slots explored (see ``recommend.explore_slots``)
+    #: the share of for-you slots explored (see ``rerank.policies.epsilon_greedy``)
     explore: float = 0.0
     #: the A/B test of the for-you order the server runs, if any
     experiment: RankerExperiment | None = None

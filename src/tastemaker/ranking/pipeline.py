@@ -294,6 +294,25 @@ class Pipeline(Fitted):
                 return vectors
         return self.colistening_
 
+    def similar_items(self, item_id: str, k: int = 10) -> pl.DataFrame:
+        """The ``k`` items closest to ``item_id`` in :meth:`item_vectors` (cosine) as ``item_id, score, rank``;
+        empty for an unknown item."""
+        self._check()
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        at = lookup(self.items_, [item_id])[0]
+        empty = pl.DataFrame(schema={"item_id": pl.String, "score": pl.Float64, "rank": pl.Int64})
+        if at < 0:
+            return empty
+        vectors = self.item_vectors()
+        unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        scores = unit @ unit[at]
+        scores[at] = -np.inf
+        top = np.argsort(-scores, kind="stable")[:k]
+        top = top[np.isfinite(scores[top]) & (scores[top] > 0)]
+        return pl.DataFrame({"item_id": self.items_[top].astype(str), "score": scores[top],
+                             "rank": np.arange(1, len(top) + 1, dtype=np.int64)})
+
     # --- serving --------------------------------------------------------------------------------------------
 
     def score(self, user_ids: Sequence[str], exclude: pl.DataFrame | None = None) -> np.ndarray:

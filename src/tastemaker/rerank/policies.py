@@ -269,3 +269,26 @@ def explore(candidates: pl.DataFrame, pool: pl.DataFrame, slots: Sequence[int], 
         else:
             out[position]["propensity"] = 1.0 - epsilon if fresh.height else 1.0
     return pl.DataFrame(out, schema=rows.schema)
+
+
+def epsilon_greedy(ranked: np.ndarray, n: int, epsilon: float, rng: np.random.Generator
+                  ) -> tuple[list[int], list[float], list[bool]]:
+    """Exploration on arrays (the server's for-you): fill ``n`` slots from ``ranked`` (candidates best first): each slot takes the best
+    candidate left with probability ``1 − epsilon``, else one drawn uniformly from all those left.
+
+    Returns the chosen candidates, each one's propensity (the probability of that choice in that slot
+    given the slots before: ``(1 − ε)·[it was the best left] + ε / left``, what off-policy evaluation
+    divides by) and whether it differs from the greedy choice. With ``epsilon = 0`` the list is the
+    ranking and every propensity 1.
+
+    >>> epsilon_greedy(np.array([4, 2, 9]), 2, 0.0, np.random.default_rng(0))
+    ([4, 2], [1.0, 1.0], [False, False])
+    """
+    left = [int(c) for c in ranked]
+    chosen, chance, explored = [], [], []
+    for _ in range(min(n, len(left))):
+        at = int(rng.integers(len(left))) if epsilon > 0 and rng.random() < epsilon else 0
+        chance.append((1.0 - epsilon) * (at == 0) + epsilon / len(left))
+        explored.append(at != 0)
+        chosen.append(left.pop(at))
+    return chosen, chance, explored
