@@ -88,7 +88,7 @@ class TrainingData:
         if ratings is not None:
             ratings = ratings.join(interactions.select("user_id", "item_id"), on=["user_id", "item_id"], how="semi")
         return replace(self, interactions=interactions, plays=plays, ratings=ratings, items=self.index.items_series,
-                       users=self.index.users_series, now=None)
+                       users=self.index.users_series, item_artists=self.artist_column(), now=None)
 
     def artist_column(self) -> pl.DataFrame | None:
         """``item_id, artist_id`` from :attr:`item_artists` or the interactions' ``artist_id``, else ``None``."""
