@@ -43,6 +43,7 @@ def test_the_held_out_period_is_each_listeners_last_tenth_and_keeps_the_artists(
     late = past.plays.join(cut, on="user_id").filter(pl.col("ts") >= pl.col("cut"))
     assert late.is_empty()  # nothing of the held-out tenth is in the past
     assert later.join(past.interactions, on=["user_id", "item_id"], how="semi").is_empty()  # new to them
+    assert set(later["item_id"]) <= set(past.interactions["item_id"])  # and known to someone before the cut
     assert past.index.artists() is not None and (past.index.artists() >= 0).all()
 
 

@@ -454,11 +454,19 @@ def earlier_period(data: TrainingData, fraction: float, familiar: bool) -> tuple
 
 
 def hold_out(data: TrainingData, share: float, familiar: bool) -> tuple[TrainingData, pl.DataFrame]:
-    """``data`` without the last ``share`` of each listener's span, and what they played in it.
+    """``data`` without the last ``share`` of each listener's span, and what they played in it among the
+    items someone had played before (as the benchmark's discovery-v2 split: a catalogue built from the
+    listening itself holds a track only because someone plays it later, and a model must not be
+    chosen for finding those).
 
     Without timed plays the interactions' ``last_ts`` orders them; without either, a seeded
     random ``share`` of each listener's items is held out.
     """
+    past, later = _held_out(data, share, familiar)
+    return past, later.join(past.interactions.select("item_id").unique(), on="item_id", how="semi")
+
+
+def _held_out(data: TrainingData, share: float, familiar: bool) -> tuple[TrainingData, pl.DataFrame]:
     if data.plays is not None:
         return _cut(data, 1.0 - share, familiar)
     frame = data.interactions
