@@ -296,6 +296,9 @@ def radio(
     if as_json:
         print_json({"seed": seed, "artist": artist, "playlist": playlist, "model": model, "tracks": queue.to_dicts()})
         return
+    if tracks.height:  # a person reads names, not ids
+        queue = queue.join(tracks.select(pl.col("track_id").alias("item_id"), "name", "artist_name"), on="item_id",
+                           how="left", maintain_order="left").select("position", "name", "artist_name", "reason")
     print_frame(f"radio from {label}", queue)
 
 
