@@ -43,33 +43,35 @@ def test_recent_favourite_outranks_an_old_one_with_recency_but_not_with_counts()
     assert by_recency["item_id"].to_list() == ["new"]
 
 
-def test_split_recency_refuses_events_that_are_not_the_train_part(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_splits_train_events_give_recency_and_must_be_its_train_part(tmp_path) -> None:  # type: ignore[no-untyped-def]
     train = pl.DataFrame({"user_id": ["u", "u"], "item_id": ["x", "y"], "weight": [2, 1]})
     train.write_csv(tmp_path / "train.tsv", separator="\t")
     for part in ("valid", "test"):
         pl.DataFrame({"user_id": ["u"], "item_id": ["z"]}).write_csv(tmp_path / f"{part}.tsv", separator="\t")
-    split = FixedSplit.load(tmp_path)
-    ts = [NOW - timedelta(days=d) for d in (100, 0, 50)]
-    events = pl.DataFrame({"user_id": ["u"] * 3, "item_id": ["x", "x", "y"], "ts": ts})
-    weights = split.recency_weights(events, half_life_days=50.0).toarray()[0]
-    # x: one play 100 days before the user's newest (0.25) plus the newest itself (1); y: 50 days (0.5)
+    when = [(NOW - timedelta(days=d)).strftime("%Y-%m-%d %H:%M") for d in (100, 0, 50, 10)]
+    events = pl.DataFrame({"user_id": ["u"] * 4, "item_id": ["x", "x", "y", "y"], "end_time": when,
+                           "ms_played": [200_000, 200_000, 180_000, 5_000]})  # the last stream of y is a skip
+    events.write_csv(tmp_path / "train_events.tsv", separator="\t")
+    data = FixedSplit.load(tmp_path).training_data()
+    assert data.plays is not None and data.plays["skipped"].to_list() == [False, False, False, True]
+    weights = data.index.recency(50.0).toarray()[0]
+    # x: one play 100 days before the user's newest (0.25) plus the newest itself (1); y: 50 days (0.5); skips don't count
     assert weights[:2] == pytest.approx([1.25, 0.5]) and weights[2] == 0
-    with pytest.raises(ValueError, match="not this split's train part"):
-        split.recency_weights(events.head(2), half_life_days=50.0)
-    assert np.isfinite(weights).all()
+    events.head(3).write_csv(tmp_path / "train_events.tsv", separator="\t")  # without the skip: still the train part
+    assert FixedSplit.load(tmp_path).plays is not None
+    events.slice(1).write_csv(tmp_path / "train_events.tsv", separator="\t")  # one play of x short
+    with pytest.raises(ValueError, match="not the train part"):
+        FixedSplit.load(tmp_path)
 
 
-def test_pair_weights_take_one_value_per_train_pair_and_refuse_anything_else(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_ratings_are_the_confidence_of_their_pairs(tmp_path) -> None:  # type: ignore[no-untyped-def]
     pl.DataFrame({"user_id": ["u", "u", "v"], "item_id": ["x", "y", "x"]}).write_csv(tmp_path / "train.tsv", separator="\t")
     for part in ("valid", "test"):
         pl.DataFrame({"user_id": ["u"], "item_id": ["z"]}).write_csv(tmp_path / f"{part}.tsv", separator="\t")
     split = FixedSplit.load(tmp_path)
     ratings = pl.DataFrame({"user_id": ["v", "u", "u"], "item_id": ["x", "y", "x"], "value": [2, 5, 4]})
-    assert split.pair_weights(ratings).toarray().tolist() == [[4, 5, 0], [2, 0, 0]]
-    with pytest.raises(ValueError, match="one to one"):
-        split.pair_weights(ratings.head(2))
-    with pytest.raises(ValueError, match="one to one"):
-        split.pair_weights(pl.concat([ratings, pl.DataFrame({"user_id": ["v"], "item_id": ["z"], "value": [1]})]))
+    assert split.training_data(ratings=ratings).index.confidence().toarray().tolist() == [[4, 5, 0], [2, 0, 0]]
+    assert split.training_data().index.confidence().toarray().tolist() == [[np.log(2)] * 2 + [0], [np.log(2), 0, 0]]
 
 
 def test_a_split_from_frames_shares_the_id_map_and_refuses_ids_outside_it(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -154,48 +154,6 @@ class FixedSplit:
         return cls(name, users, items, frames, matrices, weights)
 
 
-    def pair_weights(self, values: pl.DataFrame) -> sp.csr_matrix:
-        """A train matrix carrying side information per pair (``user_id, item_id, value``), e.g. ratings.
-
-        ``values`` must hold every train pair exactly once and nothing else; anything else is refused.
-        """
-        train = self.frames["train"].select("user_id", "item_id")
-        joined = train.join(values, on=["user_id", "item_id"], how="left")
-        if joined["value"].null_count() or values.height != train.height:
-            raise ValueError(f"the values do not match this split's train pairs one to one ({values.height:,} rows "
-                             f"for {train.height:,} pairs, {joined['value'].null_count():,} pairs without a value)")
-        joined = (joined.join(pl.DataFrame({"user_id": self.users, "u": np.arange(len(self.users))}), on="user_id")
-                  .join(pl.DataFrame({"item_id": self.items, "i": np.arange(len(self.items))}), on="item_id"))
-        return sp.csr_matrix((joined["value"].cast(pl.Float32).to_numpy(), (joined["u"].to_numpy(), joined["i"].to_numpy())),
-                             shape=(len(self.users), len(self.items)))
-
-    def recency_weights(self, events: pl.DataFrame, half_life_days: float) -> sp.csr_matrix:
-        """Train listens decayed by age, from the train part's own timestamped events.
-
-        Split files carry counts, not times. ``events`` (``user_id, item_id, ts``) must be
-        exactly the train part's listens, one row per listen: the per-pair counts are checked
-        against the train ``weight`` column and a mismatch is refused, so nothing outside the
-        train part can slip in. Age runs back from each user's newest train listen.
-        """
-        counts = events.group_by("user_id", "item_id").agg(pl.len().alias("n"))
-        train = self.frames["train"]
-        check = counts.join(train.select("user_id", "item_id", pl.col("weight") if "weight" in train.columns
-                                         else pl.lit(1).alias("weight")), on=["user_id", "item_id"], how="full",
-                            coalesce=True)
-        bad = check.filter(pl.col("n").is_null() | pl.col("weight").is_null() | (pl.col("n") != pl.col("weight")))
-        if bad.height:
-            raise ValueError(f"the events are not this split's train part: {bad.height:,} (user, item) pairs "
-                             "differ from train.tsv")
-        age = (pl.col("ts").max().over("user_id") - pl.col("ts")).dt.total_seconds() / 86400.0
-        decayed = (events.with_columns((0.5 ** (age / half_life_days)).alias("w"))
-                   .join(pl.DataFrame({"user_id": self.users, "u": np.arange(len(self.users))}), on="user_id")
-                   .join(pl.DataFrame({"item_id": self.items, "i": np.arange(len(self.items))}), on="item_id"))
-        m = sp.csr_matrix((decayed["w"].to_numpy(), (decayed["u"].to_numpy(), decayed["i"].to_numpy())),
-                          shape=(len(self.users), len(self.items)))
-        m.sum_duplicates()
-        return m
-
-
 def top_k(model: MatrixModel, X: sp.csr_matrix, target: sp.csr_matrix, mask: sp.csr_matrix | None,
           k: int) -> pl.DataFrame:
     """Each target user's top ``k`` item indices as ``u, i, rank`` (masked items never ranked)."""
