@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from tastemaker.evaluation.fixed_split import FixedSplit
-from tastemaker.ranking.pipeline import earlier_period
+from tastemaker.ranking.periods import earlier_period
 
 pytestmark = pytest.mark.realdata
 

@@ -13,7 +13,7 @@ from tastemaker.candidates.catalogue import create
 from tastemaker.candidates.data import TrainingData
 from tastemaker.candidates.hybrid import clear_gain
 from tastemaker.ranking.candidate_features import FeatureInputs
-from tastemaker.ranking.pipeline import hold_out
+from tastemaker.ranking.periods import hold_out
 
 START = datetime(2026, 1, 1)
 
