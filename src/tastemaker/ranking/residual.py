@@ -75,7 +75,9 @@ def candidate_pool(hybrid: Hybrid, members: Mapping[str, Any], users: np.ndarray
     names = ["blend_z", "blend_log_rank"]
     for name, raw in zip(members, raws, strict=True):
         z = standardise(raw)
-        rank = np.argsort(np.argsort(-z, axis=1, kind="stable"), axis=1)
+        order = np.argsort(-z, axis=1, kind="stable")
+        rank = np.empty_like(order)  # the inverse permutation: what a second argsort would give, without the sort
+        np.put_along_axis(rank, order, np.broadcast_to(np.arange(order.shape[1]), order.shape), axis=1)
         columns += [np.take_along_axis(z, top, 1), np.log1p(np.take_along_axis(rank, top, 1))]
         names += [f"{name}_z", f"{name}_log_rank"]
     if popularity is None:
