@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 TORCH  := torch==2.13.0
 export OPENBLAS_NUM_THREADS := 1
 
-.PHONY: demo test install bench bench-import bench-quality bench-policies bench-batch bench-serving bench-experiments clean
+.PHONY: demo test install bench bench-import bench-quality bench-pipeline bench-policies bench-batch bench-serving bench-experiments clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ bench-import: $(STAMP)
 bench-quality: $(STAMP)
 	$(BIN)/python -W ignore bench/quality.py
 
+bench-pipeline: $(STAMP)
+	$(BIN)/python bench/pipeline_latency.py
+
 bench-policies: $(STAMP)
 	$(BIN)/python -W ignore bench/policies.py
 
@@ -44,7 +47,7 @@ bench-serving: $(STAMP)
 bench-experiments: $(STAMP)
 	$(BIN)/python -W ignore bench/experiments.py
 
-bench: bench-import bench-quality bench-policies bench-batch bench-serving bench-experiments
+bench: bench-import bench-quality bench-pipeline bench-policies bench-batch bench-serving bench-experiments
 
 clean:
 	rm -rf $(VENV) .demo-workspace .pytest_cache
