@@ -218,7 +218,7 @@ def recommend(
     if as_json:
         print_json({"user": user, "model": model, "items": recs.select("item_id", "score", "rank").to_dicts()})
         return
-    print_frame(f"{model} for {user}", recs.select("rank", "item_id", "score"))
+    print_frame(f"{model} for {user}", _named(recs, open_workspace_store().entities("tracks"), "rank", "score"))
 
 
 def discover_weekly_cmd(
@@ -296,10 +296,17 @@ def radio(
     if as_json:
         print_json({"seed": seed, "artist": artist, "playlist": playlist, "model": model, "tracks": queue.to_dicts()})
         return
-    if tracks.height:  # a person reads names, not ids
-        queue = queue.join(tracks.select(pl.col("track_id").alias("item_id"), "name", "artist_name"), on="item_id",
-                           how="left", maintain_order="left").select("position", "name", "artist_name", "reason")
-    print_frame(f"radio from {label}", queue)
+    print_frame(f"radio from {label}", _named(queue, tracks, "position", "reason"))
+
+
+def _named(rows: pl.DataFrame, tracks: pl.DataFrame, first: str, *rest: str) -> pl.DataFrame:
+    """``rows`` as a person reads them: ``first``, the track's name and artist, then ``rest`` (ids only
+    where the catalogue has no tracks table)."""
+    if not tracks.height:
+        return rows.select(first, "item_id", *rest)
+    named = rows.join(tracks.select(pl.col("track_id").alias("item_id"), "name", "artist_name"), on="item_id",
+                      how="left", maintain_order="left")
+    return named.select(first, pl.coalesce("name", "item_id").alias("name"), "artist_name", *rest)
 
 
 def _radio_label(tracks: pl.DataFrame, seed: str | None, artist: str | None, label: str) -> str:
