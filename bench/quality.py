@@ -28,6 +28,7 @@ import polars as pl  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from tastemaker.candidates.catalogue import create  # noqa: E402
+from tastemaker.cli.invocation import parse_params  # noqa: E402
 from tastemaker.evaluation.fixed_split import (  # noqa: E402
     FixedSplit,
     SplitModel,
@@ -80,12 +81,13 @@ def lastfm_friends(split: FixedSplit) -> dict[str, Any]:
 SIDE_DATA = {"ml100k-recbole": movielens_ratings, "lastfm2k": lastfm_friends}
 
 
-def run_split(folder: Path) -> dict[str, Any]:
+def run_split(folder: Path, params: dict[str, Any]) -> dict[str, Any]:
     split = FixedSplit.load(folder)
     familiar = split.name.endswith("-familiar")  # the README's protocol: nothing is masked on familiar splits
     side = SIDE_DATA[split.name](split) if split.name in SIDE_DATA else {}
     start = time.perf_counter()
-    pipeline = fit_recommender(create("pipeline", target="familiar" if familiar else "discovery"), split, **side)
+    pipeline = fit_recommender(create("pipeline", target="familiar" if familiar else "discovery", **params), split,
+                               **side)
     fit_seconds = round(time.perf_counter() - start, 1)
     out: dict[str, Any] = {"pop": test(split, fit_recommender(create("popularity"), split), familiar)}
     for name, model in pipeline.tried_.items():
@@ -159,12 +161,15 @@ def write_doc(results: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--splits", default=SPLITS)
+    parser.add_argument("--param", action="append", help="NAME=VALUE of the pipeline's config, repeatable "
+                        "(e.g. min_gain_se=0); the results then describe that pipeline")
     args = parser.parse_args()
+    params = parse_params(args.param)
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results = {name: models for name, models in previous.items() if "pipeline" in models}
     with threadpool_limits(2, "blas"):
         for name in args.splits.split(","):
-            results[name] = run_split(BENCH / name)
+            results[name] = run_split(BENCH / name, params)
             RESULTS.parent.mkdir(parents=True, exist_ok=True)
             RESULTS.write_text(json.dumps(results, indent=1, default=float) + "\n")
     write_doc(results)

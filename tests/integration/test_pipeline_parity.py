@@ -26,6 +26,8 @@ def test_served_for_you_equals_the_offline_list_of_the_same_pipeline(piped: tupl
     ws, version = piped
     shown = json.loads(tm(ws, "models", "show", "pipeline").stdout)
     assert shown["params"]["max_grid"] == 1 and shown["version"] == version
+    assert set(shown["metrics"]["oof_ndcg@10"]) == {"best-single", "blend-zscore", "blend-rrf"}  # what it chose on
+    assert shown["metrics"]["serving_members"] and "history" in shown["metrics"]["members"]
     server = start(ws)  # no --model: the pipeline, since it is trained
     users = [f"tm:user:{n:06d}" for n in (1, 7, 42)]
     for user in users:

@@ -35,7 +35,7 @@ def _point(root: Path, name: str, version: str) -> None:
 
 
 def register(root: Path, name: str, model: Saveable, data: dict[str, Any],
-             metrics: dict[str, float] | None = None) -> str:
+             metrics: dict[str, Any] | None = None) -> str:
     """Save ``model`` as the next version of ``name``, make it the latest, and return the version."""
     existing = _versions(root, name)
     version = f"v{int(existing[-1][1:]) + 1 if existing else 1:04d}"

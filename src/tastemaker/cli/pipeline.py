@@ -12,6 +12,7 @@ from rich.table import Table
 from tastemaker.candidates.catalogue import CATALOGUE, create, load
 from tastemaker.candidates.contract import Recommender
 from tastemaker.candidates.data import TrainingData
+from tastemaker.ranking.pipeline import Pipeline
 from tastemaker.cli.invocation import (fail, open_workspace_store, out, parse_params, playlist_app, print_frame,
                                        print_json, settings)
 from tastemaker.errors import TastemakerError
@@ -36,7 +37,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _save(name: str, model: Recommender, store: Any, pairs: int, store_version: int | None = None) -> str:
-    """Register a trained model with the store snapshot it saw; returns its version.
+    """Register a trained model with the store snapshot it saw; returns its version. A pipeline's choices
+    go into its metrics (`tastemaker models show pipeline`).
 
     ``store_version``: the version read *before* the training data (a write during training,
     e.g. forgetting a listener, then shows as newer than the model); defaults to the current one.
@@ -45,7 +47,8 @@ def _save(name: str, model: Recommender, store: Any, pairs: int, store_version: 
 
     seen = store.version() if store_version is None else store_version
     data = {"store": store.url, "store_version": seen, "events": store.count("events"), "pairs": pairs}
-    return register(settings().models_dir, name, model, data)
+    metrics = model.summary() if isinstance(model, Pipeline) else None
+    return register(settings().models_dir, name, model, data, metrics)
 
 
 def _make(name: str, params: dict[str, Any] | None = None) -> Recommender:

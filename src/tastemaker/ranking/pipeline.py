@@ -269,6 +269,17 @@ class Pipeline(Fitted):
         self.__dict__.pop("sources", None)
         self.n_candidates = min(self.config.candidates, len(index.items) - 1)
 
+    def summary(self) -> dict[str, Any]:
+        """What was chosen, in a few numbers: each member's setting and later-period NDCG@10, the blend's way
+        and out-of-fold NDCG@10 per way, and the ranker's out-of-fold gain (kept or not)."""
+        self._check()
+        blend, ranker = self.report_["blend"], self.report_.get("ranker") or {}
+        gain = next((t for t in ranker.get("tried", []) if "gain" in t), {})
+        return {"members": {n: r.get("valid_ndcg@10", r.get("skipped")) for n, r in self.report_["members"].items()},
+                "blend": blend["way"], "blend_members": blend["members"], "oof_ndcg@10": blend["oof_ndcg@10"],
+                "ranker_kept": self.corrections_ is not None, "ranker_gain": gain.get("gain"),
+                "ranker_gain_se": gain.get("gain_se"), "serving_members": list(self.members_)}
+
     def blend_only(self) -> Pipeline:
         """The same pipeline without the ranker's corrections: the blend's own order (to measure the ranker)."""
         self._check()
