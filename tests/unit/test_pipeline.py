@@ -61,7 +61,8 @@ def test_the_features_of_another_period_are_the_ones_the_ranker_learnt() -> None
     learnt = FeatureInputs.of(_bundle(skips=True).index)
     assert learnt.skips is not None
     later = FeatureInputs.of(_bundle(skips=False).index, like=learnt)  # no skips in this period
-    assert later.skips is not None and np.isnan(later.skips).all()
+    assert later.skips is not None and later.skips.nnz == 0  # unknown everywhere, as a table as large as nothing
+    assert learnt.skips.nnz and learnt.skips.shape[0] == len(_bundle().index.users)
     names = [n for source in learnt.sources() for n in source.names]
     assert names == [n for source in later.sources() for n in source.names]
 
@@ -72,3 +73,19 @@ def test_a_gain_inside_the_noise_is_not_clear() -> None:
     assert not clear_gain(noisy, base, 1.0)[0]
     assert clear_gain(base + 0.01, base, 1.0)[0]  # the same gain for everyone is clear
     assert not clear_gain(base - 0.01, base, 0.0)[0]  # a loss never is
+
+
+def test_the_serving_path_returns_the_full_scorings_top_items_in_order() -> None:
+    data = _bundle()
+    pipe = create("pipeline", only=["history", "itemknn", "artist"], max_grid=1, folds=2, candidates=20).fit(data)
+    users = ["u00", "u07", "u13"]
+    heard = data.interactions.filter(pl.col("user_id").is_in(users)).select("user_id", "item_id")
+    full = pipe.recommend(users, k=8, exclude=heard)
+    rows = np.searchsorted(pipe.users_, users)
+    blocked = [np.searchsorted(pipe.items_, heard.filter(pl.col("user_id") == u)["item_id"].to_numpy())
+               for u in users]
+    items, scores = pipe.ranked(rows, blocked, k=8)
+    for at, user in enumerate(users):
+        assert pipe.items_[items[at]].tolist() == full.filter(pl.col("user_id") == user)["item_id"].to_list()
+        assert np.allclose(scores[at], full.filter(pl.col("user_id") == user)["score"].to_numpy())
+        assert not set(items[at]) & set(blocked[at].tolist())

@@ -189,8 +189,9 @@ class Indexed:
         keep = (rows >= 0) & (cols >= 0)
         return sp.csr_matrix((np.ones(int(keep.sum())), (rows[keep], cols[keep])), shape=(len(self.users),) * 2)
 
-    def last_artist_days(self, artists: np.ndarray) -> np.ndarray | None:
-        """Users × artists: days from the user's last listen of the artist to their last listen (NaN: never)."""
+    def last_artist_days(self, artists: np.ndarray) -> sp.csr_matrix | None:
+        """Users × artists: days from the user's last listen of the artist to their last listen, as a
+        :func:`shifted` table (never listened: not stored)."""
         plays = self.data.plays
         if plays is None or not (artists >= 0).any():
             return None
@@ -200,12 +201,12 @@ class Indexed:
         frame = (pl.DataFrame({"u": rows[keep], "a": artists[cols[keep]], "ts": listened["ts"].filter(pl.Series(keep))})
                  .filter(pl.col("a") >= 0).group_by("u", "a").agg(pl.col("ts").max())
                  .with_columns(((pl.col("ts").max().over("u") - pl.col("ts")).dt.total_seconds() / 86400.0).alias("d")))
-        days = np.full((len(self.users), int(artists.max()) + 1), np.nan)
-        days[frame["u"].to_numpy(), frame["a"].to_numpy()] = frame["d"].to_numpy()
-        return days
+        return shifted(frame["u"].to_numpy(), frame["a"].to_numpy(), frame["d"].to_numpy(),
+                       (len(self.users), int(artists.max()) + 1))
 
-    def skip_shares(self, artists: np.ndarray) -> np.ndarray | None:
-        """Users × artists: the share of the user's streams of the artist that were skipped (NaN: never streamed)."""
+    def skip_shares(self, artists: np.ndarray) -> sp.csr_matrix | None:
+        """Users × artists: the share of the user's streams of the artist that were skipped, as a :func:`shifted`
+        table (never streamed: not stored)."""
         plays = self.data.plays
         if plays is None or not (artists >= 0).any() or not plays["skipped"].any():
             return None
@@ -214,9 +215,20 @@ class Indexed:
         frame = (pl.DataFrame({"u": rows[keep], "a": artists[cols[keep]],
                                "s": plays["skipped"].filter(pl.Series(keep)).cast(pl.Float64)})
                  .filter(pl.col("a") >= 0).group_by("u", "a").agg(pl.col("s").mean()))
-        shares = np.full((len(self.users), int(artists.max()) + 1), np.nan)
-        shares[frame["u"].to_numpy(), frame["a"].to_numpy()] = frame["s"].to_numpy()
-        return shares
+        return shifted(frame["u"].to_numpy(), frame["a"].to_numpy(), frame["s"].to_numpy(),
+                       (len(self.users), int(artists.max()) + 1))
+
+
+def shifted(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
+    """A sparse table of non-negative ``values`` where "not stored" means unknown, not 0: each value is stored
+    plus one (read back with :func:`unshifted`). A users × artists table stays as large as the listening."""
+    return sp.csr_matrix((np.asarray(values, dtype=np.float64) + 1.0, (rows, cols)), shape=shape)
+
+
+def unshifted(table: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``table[rows[r], cols[r, c]]`` of a :func:`shifted` table for every ``r, c``: the value, NaN where unknown."""
+    got = np.asarray(table[np.repeat(rows, cols.shape[1]), cols.ravel()], dtype=np.float64).reshape(cols.shape)
+    return np.where(got > 0, got - 1.0, np.nan)
 
 
 def lookup(sorted_ids: np.ndarray, ids: pl.Series | np.ndarray) -> np.ndarray:

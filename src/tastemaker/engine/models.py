@@ -27,6 +27,7 @@ from tastemaker.candidates.data import TrainingData
 from tastemaker.candidates.popularity import Popularity
 from tastemaker.candidates.registry import resolve
 from tastemaker.engine.catalog import Catalog
+from tastemaker.engine.ranked import RankedPath
 from tastemaker.features.interactions import interactions
 from tastemaker.ranking.online import CandidateScorer, OnlineRanker, item_stats
 from tastemaker.surfaces.radio import Radio
@@ -94,6 +95,8 @@ class ModelSet:
     chart: pl.DataFrame | None = None
     scorer: CandidateScorer | None = None
     ranker: Slot | None = None
+    #: the array path of a personal model that ranks on rows itself (the pipeline), else None
+    path: RankedPath | None = None
 
     @classmethod
     def load(cls, models_dir: Path, store: Any, catalog: Catalog, personal: str = "als",
@@ -130,7 +133,10 @@ class ModelSet:
             if not ranks.loaded and _can_keep(keep.ranker if keep else None, models_dir):
                 assert keep is not None and keep.ranker is not None
                 ranks = _kept(keep.ranker, ranks.error)
-        return cls(mine, backup, space, radio, _chart(backup.model, catalog), scorer, ranks)
+        path = RankedPath.of(mine.model) if mine.loaded else None
+        if path is not None:
+            ranks = None  # the pipeline carries its own ranker
+        return cls(mine, backup, space, radio, _chart(backup.model, catalog), scorer, ranks, path)
 
     @property
     def rank(self) -> OnlineRanker | None:

@@ -30,6 +30,7 @@ from tastemaker.engine.models import ModelSet
 from tastemaker.engine.onboarding import picked_rows, profile
 from tastemaker.engine.precomputed import MODEL as PRECOMPUTED_MODEL
 from tastemaker.engine.precomputed import Precomputed
+from tastemaker.engine.ranked import RankedPath
 from tastemaker.engine.state import ListeningState
 from tastemaker.ranking.online import CANDIDATES, CandidateScorer
 from tastemaker.rerank.policies import epsilon_greedy
@@ -198,6 +199,8 @@ class RecommendationService:
 
     # ------------------------------------------------------------------ surfaces of the personal model
     def _for_you(self, listening: Listening, n: int) -> pl.DataFrame | list[dict[str, Any]]:
+        if self.models.path is not None:
+            return self._for_you_pipeline(self.models.path, listening, n)
         scorer = self.models.scorer
         if scorer is not None:
             return self._for_you_ranked(scorer, listening, n)
@@ -229,19 +232,35 @@ class RecommendationService:
         ranker = self.models.rank if self._arm(listening.user_id) != MODEL_ORDER else None
         scores = ranker.scores(pool.features) if ranker is not None else pool.features[:, 0].astype(np.float64)
         top, chance, explored = epsilon_greedy(np.argsort(-scores, kind="stable"), n, self.explore, self._rng)
-        names, titles, items = self.catalog.names, self.catalog.titles, scorer.items
-        out = []
-        for position, at in enumerate(top, start=1):
-            item_id = str(items[pool.rows[at]])
-            because = int(pool.because[at])
-            played = str(items[because]) if because >= 0 else None
-            title, artist = titles.get(item_id, (item_id, None))
-            why = (reason("exploration") if explored[position - 1] else
-                   reason("because", name=names.get(played, played)) if played else reason("discovery"))
-            out.append({"position": position, "item_id": item_id, "kind": "track", "title": title,
-                        "subtitle": artist, "score": float(scores[at]), "reason": why, "because": played,
-                        "group": None, "group_title": None, "propensity": chance[position - 1]})
-        return out
+        items = scorer.items
+        return [self._item(position, str(items[pool.rows[at]]), float(scores[at]),
+                           str(items[pool.because[at]]) if pool.because[at] >= 0 else None, explored[position - 1],
+                           chance[position - 1]) for position, at in enumerate(top, start=1)]
+
+    def _for_you_pipeline(self, path: RankedPath, listening: Listening, n: int) -> list[dict[str, Any]]:
+        """For-you from the pipeline's own order (its members, blend and ranker) on arrays, each track
+        "because you played" the recent history track closest to it; exploration draws from the rest of
+        the pipeline's candidates."""
+        depth = path.depth if self.explore > 0 else n
+        found = path.top(listening.user_id, listening.heard["item_id"].to_list(),
+                         listening.history["item_id"].to_list(), listening.history["recency"].to_numpy(), depth)
+        if found is None:
+            raise Unservable("unknown_user")
+        rows, scores, because = found
+        top, chance, explored = epsilon_greedy(np.arange(len(rows)), n, self.explore, self._rng)
+        return [self._item(position, str(path.items[rows[at]]), float(scores[at]),
+                           str(path.items[because[at]]) if because[at] >= 0 else None, explored[position - 1],
+                           chance[position - 1]) for position, at in enumerate(top, start=1)]
+
+    def _item(self, position: int, item_id: str, score: float, played: str | None, explored: bool,
+              chance: float | None) -> dict[str, Any]:
+        """One served track of an array path, named from the catalog."""
+        title, artist = self.catalog.titles.get(item_id, (item_id, None))
+        why = (reason("exploration") if explored else
+               reason("because", name=self.catalog.names.get(played, played)) if played else reason("discovery"))
+        return {"position": position, "item_id": item_id, "kind": "track", "title": title, "subtitle": artist,
+                "score": score, "reason": why, "because": played, "group": None, "group_title": None,
+                "propensity": chance}
 
     def _discover_weekly(self, listening: Listening, n: int) -> pl.DataFrame:
         if self.catalog.tracks.is_empty():

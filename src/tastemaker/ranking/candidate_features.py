@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 import scipy.sparse as sp
 
-from tastemaker.candidates.data import Indexed
+from tastemaker.candidates.data import Indexed, shifted, unshifted
 
 #: users per block when a source needs a dense users × items product
 BLOCK = 256
@@ -106,8 +106,8 @@ class ArtistAffinity:
     Items of unknown artist (``-1``) get 0 and NaN.
     """
 
-    def __init__(self, W: sp.spmatrix, item_artists: np.ndarray, days_since: np.ndarray | None = None,
-                 skips: np.ndarray | None = None) -> None:
+    def __init__(self, W: sp.spmatrix, item_artists: np.ndarray, days_since: sp.csr_matrix | np.ndarray | None = None,
+                 skips: sp.csr_matrix | np.ndarray | None = None) -> None:
         W = sp.csr_matrix(W, dtype=np.float64)
         artists = np.asarray(item_artists, dtype=np.int64)
         if len(artists) != W.shape[1]:
@@ -117,6 +117,7 @@ class ArtistAffinity:
         for label, table in (("days_since", days_since), ("skips", skips)):
             if table is not None and table.shape != (W.shape[0], n_artists):
                 raise ValueError(f"{label} must be users × artists {(W.shape[0], n_artists)}, got {table.shape}")
+        days_since, skips = _sparse_table(days_since), _sparse_table(skips)
         to_artist = sp.csr_matrix((np.ones(known.size), (known, artists[known])), shape=(W.shape[1], n_artists))
         totals = np.asarray(W.sum(axis=1)).ravel()
         self.share = (sp.diags(1.0 / np.where(totals > 0, totals, 1.0)) @ W @ to_artist).tocsr()
@@ -135,8 +136,17 @@ class ArtistAffinity:
         columns = [share, tracks]
         for table in (self.days_since, self.skips):
             if table is not None:
-                columns.append(np.where(unknown, np.nan, table[users[:, None], safe]))
+                columns.append(np.where(unknown, np.nan, unshifted(table, users, safe)))
         return np.stack(columns, axis=-1).astype(np.float32)
+
+
+def _sparse_table(table: sp.csr_matrix | np.ndarray | None) -> sp.csr_matrix | None:
+    """A users × artists table as :func:`~tastemaker.candidates.data.shifted` stores it (a dense one, NaN for
+    unknown, is what pipelines saved before tables were sparse)."""
+    if table is None or sp.issparse(table):
+        return table
+    rows, cols = np.nonzero(~np.isnan(table))
+    return shifted(rows, cols, table[rows, cols], table.shape)
 
 
 class FriendsListening:
@@ -179,7 +189,8 @@ class FeatureInputs:
     ``X``: binary history; ``W``: listens per pair; ``weights``: listening-aware confidence
     (ratings, or log plays) where the data has more than ones; ``friends``: users × users;
     ``artists``: each item's artist index; ``days``/``skips``: users × artists, days since the
-    artist was last played and the share of its streams skipped (timed plays only).
+    artist was last played and the share of its streams skipped (timed plays only; sparse, see
+    :func:`~tastemaker.candidates.data.shifted`).
     """
 
     X: sp.csr_matrix
@@ -187,8 +198,8 @@ class FeatureInputs:
     weights: sp.csr_matrix | None = None
     friends: sp.csr_matrix | None = None
     artists: np.ndarray | None = None
-    days: np.ndarray | None = None
-    skips: np.ndarray | None = None
+    days: sp.csr_matrix | None = None
+    skips: sp.csr_matrix | None = None
 
     @classmethod
     def of(cls, index: Indexed, like: FeatureInputs | None = None) -> FeatureInputs:
@@ -209,7 +220,7 @@ class FeatureInputs:
         def table(kind: str, made: np.ndarray | None) -> np.ndarray | None:
             if getattr(like, kind) is None or artists is None:
                 return None
-            return made if made is not None else np.full((users, width), np.nan)
+            return made if made is not None else sp.csr_matrix((users, width))
 
         friends = index.friends() if like.friends is not None else None
         return cls(index.X, index.W, index.confidence() if like.weights is not None else None,

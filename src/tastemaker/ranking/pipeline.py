@@ -40,7 +40,7 @@ from tastemaker.candidates.hybrid import BlendPool, Hybrid, choose_blend
 from tastemaker.ranking.candidate_features import FeatureInputs
 from tastemaker.ranking.ltr import Ranker
 from tastemaker.ranking.periods import earlier_period, hold_out
-from tastemaker.ranking.residual import CorrectionSearch, Corrections, candidate_pool, fit_corrections
+from tastemaker.ranking.residual import CorrectionSearch, Corrections, candidate_pool, fit_corrections, scored_pool
 
 K = 10
 
@@ -90,7 +90,8 @@ class PipelineConfig(Config):
     items per listener the ranker re-orders; ``scales``/``leaves``: the ranker's search;
     ``earlier``: where in each listener's span an earlier period is cut for extra ranker lists
     (times needed); ``later``: the share of each listener's span held out as the later period
-    when none is given; ``choice_users``: at most this many listeners judge the choices;
+    when none is given; ``choice_users``: at most this many listeners judge the choices, and at most ``choice_cells``
+    listeners × items (each member's scores of them are held while choosing: 50M cells are 400 MB);
     ``max_grid``: try at most this many settings of each member (the first of its grid), for a
     quick fit; ``only``: the members to try (default: all; ``history`` always); ``min_gain_se``: a
     blend over the best member, and corrections over the blend, are taken only when their
@@ -110,6 +111,7 @@ class PipelineConfig(Config):
     earlier: float = Field(7 / 8, gt=0, lt=1)
     later: float = Field(0.1, gt=0, lt=1)
     choice_users: int = Field(5_000, ge=10)
+    choice_cells: int = Field(50_000_000, ge=10)
     max_grid: int | None = Field(None, ge=1)
     only: list[str] | None = None
     min_gain_se: float = Field(1.0, ge=0)
@@ -172,8 +174,8 @@ class Pipeline(Fitted):
         users = np.flatnonzero(np.diff(V.indptr) > 0)
         if not len(users):
             raise ValueError("no listener has anything in the later period to choose on")
-        if len(users) > self.config.choice_users:
-            users = np.sort(np.random.default_rng(self.config.seed).choice(users, self.config.choice_users, False))
+        later_users = len(users)
+        users = self._judges(users, len(index.items))
         mask = None if self.config.target == "familiar" else index.X
         members, report = self._members(data, users, V, mask)
         names = sorted(members, key=lambda n: -report[n]["valid_ndcg@10"])
@@ -185,7 +187,8 @@ class Pipeline(Fitted):
         self.tried_ = dict(self.members_)  # every member at its best setting (not saved)
         self.weights_, self.fusion_ = list(chosen["weights"]), chosen["fusion"]
         self._set_data(data)
-        self.report_: dict[str, Any] = {"members": report, "blend": {
+        self.report_: dict[str, Any] = {"judges": {"listeners": int(len(users)), "of": later_users},
+                                        "members": report, "blend": {
             **chosen, "members": [n for n, w in zip(names, chosen["weights"], strict=True) if w],
             "weights": dict(zip(names, chosen["weights"], strict=True))}}
         self.corrections_ = self._corrections(data, users, V, mask, members) if self.config.ranker else None
@@ -195,6 +198,13 @@ class Pipeline(Fitted):
             self.weights_ = [self.weights_[i] for i in kept]
         self.report_["serving_members"] = list(self.members_)
         return self
+
+    def _judges(self, users: np.ndarray, items: int) -> np.ndarray:
+        """At most ``choice_users`` of ``users``, and at most ``choice_cells`` listeners × items (a seeded draw)."""
+        judges = max(10, min(self.config.choice_users, self.config.choice_cells // max(items, 1)))
+        if len(users) <= judges:
+            return users
+        return np.sort(np.random.default_rng(self.config.seed).choice(users, judges, replace=False))
 
     def _members(self, data: TrainingData, users: np.ndarray, V: sp.csr_matrix, mask: sp.csr_matrix | None
                  ) -> tuple[dict[str, tuple[Any, np.ndarray]], dict[str, Any]]:
@@ -246,7 +256,7 @@ class Pipeline(Fitted):
             early_data, early_later = early
             refit = {n: _Rows(_refit(members[n][0], early_data)) for n in chosen}
             EV = early_data.index.pairs(early_later)
-            early_users = np.flatnonzero(np.diff(EV.indptr) > 0)
+            early_users = self._judges(np.flatnonzero(np.diff(EV.indptr) > 0), len(early_data.index.items))
             if len(early_users):
                 extra = _lists(Hybrid(list(refit.values()), self.weights_, self.fusion_), refit, early_users,
                                early_data, EV, None if mask is None else early_data.index.X, self.n_candidates,
@@ -337,25 +347,37 @@ class Pipeline(Fitted):
         rows = lookup(self.users_, ids)
         known = np.flatnonzero(rows >= 0)
         if len(known):
-            mask = None
-            if cells is not None:
-                at = np.isin(cells[0], known)
-                place = np.full(len(ids), -1)
-                place[known] = rows[known]
-                mask = sp.csr_matrix((np.ones(int(at.sum())), (place[cells[0][at]], cells[1][at])), shape=self.X_.shape)
-            hybrid = self.hybrid()
-            pool = candidate_pool(hybrid, dict(zip(self.members_, hybrid.models, strict=True)), rows[known],
-                                  self.X_, mask, self.n_candidates, self.sources, self.popularity_)
-            scores = self.corrections_.score(pool) if self.corrections_ is not None else pool.start
+            blocked = _blocked(known, cells)
+            pool, scores, blend = self._pool(rows[known], blocked)
             # beyond the ranked candidates the blend's order goes on, below every candidate
-            raws = [m.score(rows[known], self.X_) for m in hybrid.models]  # kept from the pool's call
-            tail = hybrid.blend(raws, (len(known), len(self.items_)))
-            ranked = tail - tail.max(axis=1, keepdims=True) + scores.min(axis=1, keepdims=True) - 1.0
+            ranked = blend - blend.max(axis=1, keepdims=True) + scores.min(axis=1, keepdims=True) - 1.0
             np.put_along_axis(ranked, pool.items, scores, axis=1)
             out[known] = ranked
         if cells is not None:
             out[cells] = -np.inf
         return out
+
+    def ranked(self, rows: np.ndarray, blocked: Sequence[np.ndarray] | None = None, k: int = 10
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` best items (columns of :attr:`item_ids`) of each of the pipeline's user ``rows`` and their
+        scores, best first: the serving path (users × ``k`` arrays, no frame; ``k`` at most the candidates).
+
+        ``blocked``: per row, the item columns never to return (what they heard).
+        """
+        self._check()
+        if not 1 <= k <= self.n_candidates:
+            raise ValueError(f"k must be within [1, {self.n_candidates}], got {k}")
+        pool, scores, _ = self._pool(np.asarray(rows, dtype=np.int64), blocked)
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        return np.take_along_axis(pool.items, order, 1), np.take_along_axis(scores, order, 1)
+
+    def _pool(self, rows: np.ndarray, blocked: Sequence[np.ndarray] | None) -> tuple[Any, np.ndarray, np.ndarray]:
+        """The candidate pool of user ``rows``, its final scores (the ranker's, else the blend's) and the blend."""
+        hybrid = self.hybrid()
+        pool, blend = scored_pool(hybrid, dict(zip(self.members_, hybrid.models, strict=True)), rows, self.X_,
+                                  blocked, self.n_candidates, self.sources, self.popularity_)
+        scores = self.corrections_.score(pool) if self.corrections_ is not None else pool.start
+        return pool, scores, blend
 
     def recommend(self, user_ids: Sequence[str], k: int = 10, exclude: pl.DataFrame | None = None) -> pl.DataFrame:
         """Top ``k`` per user as ``user_id, item_id, score, rank``; ``exclude`` pairs never."""
@@ -450,3 +472,13 @@ def full_ndcg(scores: np.ndarray, labels: sp.csr_matrix, mask: sp.csr_matrix | N
     discount = 1.0 / np.log2(np.arange(2, k + 2))
     ideal = np.cumsum(discount)[np.clip(np.minimum(np.diff(labels.indptr), k), 1, None) - 1]
     return float(((hits * discount).sum(axis=1) / ideal).mean())
+
+
+def _blocked(known: np.ndarray, cells: tuple[np.ndarray, np.ndarray] | None) -> list[np.ndarray] | None:
+    """Per row of ``known`` (request rows), the item columns of ``cells`` (request row, column) in it."""
+    if cells is None:
+        return None
+    order = np.argsort(cells[0], kind="stable")
+    by_row, cols = cells[0][order], cells[1][order]
+    lo, hi = np.searchsorted(by_row, known, "left"), np.searchsorted(by_row, known, "right")
+    return [cols[a:b] for a, b in zip(lo, hi, strict=True)]

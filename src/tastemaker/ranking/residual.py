@@ -48,37 +48,51 @@ class Pool:
     names: list[str]
 
 
+#: member ranks above this are told apart; every item further down gets this rank (see :func:`ranks_within`)
+RANK_CAP = 1000
+
+
 def candidate_pool(hybrid: Hybrid, members: Mapping[str, Any], users: np.ndarray, X: sp.csr_matrix,
-                   mask: sp.csr_matrix | None, n: int, sources: Sequence[FeatureSource] = (),
+                   mask: sp.csr_matrix | Sequence[np.ndarray] | None, n: int, sources: Sequence[FeatureSource] = (),
                    popularity: np.ndarray | None = None) -> Pool:
     """The ``n`` best items of each of ``users`` by ``hybrid``'s blend, with their features.
 
     ``members`` names the hybrid's models (same order as ``hybrid.models``); ``mask`` items
-    (e.g. already heard) are never candidates; ``popularity``: each item's number of users in
+    (e.g. already heard) are never candidates: a matrix with a row per user of ``X``, or one
+    array of item columns per user of ``users``; ``popularity``: each item's number of users in
     ``X``, when the caller keeps it (else counted here).
 
     >>> pool = candidate_pool(hybrid, {"als": als, "ease": ease}, users, X, X, n=200)  # doctest: +SKIP
     """
+    return scored_pool(hybrid, members, users, X, mask, n, sources, popularity)[0]
+
+
+def scored_pool(hybrid: Hybrid, members: Mapping[str, Any], users: np.ndarray, X: sp.csr_matrix,
+                mask: sp.csr_matrix | Sequence[np.ndarray] | None, n: int, sources: Sequence[FeatureSource] = (),
+                popularity: np.ndarray | None = None) -> tuple[Pool, np.ndarray]:
+    """:func:`candidate_pool`, and the blend over every item it was drawn from (users × items, ``-inf``
+    where masked), for a caller that orders the items beyond the pool too."""
     if n < 1 or n > X.shape[1]:
         raise ValueError(f"n must be within [1, {X.shape[1]}] items, got {n}")
     if len(members) != len(hybrid.models):
         raise ValueError(f"members must name each of the hybrid's {len(hybrid.models)} models, got {len(members)}")
     raws = [np.asarray(m.score(users, X), dtype=np.float64) for m in members.values()]
-    blend = hybrid.blend(raws, (len(users), X.shape[1]))
-    if mask is not None:
+    z = [standardise(raw) for raw in raws]
+    blend = _blend(hybrid, raws, z, (len(users), X.shape[1]))
+    if isinstance(mask, sp.spmatrix | sp.sparray):
         rows, cols = mask[users].nonzero()
         blend[rows, cols] = -np.inf
+    elif mask is not None:
+        for row, cols in enumerate(mask):
+            blend[row, cols] = -np.inf
     top = np.argpartition(-blend, n - 1, axis=1)[:, :n]
     top = np.take_along_axis(top, np.argsort(-np.take_along_axis(blend, top, 1), axis=1, kind="stable"), axis=1)
     start = standardise(np.take_along_axis(blend, top, 1))
     columns = [start, np.log1p(np.broadcast_to(np.arange(n, dtype=np.float64), top.shape))]
     names = ["blend_z", "blend_log_rank"]
-    for name, raw in zip(members, raws, strict=True):
-        z = standardise(raw)
-        order = np.argsort(-z, axis=1, kind="stable")
-        rank = np.empty_like(order)  # the inverse permutation: what a second argsort would give, without the sort
-        np.put_along_axis(rank, order, np.broadcast_to(np.arange(order.shape[1]), order.shape), axis=1)
-        columns += [np.take_along_axis(z, top, 1), np.log1p(np.take_along_axis(rank, top, 1))]
+    for name, zs in zip(members, z, strict=True):
+        at = np.take_along_axis(zs, top, 1)
+        columns += [at, np.log1p(ranks_within(zs, at))]
         names += [f"{name}_z", f"{name}_log_rank"]
     if popularity is None:
         popularity = np.asarray((X > 0).sum(axis=0)).ravel()
@@ -89,7 +103,41 @@ def candidate_pool(hybrid: Hybrid, members: Mapping[str, Any], users: np.ndarray
     extra = [source(users, top) for source in sources]
     names += [name for source in sources for name in source.names]
     features = np.concatenate([features, *extra], axis=-1).astype(np.float32)
-    return Pool(top, start, features, popularity[top] > 0, names)
+    return Pool(top, start, features, popularity[top] > 0, names), blend
+
+
+def _blend(hybrid: Hybrid, raws: Sequence[np.ndarray], z: Sequence[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
+    """``hybrid.blend(raws)``, reusing the members' z-scores when the blend is one."""
+    if hybrid.fusion != "zscore":
+        return hybrid.blend(raws, shape)
+    total = np.zeros(shape)
+    for part, weight in zip(z, hybrid.weights, strict=True):
+        if weight:
+            total += weight * part
+    return total
+
+
+def ranks_within(scores: np.ndarray, values: np.ndarray, cap: int = RANK_CAP) -> np.ndarray:
+    """For each row, how many of ``scores``' items score above each of ``values`` (0: the best), at most ``cap``.
+
+    Exact up to ``cap`` (equal scores share a rank), at the cost of one partial partition of each row
+    instead of a full sort: the serving path computes it for every member of every request.
+
+    >>> ranks_within(np.array([[0.1, 0.9, 0.5, 0.5]]), np.array([[0.9, 0.5, 0.1]]), cap=2).tolist()
+    [[0, 1, 2]]
+    """
+    users, items = scores.shape
+    cap = min(cap, items)
+    if cap >= items:
+        above = np.sort(scores, axis=1)
+    else:  # each row's ``cap`` largest values: every value above the smallest of them is among them
+        above = np.sort(np.partition(scores, items - cap, axis=1)[:, items - cap:], axis=1)
+    out = np.empty(values.shape, dtype=np.int64)
+    for row in range(users):
+        out[row] = above.shape[1] - np.searchsorted(above[row], values[row], side="right")
+    if cap < items:
+        out = np.where(values < above[:, :1], cap, out)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
