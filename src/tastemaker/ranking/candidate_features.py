@@ -88,9 +88,10 @@ class CoListening:
         for start in range(0, len(users), BLOCK):
             block = users[start:start + BLOCK]
             for k, R in enumerate(rows):
-                overlap = np.asarray((R[block] @ self.unit_t).todense())  # block × users
-                to_items = overlap @ self.unit  # block × items (dense ndarray @ sparse)
-                out[start:start + BLOCK, :, k] = np.take_along_axis(np.asarray(to_items), items[start:start + BLOCK], 1)
+                overlap = (R[block] @ self.unit_t).tocsr()  # block × users, as sparse as their co-listeners
+                for at in range(len(block)):  # only the candidates' columns: a request touches no whole catalog
+                    share = overlap[at].T
+                    out[start + at, :, k] = (self.unit_t[items[start + at]] @ share).toarray().ravel()
         out[..., 0] /= np.maximum(self.history[users], 1)[:, None]
         return out.astype(np.float32)
 

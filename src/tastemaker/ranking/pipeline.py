@@ -376,8 +376,15 @@ class Pipeline(Fitted):
         hybrid = self.hybrid()
         pool, blend = scored_pool(hybrid, dict(zip(self.members_, hybrid.models, strict=True)), rows, self.X_,
                                   blocked, self.n_candidates, self.sources, self.popularity_)
-        scores = self.corrections_.score(pool) if self.corrections_ is not None else pool.start
-        return pool, scores, blend
+        if self.corrections_ is None:
+            return pool, pool.start, blend
+        if not getattr(self, "_names_checked", False):
+            learnt = self.corrections_.ranker.booster_.feature_name()
+            if learnt != pool.names:
+                raise ValueError(f"the pipeline's ranker learnt the features {learnt}, this version computes "
+                                 f"{pool.names}: retrain it (`tastemaker train pipeline`)")
+            self._names_checked = True
+        return pool, self.corrections_.score(pool), blend
 
     def recommend(self, user_ids: Sequence[str], k: int = 10, exclude: pl.DataFrame | None = None) -> pl.DataFrame:
         """Top ``k`` per user as ``user_id, item_id, score, rank``; ``exclude`` pairs never."""
