@@ -12,12 +12,12 @@ from typing import Annotated
 
 import typer
 
-from tastemaker.cli import experiments, generate, keys, pipeline, serve, splits, surfaces, workspace
+from tastemaker.cli import experiments, generate, keys, pipeline, search, serve, splits, surfaces, workspace
 from tastemaker.cli.invocation import playlist_app, use_workspace
 
 #: each command module's ``register``: workspace (init, import, stats), generate, pipeline (train,
 #: recommend, radio, evaluate, demo, models, playlist discover-weekly), splits (evaluate-split, tune,
-#: compare, split), surfaces (playlist daily-mix, home, episodes, similar), serve, keys, experiments
+#: compare, split), surfaces (playlist daily-mix, home, episodes, similar), search, serve, keys, experiments
 #: (simulate, experiment)
 REGISTERS: tuple[Callable[[typer.Typer], None], ...] = (
     workspace.register,
@@ -25,6 +25,7 @@ REGISTERS: tuple[Callable[[typer.Typer], None], ...] = (
     pipeline.register,
     splits.register,
     surfaces.register,
+    search.register,
     serve.register,
     keys.register,
     experiments.register,

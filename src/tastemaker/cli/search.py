@@ -1,0 +1,81 @@
+"""``tastemaker search``, and the name lookup every command that takes a track or an artist goes through."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import polars as pl
+import typer
+from rich.markup import escape
+
+from tastemaker.cli.invocation import err, fail, open_workspace_store, out, print_json
+from tastemaker.surfaces.search import KINDS, CatalogueSearch, UnknownName
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``search`` to ``app``."""
+    app.command()(search)
+
+
+def search(
+    query: Annotated[str, typer.Argument(help="A name, or part of one: a track (\"Back In Black\", \"AC/DC - Back "
+                                              "In Black\"), an artist, a podcast show.")],
+    kind: Annotated[str | None, typer.Option(help=f"Only one kind: {', '.join(KINDS)}.")] = None,
+    limit: Annotated[int, typer.Option(help="How many matches.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Tracks, artists and podcast shows whose names match QUERY (fuzzy, accents and case aside), best first,
+    with the ids the other commands also take."""
+    try:
+        found = CatalogueSearch.from_store(open_workspace_store()).search(query, kind, limit)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        print_json({"query": query, "kind": kind, "matches": [m.as_dict() for m in found]})
+        return
+    if not found:
+        raise fail(f"nothing in the catalogue is named like {query!r}: import listening first (`tastemaker import`)"
+                   if not kind else f"no {kind} is named like {query!r}")
+    from rich.table import Table
+
+    grid = Table(title=escape(f"search: {query}"))
+    for column in ("kind", "name", "by", "listeners", "score", "id"):
+        grid.add_column(column, justify="right" if column in ("listeners", "score") else "left")
+    for m in found:
+        grid.add_row(m.kind, escape(m.name), escape(m.by or ""), f"{m.listeners:,}",
+                     f"{m.score:.0f}" + (" exact" if m.exact else ""), escape(m.id))
+    out.print(grid)
+
+
+class Names:
+    """Turns the names a person gives on the command line into the ids the models know: an id of the
+    catalogue as it is, a name through :meth:`CatalogueSearch.resolve`, which is said on stderr when it is
+    not exact; an unknown or ambiguous name ends the command with the closest names.
+
+    The search is built on the first name that is not an id, so commands given ids pay nothing for it.
+    """
+
+    def __init__(self, store: Any, tracks: pl.DataFrame | None = None) -> None:
+        self.store = store
+        tracks = store.entities("tracks") if tracks is None else tracks
+        self.ids = {"track": set(tracks["track_id"].to_list()) if tracks.height else set(),
+                    "artist": set(tracks["artist_id"].drop_nulls().to_list()) if tracks.height else set()}
+        self._search: CatalogueSearch | None = None
+
+    def __call__(self, query: str, kind: str) -> str:
+        """The id of the ``kind`` (``track`` or ``artist``) that ``query`` names."""
+        if query in self.ids.get(kind, ()):
+            return query
+        if self._search is None:
+            self._search = CatalogueSearch.from_store(self.store)
+        try:
+            found = self._search.resolve(query, kind)
+        except UnknownName as exc:
+            raise fail(escape(str(exc))) from None
+        if found.note:
+            err.print(f"[yellow]note:[/] {escape(found.note)}")
+        return found.match.id
+
+    def many(self, queries: list[str] | None, kind: str) -> list[str]:
+        """:meth:`__call__` of each of ``queries`` (none: an empty list)."""
+        return [self(q, kind) for q in queries or []]
