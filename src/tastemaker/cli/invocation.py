@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from tastemaker.settings import Settings
@@ -53,12 +54,12 @@ def print_json(obj: Any) -> None:
 
 
 def print_frame(title: str, frame: Any) -> None:
-    """A frame as a Rich table on stdout."""
-    grid = Table(title=title)
+    """A frame as a Rich table on stdout (names print as they are: "[Remaster]" is no markup)."""
+    grid = Table(title=escape(title))
     for col in frame.columns:
         grid.add_column(col, justify="right" if frame.schema[col].is_numeric() else "left")
     for row in frame.iter_rows():
-        grid.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
+        grid.add_row(*(f"{v:.3f}" if isinstance(v, float) else escape(str(v)) for v in row))
     out.print(grid)
 
 
