@@ -106,15 +106,20 @@ def _chained(model: Recommender, users: list[str], heard: pl.DataFrame, catalog:
     return ranked.filter(pl.int_range(pl.len()).over("user_id") < size)
 
 
-def write_playlists(playlists: pl.DataFrame, folder: Path, title: str) -> dict[str, Path]:
-    """Write ``playlists.parquet`` and ``playlists.jspf.jsonl`` (one JSPF document per listener) into ``folder``."""
+def write_playlists(playlists: pl.DataFrame, folder: Path, title: str,
+                    tracks: pl.DataFrame | None = None) -> dict[str, Path]:
+    """Write ``playlists.parquet`` and ``playlists.jspf.jsonl`` (one JSPF document per listener) into ``folder``.
+
+    ``tracks``: the catalogue, for each track's Spotify link, album and duration in the JSPF
+    (``surfaces/exports.py``).
+    """
+    from tastemaker.surfaces.exports import described, jspf
+
     folder.mkdir(parents=True, exist_ok=True)
-    parquet, jspf = folder / "playlists.parquet", folder / "playlists.jspf.jsonl"
+    parquet, documents = folder / "playlists.parquet", folder / "playlists.jspf.jsonl"
     playlists.write_parquet(parquet)
-    with jspf.open("w") as out:
-        for (user,), rows in playlists.sort("user_id", "position").group_by("user_id", maintain_order=True):
-            doc = {"playlist": {"title": f"{title} for {user}", "creator": "tastemaker", "track": [
-                {"identifier": [r["track_id"]], "title": r["name"], "creator": r["artist_name"],
-                 "annotation": r["reason"]} for r in rows.iter_rows(named=True)]}}
-            out.write(json.dumps(doc) + "\n")
-    return {"parquet": parquet, "jspf": jspf}
+    with documents.open("w") as out:
+        for (user,), rows in described(playlists, tracks).sort("user_id", "position").group_by(
+                "user_id", maintain_order=True):
+            out.write(json.dumps(jspf(f"{title} for {user}", rows)) + "\n")
+    return {"parquet": parquet, "jspf": documents}
