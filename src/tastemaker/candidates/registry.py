@@ -78,3 +78,12 @@ def catalogue(root: Path) -> list[dict[str, Any]]:
     if not root.is_dir():
         return []
     return [describe(root, p.name, v) for p in sorted(root.iterdir()) if p.is_dir() for v in _versions(root, p.name)]
+
+
+#: the model a surface uses when none is named: the pipeline once trained, else these in order
+DEFAULT_ORDER = ("pipeline", "als", "popularity")
+
+
+def default_model(root: Path, order: tuple[str, ...] = DEFAULT_ORDER) -> str:
+    """The first of ``order`` trained in the registry ``root`` (the last when none is)."""
+    return next((n for n in order if (root / n / "LATEST").exists()), order[-1])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import typer
@@ -18,6 +18,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from tastemaker.settings import Settings
+
+if TYPE_CHECKING:
+    from tastemaker.api import Workspace
 
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, soft_wrap=True)
@@ -63,13 +66,16 @@ def print_frame(title: str, frame: Any) -> None:
     out.print(grid)
 
 
+def workspace() -> Workspace:
+    """The workspace of this invocation, over which every command runs (its store is opened on first use)."""
+    from tastemaker.api import Workspace
+
+    return Workspace(settings())
+
+
 def open_workspace_store() -> Any:
     """The store of the current workspace (created on first use)."""
-    from tastemaker.store import open_store
-
-    s = settings()
-    s.workspace.mkdir(parents=True, exist_ok=True)
-    return open_store(s.store)
+    return workspace().store
 
 
 def parse_params(given: list[str] | None) -> dict[str, Any]:

@@ -68,7 +68,7 @@ def serve(
                   "--scope ingest --scope admin` first (docs/serving.md, Security).[/]")
     else:
         err.print(f"API keys required: {len(keys)} key(s) in {path}")
-    from tastemaker.cli.pipeline import default_model
+    from tastemaker.candidates.registry import default_model
 
     options = {"personal": model or default_model(settings().models_dir, ("pipeline", "als")), "fallback": fallback, "reload_s": reload_interval,
                "impressions_flush_s": impressions_flush, "access_log": access_log, "ann_above": ann_above,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -18,14 +18,13 @@ import polars as pl
 import typer
 
 from tastemaker.cli.invocation import fail, open_workspace_store, out, parse_params, print_frame, print_json, settings
+from tastemaker.evaluation.report import HeldOut, SideFiles, check_protocol, make_model, strong_estimator
 
 if TYPE_CHECKING:
     from tastemaker.evaluation.fixed_split import FixedSplit
-    from tastemaker.evaluation.metrics import ItemInfo
     from tastemaker.evaluation.strong import StrongSplit
 
 FORMATS = ("table", "json", "markdown")
-EVAL_PROTOCOLS = ("fixed", "strong")
 
 ProtocolOpt = Annotated[str, typer.Option(help="fixed (the folder's valid/test) or strong (held-out users, fold-in).")]
 HoldoutOpt = Annotated[float, typer.Option("--holdout-users", help="strong: share of users held out of training.")]
@@ -42,22 +41,6 @@ def register(app: typer.Typer) -> None:
     app.command()(tune)
     app.command()(compare)
     app.command("split")(split_cmd)
-
-
-@dataclass(frozen=True)
-class _HeldOut:
-    """The strong protocol's options, as given on the command line."""
-
-    holdout_users: float
-    fold_in: float
-    fold_order: str
-    seed: int
-
-    def cut(self, split: FixedSplit) -> StrongSplit:
-        from tastemaker.evaluation.strong import StrongSplit
-
-        return StrongSplit.from_pool(split.frames["train"], self.holdout_users, self.fold_in, self.fold_order,
-                                     self.seed, split.name)
 
 
 def evaluate_split(
@@ -89,130 +72,22 @@ def evaluate_split(
     fixed: on the folder's valid or test part. strong: on users held out of training, each
     scored from a share of their own history (the rest is the target).
     """
-    from tastemaker.evaluation.fixed_split import FixedSplit
+    from tastemaker import evaluate_split as report
 
     fmt = _format(fmt, as_json)
     try:
-        params = parse_params(param)
-        estimator = _model(model, params, familiar)
-        split = FixedSplit.load(split_dir)
-        info = _item_info(split.items, item_artists, item_tags, item_vectors)
-        if _protocol(protocol) == "strong":
-            if part != "test":
-                raise ValueError("--part belongs to the fixed protocol: the strong one draws its users from train")
-            held = _HeldOut(holdout_users, fold_in, fold_order, seed)
-            report = _strong_report(held.cut(split), model, estimator, familiar, segments, cold_items, info)
-            report |= asdict(held)
-        else:
-            report = _fixed_report(split, model, estimator, part, familiar, segments, cold_items, info,
-                                   _side(split, ratings, friends))
+        payload = report(split_dir, model, parse_params(param), part=part, familiar=familiar, segments=segments,
+                         cold_items=cold_items, protocol=protocol, held=HeldOut(holdout_users, fold_in, fold_order, seed),
+                         side=SideFiles(item_artists, item_tags, item_vectors, ratings, friends))
     except (FileNotFoundError, ValueError, TypeError) as exc:
         raise fail(str(exc)) from None
-    payload = {"split": split.name, "model": model, "params": params, **report}
     _emit(fmt, payload, _sections(payload))
-
-
-def _side(split: FixedSplit, ratings: Path | None, friends: Path | None) -> dict[str, pl.DataFrame]:
-    """Side data for the training bundle: ratings of the split's train pairs, friendships."""
-    side = {}
-    if ratings is not None:
-        given = _item_table(ratings, "value", ("user_id",)).with_columns(pl.col("value").cast(pl.Float64))
-        train = split.frames["train"].select("user_id", "item_id")
-        side["ratings"] = train.join(given, on=["user_id", "item_id"])
-    if friends is not None:
-        side["friends"] = _item_table(friends, "friend_id", ("user_id",), key="user_id")
-    return side
-
-
-def _fixed_report(split: FixedSplit, name: str, estimator: Any, part: str, familiar: bool, segments: bool,
-                  cold: int, info: ItemInfo | None, side: dict[str, pl.DataFrame] | None = None) -> dict[str, Any]:
-    from tastemaker.evaluation.fixed_split import (SplitModel, evaluate_item_segments, evaluate_model,
-                                                   evaluate_segments, fit_recommender)
-    from tastemaker.ranking.pipeline import Pipeline
-
-    fitted = fit_recommender(estimator, split, **(side or {}))
-    scored = SplitModel(fitted, split, part, familiar)
-    report: dict[str, Any] = {"protocol": "fixed", "part": part,
-                              "metrics": evaluate_model(split, scored, part, (10, 20), familiar, True, info)}
-    if isinstance(fitted, Pipeline):  # what it chose on valid: members, blend, ranker
-        report["choices"] = fitted.report_
-    if segments:
-        report["segments"] = evaluate_segments(split, scored, part, 10, familiar)
-        report["item_segments"] = evaluate_item_segments(split, scored, part, 10, familiar, cold)
-    return report
-
-
-def _strong_report(strong: StrongSplit, name: str, estimator: Any, familiar: bool, segments: bool, cold: int,
-                   info: ItemInfo | None) -> dict[str, Any]:
-    from tastemaker.evaluation.strong import evaluate_strong, strong_item_segments, strong_segments
-
-    estimator = _strong_estimator(name, estimator)
-    weighted = name == "history"  # history ranks by play counts, in training and at fold-in alike
-    estimator.fit(strong.train_weights if weighted else strong.train)
-    report: dict[str, Any] = {
-        "protocol": "strong", "train_users": len(strong.train_users), "heldout": len(strong.heldout_users),
-        "dropped_pairs": strong.dropped,
-        "metrics": evaluate_strong(strong, estimator, (10, 20), familiar, True, info, weighted)}
-    if segments:
-        report["segments"] = strong_segments(strong, estimator, 10, familiar, weighted)
-        report["item_segments"] = strong_item_segments(strong, estimator, 10, familiar, weighted, cold)
-    return report
-
-
-def _model(name: str, params: dict[str, Any], familiar: bool) -> Any:
-    from tastemaker.candidates.catalogue import create
-
-    if name == "pipeline" and familiar:
-        params = {"target": "familiar", **params}
-    return create(name, **params)
-
-
-def _strong_estimator(name: str, model: Any) -> Any:
-    """The matrix estimator under a catalogue model: what the strong protocol folds held-out histories into."""
-    from tastemaker.candidates.recommender import MatrixRecommender
-    from tastemaker.evaluation.fixed_split import ItemPopularity
-
-    if name == "popularity":
-        return ItemPopularity()
-    if isinstance(model, MatrixRecommender):
-        return model.model
-    raise ValueError(f"the strong protocol folds held-out histories into matrix models; {name} is not one")
-
-
-def _protocol(name: str) -> str:
-    if name not in EVAL_PROTOCOLS:
-        raise ValueError(f"--protocol must be one of {', '.join(EVAL_PROTOCOLS)}, got {name!r}")
-    return name
 
 
 def _format(fmt: str, as_json: bool) -> str:
     if fmt not in FORMATS:
         raise fail(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     return "json" if as_json else fmt
-
-
-def _item_info(items: pl.Series, artists: Path | None, tags: Path | None, vectors: Path | None) -> ItemInfo | None:
-    """Side information for the diversity metrics: the files given, else artists read off the ids."""
-    import numpy as np
-
-    from tastemaker.evaluation.metrics import ItemInfo
-
-    info = ItemInfo(artists=_item_table(artists, "artist") if artists else ItemInfo.from_track_ids(items).artists,
-                    tags=_item_table(tags, "tag") if tags else None)
-    if vectors:
-        with np.load(vectors, allow_pickle=False) as npz:
-            if not {"item_ids", "vectors"} <= set(npz.files):
-                raise ValueError(f"{vectors} needs arrays item_ids and vectors; it has {', '.join(npz.files)}")
-            info = ItemInfo(info.artists, info.tags, (npz["item_ids"].astype(str), npz["vectors"]))
-    return None if info.artists is None and info.tags is None and info.vectors is None else info
-
-
-def _item_table(path: Path, column: str, extra: tuple[str, ...] = (), key: str = "item_id") -> pl.DataFrame:
-    frame = pl.read_csv(path, separator="\t", quote_char=None, infer_schema=False)
-    wanted = [*extra, key, column] if key not in extra else [*extra, column]
-    if not set(wanted) <= set(frame.columns):
-        raise ValueError(f"{path} needs tab-separated columns {', '.join(wanted)}; it has {frame.columns}")
-    return frame.select(wanted)
 
 
 def _sections(payload: dict[str, Any]) -> list[tuple[str, pl.DataFrame]]:
@@ -326,8 +201,8 @@ def compare(
     k = int(metric.rsplit("@", 1)[1]) if "@" in metric else 10
     try:
         split = FixedSplit.load(split_dir)
-        held = _HeldOut(holdout_users, fold_in, fold_order, seed)
-        strong = held.cut(split) if _protocol(protocol) == "strong" else None
+        held = HeldOut(holdout_users, fold_in, fold_order, seed)
+        strong = held.cut(split) if check_protocol(protocol) == "strong" else None
         frames = [_per_user(split, strong, spec, k, familiar) for spec in (a, b)]
         result = paired(frames[0], frames[1], metric)
     except (FileNotFoundError, ValueError, TypeError) as exc:
@@ -345,12 +220,12 @@ def _per_user(split: FixedSplit, strong: StrongSplit | None, spec: str, k: int, 
     from tastemaker.evaluation.strong import strong_per_user
 
     name, params = _spec(spec)
-    model = _model(name, params, familiar)
+    model = make_model(name, params, familiar)
     if strong is None:
         return evaluate_per_user(split, SplitModel(fit_recommender(model, split), split, "test", familiar), "test", k,
                                  familiar)
     weighted = name == "history"
-    estimator = _strong_estimator(name, model)
+    estimator = strong_estimator(name, model)
     estimator.fit(strong.train_weights if weighted else strong.train)
     return strong_per_user(strong, estimator, k, familiar, weighted)
 

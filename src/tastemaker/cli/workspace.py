@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tastemaker.cli.invocation import err, fail, open_workspace_store, out, print_json, settings
+from tastemaker.cli.invocation import err, fail, out, print_json, settings, workspace
 from tastemaker.errors import TastemakerError
 
 
@@ -23,9 +23,10 @@ def register(app: typer.Typer) -> None:
 
 def init() -> None:
     """Create the workspace folder and its store."""
-    store = open_workspace_store()
-    settings().models_dir.mkdir(parents=True, exist_ok=True)
-    out.print(f"workspace ready: [bold]{settings().workspace}[/] (store {store.url})")
+    from tastemaker.api import Workspace
+
+    made = Workspace.create(settings().workspace, settings().store_url)
+    out.print(f"workspace ready: [bold]{made.path}[/] (store {made.store.url})")
 
 
 def import_(
@@ -43,16 +44,16 @@ def import_(
 
     Counts reported in progress lines are committed: they survive a crash of this process.
     """
-    from tastemaker.ingest import ReadOptions, run_import
-    from tastemaker.ingest.formats import get_format
-
     try:
-        fmt_ = get_format(fmt)
         pairs = dict(_split_mapping(m) for m in mapping or [])
     except ValueError as exc:
         raise fail(str(exc)) from None
-    store = open_workspace_store()
-    options = ReadOptions(user=user, user_prefix=user_prefix, mapping=pairs, table=table)
+    ws = workspace()
+
+    def run(progress: Any) -> Any:
+        return ws.import_(path, fmt, user=user, user_prefix=user_prefix, mapping=pairs, table=table,
+                          commit_rows=commit_rows, on_progress=progress)
+
     try:
         if as_json:
             def progress(summary: Any, total: int) -> None:
@@ -60,7 +61,7 @@ def import_(
                                                           "read": summary.read, "accepted": summary.accepted}}).decode() + "\n")
                 err.file.flush()
 
-            summary = run_import(store, fmt_, path, options, commit_rows=commit_rows, on_progress=progress)
+            summary = run(progress)
         else:
             with _progress() as bar:
                 task = bar.add_task(f"importing {fmt}", total=None)
@@ -69,7 +70,7 @@ def import_(
                     bar.update(task, completed=summary.files, total=total,
                                description=f"importing {fmt}: {summary.read:,} records")
 
-                summary = run_import(store, fmt_, path, options, commit_rows=commit_rows, on_progress=progress)
+                summary = run(progress)
     except (TastemakerError, ValueError) as exc:
         raise fail(str(exc)) from None
     if as_json:
@@ -99,9 +100,7 @@ def _progress() -> Progress:
 
 def stats(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False) -> None:
     """Count events, users, tracks and artists in the workspace store."""
-    from tastemaker.store.stats import store_stats
-
-    counts = store_stats(open_workspace_store())
+    counts = workspace().stats()
     if as_json:
         print_json(counts)
         return

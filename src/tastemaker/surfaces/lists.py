@@ -1,0 +1,254 @@
+"""Every surface as a person reads it, built from a store and trained models: what the ``tastemaker``
+commands print and what :class:`tastemaker.Workspace` returns, made by the same functions.
+
+Each function takes the store and already loaded models (the registry is the caller's business), returns
+a Polars frame whose rows carry the track's ``name`` and ``artist_name`` next to its id, and raises
+``ValueError`` with the fix when the question cannot be answered (an unknown seed, a model without item
+vectors).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import polars as pl
+
+from tastemaker.candidates.contract import Recommender
+from tastemaker.features.interactions import heard as heard_items
+from tastemaker.features.interactions import interactions
+from tastemaker.surfaces.reasons import ItemSpace
+
+
+@dataclass(frozen=True)
+class Names:
+    """The catalogue's tracks table and the two lookups every surface names its rows by."""
+
+    tracks: pl.DataFrame
+    #: track id -> artist id
+    artist_of: dict[str, str]
+    #: artist id -> artist name
+    artist_names: dict[str, str]
+
+    @classmethod
+    def of(cls, store: Any) -> Names:
+        """The names in ``store`` (all empty when it has no tracks table yet)."""
+        tracks = store.entities("tracks")
+        if tracks.is_empty():
+            return cls(tracks, {}, {})
+        artists = dict(zip(tracks["track_id"].to_list(), tracks["artist_id"].to_list(), strict=True))
+        named = tracks.select("artist_id", "artist_name").drop_nulls().unique("artist_id")
+        return cls(tracks, artists, dict(zip(named["artist_id"].to_list(), named["artist_name"].to_list(), strict=True)))
+
+
+def with_names(rows: pl.DataFrame, tracks: pl.DataFrame) -> pl.DataFrame:
+    """``rows`` (with an ``item_id``) plus the track's ``name`` and ``artist_name`` right after it; the id
+    stands in for a name the catalogue lacks."""
+    if not tracks.height:
+        named = rows.with_columns(pl.col("item_id").alias("name"), pl.lit(None, dtype=pl.String).alias("artist_name"))
+    else:
+        named = rows.join(tracks.select(pl.col("track_id").alias("item_id"), pl.col("name").alias("_name"),
+                                        "artist_name"), on="item_id", how="left", maintain_order="left")
+        named = named.with_columns(pl.coalesce("_name", "item_id").alias("name")).drop("_name")
+    at = rows.columns.index("item_id") + 1
+    return named.select(*rows.columns[:at], "name", "artist_name", *rows.columns[at:])
+
+
+def item_space(model: Recommender) -> ItemSpace:
+    """``model``'s item vectors as an :class:`ItemSpace`; ``ValueError`` when it learns none."""
+    vectors = model.item_vectors()
+    if vectors is None:
+        raise ValueError(f"{model.name} has no item vectors; train the pipeline or als (`tastemaker train als`)")
+    return ItemSpace(model.item_ids, vectors)
+
+
+def heard(store: Any, user: str) -> pl.DataFrame:
+    """``user_id, item_id`` of what ``user`` played (impressions are not listening)."""
+    return heard_items(store.events().filter(pl.col("user_id") == user)).collect()
+
+
+def weighted(events: pl.LazyFrame) -> pl.DataFrame:
+    """``user_id, item_id, weight``: recency-weighted listens, what "because you played X" picks X from."""
+    return interactions(events).select("user_id", "item_id", pl.col("recency").alias("weight"))
+
+
+def recommend(store: Any, model: Recommender, user: str, k: int = 10) -> pl.DataFrame:
+    """Top ``k`` tracks ``user`` has not heard: ``rank, item_id, name, artist_name, score``."""
+    recs = model.recommend([user], k=k, exclude=heard(store, user))
+    return with_names(recs.select("rank", "item_id", "score"), store.entities("tracks"))
+
+
+def discover_weekly(store: Any, model: Recommender, users: Sequence[str] | None = None,
+                    size: int = 30) -> pl.DataFrame:
+    """Discover Weekly of ``users`` (every listener when ``None``): ``user_id, position, track_id, name,
+    artist_name, score, reason``, unheard tracks at most two per artist."""
+    from tastemaker.surfaces.discover_weekly import discover_weekly_batch
+
+    events = store.events() if users is None else store.events().filter(pl.col("user_id").is_in(list(users)))
+    played = heard_items(events).collect()
+    chosen = played["user_id"].unique().sort().to_list() if users is None else list(users)
+    return discover_weekly_batch(model, chosen, played, store.entities("tracks"), size=size, history=weighted(events))
+
+
+def _ordering(store: Any) -> Any:
+    """Order each mix by transitions when the store has audio features (else keep the mix order)."""
+    features = store.entities("audio_features")
+    if features.is_empty():
+        return None
+    from tastemaker.surfaces.ordering import order_playlist
+
+    return lambda mix: order_playlist(mix, features)
+
+
+def daily_mixes(store: Any, model: Recommender, users: Sequence[str] | None = None) -> pl.DataFrame:
+    """Daily Mixes of ``users`` (every listener when ``None``): ``user_id, mix, mix_name, description,
+    position, item_id, name, artist_name, familiar, reason, ...``; empty when the model knows none of
+    their tracks."""
+    from tastemaker.surfaces.daily_mix import DailyMixes
+    from tastemaker.surfaces.reasons import display_names
+
+    space = item_space(model)
+    events = store.events()
+    if users is not None:
+        events = events.filter(pl.col("user_id").is_in(list(users)))
+    history = interactions(events)
+    if history.is_empty():
+        return history
+    names = Names.of(store)
+    chosen = list(users) if users is not None else history["user_id"].unique().sort().to_list()
+    candidates = model.recommend(chosen, k=300, exclude=history.select("user_id", "item_id"))
+    mixes = DailyMixes(space, names.artist_of, names.artist_names, order=_ordering(store),
+                       names=display_names(names.tracks))
+    made = mixes.batch(chosen, history.select("user_id", "item_id", pl.col("recency").alias("weight")), candidates)
+    return with_names(made, names.tracks) if made.height else made
+
+
+def radio(store: Any, model: Recommender, *, seed: str | None = None, artist: str | None = None,
+          playlist: str | None = None, played: Sequence[str] = (), skipped: Sequence[str] = (),
+          k: int = 10) -> tuple[pl.DataFrame, str]:
+    """The next ``k`` tracks of a radio from one of ``seed`` (a track), ``artist`` or ``playlist``, steered by
+    the session's ``played`` and ``skipped`` tracks; returns ``position, item_id, name, artist_name, score,
+    reason`` and the radio's title."""
+    from tastemaker.surfaces.radio import Played, Radio
+
+    if sum(x is not None for x in (seed, artist, playlist)) != 1:
+        raise ValueError("give one of seed (a track), artist or playlist")
+    vectors = model.item_vectors()
+    if vectors is None:
+        raise ValueError(f"{model.name} has no item vectors; train pipeline, als, bpr or item2vec for radio")
+    ids = model.item_ids
+    names = Names.of(store)
+    seeds, label = _radio_seeds(store, model, ids, names.artist_of, seed, artist, playlist)
+    label = _radio_label(names.tracks, seed, artist, label)
+    session = [Played(t, False) for t in played] + [Played(t, True) for t in skipped]
+    try:
+        queue = Radio(ids, vectors, [names.artist_of.get(i, i) for i in ids]).next_tracks(seeds, session, k,
+                                                                                          label=label)
+    except KeyError as exc:
+        raise ValueError(str(exc.args[0])) from None
+    return with_names(queue, names.tracks), label
+
+
+def _radio_label(tracks: pl.DataFrame, seed: str | None, artist: str | None, label: str) -> str:
+    """What a radio is called: the seed track's "Name by Artist", the artist's name, else ``label``."""
+    from tastemaker.surfaces.reasons import display_names
+
+    if seed is not None:
+        return display_names(tracks).get(seed, label)
+    if artist is not None and "artist_name" in tracks.columns:
+        named = tracks.filter(pl.col("artist_id") == artist)["artist_name"].drop_nulls()
+        return str(named[0]) if named.len() else label
+    return label
+
+
+def _radio_seeds(store: Any, trained: Any, ids: Any, artists: dict[str, str], seed: str | None, artist: str | None,
+                 playlist: str | None, top: int = 10) -> tuple[list[str], str]:
+    """The seed tracks of a radio and the name it goes by."""
+    import numpy as np
+
+    if seed is not None:
+        return [seed], seed
+    if artist is not None:
+        mine = np.array([artists.get(str(i)) == artist for i in ids])
+        if not mine.any():
+            raise ValueError(f"unknown artist {artist!r}: the model knows none of their tracks")
+        popularity = getattr(trained, "popularity_", getattr(trained, "counts_", None))
+        order = np.flatnonzero(mine)
+        if popularity is not None and len(popularity) == len(ids):
+            order = order[np.argsort(-np.asarray(popularity)[order], kind="stable")]
+        return [str(ids[i]) for i in order[:top]], artist
+    rows = store.events().filter(pl.col("playlist_id") == playlist).select("item_id").unique(maintain_order=True)
+    found = rows.collect()["item_id"].to_list()
+    if not found:
+        raise ValueError(f"unknown playlist {playlist!r}: no event names it")
+    return found, str(playlist)
+
+
+def similar(store: Any, model: Recommender, *, track: str | None = None, artist: str | None = None,
+            k: int = 10) -> pl.DataFrame:
+    """The ``k`` tracks most like ``track`` (``item_id, name, artist_name, score, rank, reason``) or the ``k``
+    artists most like ``artist`` (``artist_id, name, score, rank, reason``)."""
+    from tastemaker.surfaces.reasons import reason
+
+    if (track is None) == (artist is None):
+        raise ValueError("give either track or artist")
+    names = Names.of(store)
+    if track is not None:
+        found = model.similar_items(track, k=k)  # type: ignore[attr-defined]
+        if found.is_empty():
+            raise ValueError(f"unknown track {track!r}: {model.name} has never seen it")
+        titles = (dict(zip(names.tracks["track_id"].to_list(), names.tracks["name"].to_list(), strict=True))
+                  if names.tracks.height else {})
+        return with_names(found, names.tracks).with_columns(
+            pl.lit(reason("similar_track", name=titles.get(track, track))).alias("reason"))
+    from tastemaker.surfaces.similar import similar_artists
+
+    assert artist is not None
+    try:
+        rows = similar_artists(artist, item_space(model), names.artist_of, model.popularity_,  # type: ignore[attr-defined]
+                               model.items_, k=k)  # type: ignore[attr-defined]
+    except KeyError as exc:
+        raise ValueError(str(exc.args[0])) from None
+    return rows.with_columns(
+        pl.col("artist_id").replace_strict(names.artist_names, default=pl.col("artist_id"), return_dtype=pl.String)
+        .alias("name"), pl.lit(reason("similar_artist", name=names.artist_names.get(artist, artist))).alias("reason")
+    ).select("artist_id", "name", "score", "rank", "reason")
+
+
+def home(store: Any, personal: Recommender, user: str, charts: Recommender | None = None,
+         cards: int = 10) -> pl.DataFrame:
+    """``user``'s home page: ``shelf, shelf_title, relevance, card_position, item_id, kind, title, subtitle,
+    reason``, shelves ranked for them, no card twice. ``charts``: a chart model for the popular shelf."""
+    from tastemaker.surfaces.discover_weekly import discover_weekly as weekly
+    from tastemaker.surfaces.home import HomeSources, standard_shelves
+    from tastemaker.surfaces.home import home as build_home
+
+    item_space(personal)
+    history = interactions(store.events().filter(pl.col("user_id") == user))
+    tracks = store.entities("tracks")
+    mixes = daily_mixes(store, personal, [user]) if history.height else None
+    discover = weekly(personal, user, history.select("user_id", "item_id"), tracks,
+                      history=history.select("user_id", "item_id", pl.col("recency").alias("weight"))) \
+        if tracks.height else None
+    today = history["last_ts"].max().date() if history.height else date.today()  # type: ignore[union-attr]
+    podcasts = episode_cards(store, [user])
+    shelves, relevance = standard_shelves(user, HomeSources(personal, history, tracks, charts, mixes, discover,
+                                                            podcasts.drop("user_id") if podcasts.height else None,
+                                                            today=today))
+    return build_home(user, shelves, relevance, cards=cards)
+
+
+def episode_cards(store: Any, users: list[str], k: int = 10, encoder: str = "words") -> pl.DataFrame:
+    """``user_id`` + home cards of each listener's "Episodes for you"; empty when the store has no episodes."""
+    from tastemaker.surfaces.podcasts import EpisodeRecommender
+
+    episodes, shows = store.entities("episodes"), store.entities("shows")
+    if episodes.is_empty() or shows.is_empty():
+        return pl.DataFrame()
+    events = store.events().filter(pl.col("item_kind") == "episode").collect()
+    shelf = EpisodeRecommender(encoder=encoder).fit(events, episodes, shows).recommend(users, k=k)
+    return shelf.select("user_id", pl.col("episode_id").alias("item_id"), pl.lit("episode").alias("kind"),
+                        pl.coalesce("name", "episode_id").alias("title"), pl.col("show_name").alias("subtitle"),
+                        pl.col("score").cast(pl.Float64), "reason")
