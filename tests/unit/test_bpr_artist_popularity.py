@@ -222,3 +222,18 @@ def test_every_new_model_trains_from_a_generated_store_and_recommends(store, tmp
     assert released.len() == len(fitted["new-releases"].item_ids_) > 0
     assert released.min() > newest - timedelta(days=30) and released.max() <= newest
     assert (tracks["release_date"] <= newest - timedelta(days=30)).any()
+
+
+def test_this_weeks_chart_counts_listeners_in_the_seven_days_to_the_datas_own_clock(tmp_path: Path) -> None:
+    clock = datetime(2021, 3, 10, 12, tzinfo=UTC)  # long before today: the data's clock, not the wall clock
+    rows = [("fan", "replayed", 3834.0, clock - timedelta(days=1))]  # one listener replaying a track
+    rows += [(f"u{i}", "shared", 1.0, clock - timedelta(days=2)) for i in range(3)]  # three listeners
+    rows += [(f"v{i}", "old-hit", 1.0, clock - timedelta(days=30)) for i in range(9)]  # many, a month ago
+    frame = pl.DataFrame(rows, schema=["user_id", "item_id", "weight", "last_ts"], orient="row")
+    week = create("this-week").fit(TrainingData(frame))
+    assert week.recommend(["nobody"], k=3)["item_id"].to_list() == ["shared", "replayed"]
+    assert week.describe() == "listeners in the 7 days to 2021-03-09" and week.weekly  # the newest listen
+    now = create("popularity").fit(TrainingData(frame))  # decayed from the same clock: the old hit still counts
+    assert now.recommend(["nobody"], k=3)["item_id"].to_list() == ["shared", "old-hit", "replayed"]
+    week.save(tmp_path / "w")
+    assert Popularity.load(tmp_path / "w").describe() == week.describe()

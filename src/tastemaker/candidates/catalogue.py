@@ -98,7 +98,11 @@ ITEM_MATRIX = (20_000, "memory guard: an item × item matrix")
 MATRIX = MatrixRecommender.load
 
 CATALOGUE: dict[str, Entry] = {entry.name: entry for entry in (
-    Entry("popularity", PopularityConfig, "most listened tracks, the same for everyone", _popularity, Popularity.load),
+    Entry("popularity", PopularityConfig, "tracks with the most listeners lately (a 30-day half-life from the "
+          "data's clock), per country where the listening has countries", _popularity, Popularity.load,
+          {"half_life_days": 30.0, "by": "auto"}),
+    Entry("this-week", PopularityConfig, "tracks with the most listeners in the 7 days to the data's clock",
+          _popularity, Popularity.load, {"window_days": 7.0, "by": "auto"}),
     Entry("trending", PopularityConfig, "popularity with a one-week half-life", _popularity, Popularity.load,
           {"half_life_days": 7.0}),
     Entry("country", PopularityConfig, "one popularity chart per listener country", _popularity, Popularity.load,

@@ -34,14 +34,19 @@ class PopularityConfig(Config):
     thousand times do not make it popular); ``"listens"``: the summed listens. ``half_life_days``:
     None counts everyone equally; a number decays older listening (by each pair's last listen).
 
+    ``window_days``: count only pairs listened in the last that many days. Both count back from the
+    data's own clock (the newest listen it holds, not today's date), which the chart keeps and
+    :meth:`Popularity.describe` states; listening without times is counted undecayed.
+
     ``by="country"``: one chart per listener country with at least ``min_country_listens``
     (summed weight); everyone else, and every slot a short country chart cannot fill, gets the
-    global chart.
+    global chart. ``by="auto"``: per country when the listening carries countries, else global.
     """
 
     count: Literal["listeners", "listens"] = "listeners"
     half_life_days: float | None = Field(None, gt=0)
-    by: Literal["country"] | None = None
+    window_days: float | None = Field(None, gt=0)
+    by: Literal["country", "auto"] | None = None
     min_country_listens: float = Field(100.0, ge=0)
 
 
@@ -56,9 +61,9 @@ class Popularity(Fitted):
     name = "popularity"
 
     def __init__(self, half_life_days: float | None = None, by: str | None = None,
-                 min_country_listens: float = 100.0, count: str = "listeners") -> None:
+                 min_country_listens: float = 100.0, count: str = "listeners", window_days: float | None = None) -> None:
         self.config = PopularityConfig(half_life_days=half_life_days, by=by, min_country_listens=min_country_listens,
-                                       count=count)
+                                       count=count, window_days=window_days)
 
     def fit(self, data: TrainingData) -> Self:
         """Learn item scores from the bundle's ``user_id, item_id, weight[, last_ts][, country]`` interactions.
@@ -67,27 +72,61 @@ class Popularity(Fitted):
         country carrying most of their weight, ties by name); decay counts back from ``data.now``.
         """
         interactions, now = data.interactions, data.now
-        missing = {"user_id", "item_id", "weight"} | ({"country"} if self.config.by else set())
+        by = self.config.by
+        if by == "auto":
+            known = "country" in interactions.columns and interactions["country"].null_count() < interactions.height
+            by = "country" if known else None
+        missing = {"user_id", "item_id", "weight"} | ({"country"} if by else set())
         missing -= set(interactions.columns)
         if missing:
             raise ValueError(f"interactions need columns {sorted(missing)}"
                              + (" (by='country' needs the listener's country)" if "country" in missing else ""))
-        weighted = interactions.with_columns(self._weight(interactions, now).alias("weight"))
+        timed = "last_ts" in interactions.columns
+        if self.config.window_days is not None and not timed:
+            raise ValueError("window_days needs a last_ts column in the interactions (listening times)")
+        clock = now or (interactions["last_ts"].max() if timed else None)
+        if self.config.window_days is not None:
+            interactions = interactions.filter(pl.col("last_ts") > pl.lit(clock) - timedelta(days=self.config.window_days))
+        weighted = interactions.with_columns(self._weight(clock if timed else None).alias("weight"))
         chart = _chart(weighted, [])
         self.item_ids_ = chart["item_id"].to_numpy().astype(str)
         self.scores_ = chart["score"].to_numpy().astype(np.float64)
-        if self.config.by == "country":
+        self.clock_ = np.array("" if clock is None else clock.isoformat())
+        self.charts_by_ = np.array(by or "")
+        if by == "country":
             self._fit_countries(weighted.filter(pl.col("country").is_not_null()))
         return self
 
-    def _weight(self, interactions: pl.DataFrame, now: datetime | None) -> pl.Expr:
+    def describe(self) -> str:
+        """What the chart counts, over which time, to which date of the data's clock, in words.
+
+        >>> Popularity(window_days=7).fit(data).describe()  # doctest: +SKIP
+        'listeners in the 7 days to 2023-02-03'
+        """
+        self._check()
+        what = "listeners" if self.config.count == "listeners" else "listens"
+        clock = str(getattr(self, "clock_", ""))[:10]
+        if self.config.window_days is not None:
+            what += f" in the {self.config.window_days:g} days"
+        elif self.config.half_life_days is not None and clock:
+            what += f", older listening halved every {self.config.half_life_days:g} days,"
+        return f"{what} to {clock}" if clock else what
+
+    @property
+    def by_country(self) -> bool:
+        """Whether the fitted model keeps one chart per country."""
+        return str(getattr(self, "charts_by_", self.config.by or "")) == "country"
+
+    @property
+    def weekly(self) -> bool:
+        """Whether the chart counts one week (the home page calls it "this week" only then)."""
+        return self.config.window_days is not None and self.config.window_days <= 7
+
+    def _weight(self, clock: datetime | None) -> pl.Expr:
         weight = pl.lit(1.0) if self.config.count == "listeners" else pl.col("weight")
-        if self.config.half_life_days is None:
+        if self.config.half_life_days is None or clock is None:  # no listening times: nothing to decay by
             return weight
-        if "last_ts" not in interactions.columns:
-            raise ValueError("half_life_days needs a last_ts column in the interactions")
-        ref = now or interactions["last_ts"].max()
-        age_days = (pl.lit(ref) - pl.col("last_ts")).dt.total_seconds() / 86400.0
+        age_days = (pl.lit(clock) - pl.col("last_ts")).dt.total_seconds() / 86400.0
         return weight * (0.5 ** (age_days / self.config.half_life_days))
 
     def _fit_countries(self, rows: pl.DataFrame) -> None:
@@ -113,7 +152,7 @@ class Popularity(Fitted):
         ``exclude`` pairs get ``-inf``."""
         self._check()
         scores = np.tile(self.scores_, (len(user_ids), 1))
-        if self.config.by == "country":
+        if self.by_country:
             homes = self._homes(None)
             at = lookup(homes["user_id"].to_numpy().astype(str), np.asarray(user_ids, dtype=str))
             for row in np.flatnonzero(at >= 0):
@@ -135,7 +174,7 @@ class Popularity(Fitted):
         self._check()
         users = pl.DataFrame({"user_id": pl.Series(user_ids, dtype=pl.String)})
         charts = pl.DataFrame({"chart": GLOBAL, "item_id": self.item_ids_, "score": self.scores_})
-        if self.config.by == "country":
+        if self.by_country:
             users = users.join(self._homes(countries), on="user_id", how="left", maintain_order="left")
             charts = pl.concat([charts, pl.DataFrame({"chart": self.chart_countries_, "item_id": self.chart_items_,
                                                       "score": self.chart_scores_})])

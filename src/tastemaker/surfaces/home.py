@@ -197,8 +197,10 @@ def standard_shelves(user_id: str, src: HomeSources, *, recommended: Chain = HOM
     if src.chart is not None:
         chart = src.chart.recommend([user_id], k=src.depth, exclude=heard)  # type: ignore[attr-defined]
         country = _country(src.chart, user_id)
-        text = reason("country", country=country) if country else reason("chart")
-        title = f"Popular in {country}" if country else "Popular this week"
+        counted = src.chart.describe() if hasattr(src.chart, "describe") else "listeners"
+        text = reason("country", country=country, counted=counted) if country else reason("chart", counted=counted)
+        when = "this week" if getattr(src.chart, "weekly", False) else "now"
+        title = f"Popular in {country} {when}" if country else f"Popular {when}"
         shelves.append(Shelf("popular", title, track_cards(chart, src.tracks, text)))
     fresh = _new_releases(src, heard)
     if fresh.height:

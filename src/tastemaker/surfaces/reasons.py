@@ -20,8 +20,8 @@ import polars as pl
 #: the wording of every reason, filled with ``str.format``
 TEMPLATES: dict[str, str] = {
     "because": "because you played {name}",
-    "country": "popular in {country} this week",
-    "chart": "popular this week",
+    "country": "popular in {country}: {counted}",
+    "chart": "popular: {counted}",
     "popular": "popular with listeners",
     "new_release": "new release from {artist}, an artist you play",
     "new_release_any": "new release",
