@@ -228,7 +228,7 @@ def test_this_weeks_chart_counts_listeners_in_the_seven_days_to_the_datas_own_cl
     clock = datetime(2021, 3, 10, 12, tzinfo=UTC)  # long before today: the data's clock, not the wall clock
     rows = [("fan", "replayed", 3834.0, clock - timedelta(days=1))]  # one listener replaying a track
     rows += [(f"u{i}", "shared", 1.0, clock - timedelta(days=2)) for i in range(3)]  # three listeners
-    rows += [(f"v{i}", "old-hit", 1.0, clock - timedelta(days=30)) for i in range(9)]  # many, a month ago
+    rows += [(f"v{i}", "old-hit", 1.0, clock - timedelta(days=90)) for i in range(9)]  # many, three months ago
     frame = pl.DataFrame(rows, schema=["user_id", "item_id", "weight", "last_ts"], orient="row")
     week = create("this-week").fit(TrainingData(frame))
     assert week.recommend(["nobody"], k=3)["item_id"].to_list() == ["shared", "replayed"]
