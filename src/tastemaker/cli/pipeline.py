@@ -7,10 +7,12 @@ from typing import Annotated, Any
 
 import polars as pl
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from tastemaker.candidates.catalogue import CATALOGUE
-from tastemaker.cli.invocation import fail, out, parse_params, playlist_app, print_frame, print_json, settings, workspace
+from tastemaker.cli.invocation import (err, fail, out, parse_params, playlist_app, print_frame, print_json, settings,
+                                       workspace)
 from tastemaker.errors import TastemakerError
 from tastemaker.evaluation.report import EVALUATED
 from tastemaker.surfaces import lists
@@ -139,6 +141,9 @@ def discover_weekly_cmd(
     model: Annotated[str | None, typer.Option(help="A trained model (default: the pipeline once trained, "
                                                    "else als, else popularity).")] = None,
     size: Annotated[int, typer.Option(help="Tracks in the playlist.")] = 30,
+    csv_dir: Annotated[Path | None, typer.Option("--csv", help="Also write USER's playlist into this folder as CSV "
+                                                               "in Exportify's layout (Soundiiz, TuneMyMusic...).")]
+    = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """USER's Discover Weekly (unheard tracks, at most two per artist), or every listener's with --all."""
@@ -148,13 +153,16 @@ def discover_weekly_cmd(
 
     if (user is None) == (not all_users):
         raise fail("give either --user USER or --all")
+    if all_users and csv_dir is not None:
+        raise fail("--csv writes one listener's playlist: give --user USER (--all writes JSPF with Spotify links)")
     started = time.perf_counter()
+    ws = workspace()
     try:
-        playlists = workspace().discover_weekly(None if all_users else user, size, model)
+        playlists = ws.discover_weekly(None if all_users else user, size, model)
     except ValueError as exc:
         raise fail(str(exc)) from None
     if all_users:
-        paths = write_playlists(playlists, Path(out_dir), "Discover Weekly")
+        paths = write_playlists(playlists, Path(out_dir), "Discover Weekly", ws.store.entities("tracks"))
         users = playlists["user_id"].n_unique()
         summary = {"users": users, "tracks": playlists.height, "seconds": round(time.perf_counter() - started, 2),
                    **{k: str(v) for k, v in paths.items()}}
@@ -163,6 +171,12 @@ def discover_weekly_cmd(
         else:
             out.print(f"wrote Discover Weekly for {users:,} listeners to {out_dir} in {summary['seconds']}s")
         return
+    if csv_dir is not None:
+        from tastemaker.surfaces.exports import described, file_name, write_csv
+
+        written = write_csv(described(playlists, ws.store.entities("tracks")),
+                            csv_dir / (file_name(f"Discover Weekly for {user}") + ".csv"))
+        err.print(f"wrote {escape(str(written))}")
     if as_json:
         print_json({"user": user, "playlist": "discover-weekly", "tracks": playlists.drop("user_id").to_dicts()})
         return
@@ -170,28 +184,39 @@ def discover_weekly_cmd(
 
 
 def radio(
-    seed: Annotated[str | None, typer.Option(help="The track to start from.")] = None,
-    artist: Annotated[str | None, typer.Option(help="Or an artist: starts from their best-known tracks.")] = None,
+    seed: Annotated[str | None, typer.Option(help="The track to start from: a name (\"Back In Black\", \"AC/DC - "
+                                                  "Back In Black\") or an id.")] = None,
+    artist: Annotated[str | None, typer.Option(help="Or an artist, by name or id: starts from their best-known "
+                                                    "tracks.")] = None,
     playlist: Annotated[str | None, typer.Option(help="Or a playlist id: starts from its tracks.")] = None,
     model: Annotated[str | None, typer.Option(help="A trained model with item vectors (default: the pipeline once "
                                                    "trained, else als).")] = None,
-    played: Annotated[list[str] | None, typer.Option("--played", help="A track of the session, played through.")] = None,
-    skipped: Annotated[list[str] | None, typer.Option("--skipped", help="A track of the session, skipped.")] = None,
+    played: Annotated[list[str] | None, typer.Option("--played", help="A track of the session, played through "
+                                                     "(name or id).")] = None,
+    skipped: Annotated[list[str] | None, typer.Option("--skipped", help="A track of the session, skipped (name or "
+                                                      "id).")] = None,
     k: Annotated[int, typer.Option("-k")] = 10,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """The next K tracks of a radio from --seed, --artist or --playlist; --played / --skipped tracks steer it."""
+    """The next K tracks of a radio from --seed, --artist or --playlist; --played / --skipped tracks steer it.
+    Tracks and artists go by name (an exact name wins, else the closest, said on stderr) or by id."""
+    from tastemaker.cli.search import Names
+
     if sum(x is not None for x in (seed, artist, playlist)) != 1:
         raise fail("give one of --seed TRACK, --artist ARTIST or --playlist PLAYLIST")
     ws = workspace()
+    names = Names(ws.store)
+    seed = None if seed is None else names(seed, "track")
+    artist = None if artist is None else names(artist, "artist")
+    played, skipped = names.many(played, "track"), names.many(skipped, "track")
     try:
         queue, label = lists.radio(ws.store, ws.model(model), seed=seed, artist=artist, playlist=playlist,
                                    played=played or (), skipped=skipped or (), k=k)
     except ValueError as exc:
         raise fail(str(exc)) from None
     if as_json:
-        print_json({"seed": seed, "artist": artist, "playlist": playlist, "model": model,
-                    "tracks": queue.drop("name", "artist_name").to_dicts()})
+        print_json({"seed": seed, "artist": artist, "playlist": playlist, "model": model, "title": label,
+                    "tracks": queue.to_dicts()})
         return
     print_frame(f"radio from {label}", queue.select("position", "name", "artist_name", "reason"))
 

@@ -57,9 +57,10 @@ class Names:
 
     def __init__(self, store: Any, tracks: pl.DataFrame | None = None) -> None:
         self.store = store
-        tracks = store.entities("tracks") if tracks is None else tracks
-        self.ids = {"track": set(tracks["track_id"].to_list()) if tracks.height else set(),
-                    "artist": set(tracks["artist_id"].drop_nulls().to_list()) if tracks.height else set()}
+        self.tracks = store.entities("tracks") if tracks is None else tracks
+        known = self.tracks.height > 0
+        self.ids = {"track": set(self.tracks["track_id"].to_list()) if known else set(),
+                    "artist": set(self.tracks["artist_id"].drop_nulls().to_list()) if known else set()}
         self._search: CatalogueSearch | None = None
 
     def __call__(self, query: str, kind: str) -> str:
@@ -79,3 +80,15 @@ class Names:
     def many(self, queries: list[str] | None, kind: str) -> list[str]:
         """:meth:`__call__` of each of ``queries`` (none: an empty list)."""
         return [self(q, kind) for q in queries or []]
+
+    def label(self, item_id: str, kind: str) -> str:
+        """How a person reads the ``kind`` ``item_id``: "Name by Artist" for a track, the name for an artist
+        (the id where the catalogue has no name)."""
+        if not self.tracks.height:
+            return item_id
+        if kind == "track":
+            from tastemaker.surfaces.reasons import display_names
+
+            return display_names(self.tracks.filter(pl.col("track_id") == item_id)).get(item_id, item_id)
+        named = self.tracks.filter(pl.col("artist_id") == item_id)["artist_name"].drop_nulls()
+        return str(named[0]) if named.len() else item_id

@@ -24,13 +24,19 @@ def daily_mix_cmd(
     out_dir: Annotated[str, typer.Option("--out", help="Batch output folder (Parquet + JSPF).")] = "daily-mixes",
     model: Annotated[str | None, typer.Option(help="A trained model with item vectors (default: the pipeline once "
                                                    "trained, else als).")] = None,
+    csv_dir: Annotated[Path | None, typer.Option("--csv", help="Also write each of USER's mixes into this folder as "
+                                                               "CSV in Exportify's layout (Soundiiz, TuneMyMusic...).")]
+    = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """USER's Daily Mixes (taste clusters, mostly familiar, a few new), or every listener's with --all."""
     if (user is None) == (not all_users):
         raise fail("give either --user USER or --all")
+    if all_users and csv_dir is not None:
+        raise fail("--csv writes one listener's mixes: give --user USER (--all writes JSPF with Spotify links)")
+    ws = workspace()
     try:
-        mixes = workspace().daily_mixes(None if all_users else str(user), model)
+        mixes = ws.daily_mixes(None if all_users else str(user), model)
     except ValueError as exc:
         raise fail(str(exc)) from None
     if all_users:
@@ -38,7 +44,7 @@ def daily_mix_cmd(
 
         rows = (mixes.with_columns((pl.col("user_id") + " / " + pl.col("mix_name")).alias("user_id"))
                 .rename({"item_id": "track_id"}))
-        paths = write_playlists(rows, Path(out_dir), "Daily Mix")
+        paths = write_playlists(rows, Path(out_dir), "Daily Mix", ws.store.entities("tracks"))
         summary = {"users": mixes["user_id"].n_unique() if mixes.height else 0,
                    "mixes": mixes.select("user_id", "mix").n_unique() if mixes.height else 0,
                    "tracks": mixes.height, **{k: str(v) for k, v in paths.items()}}
@@ -49,6 +55,8 @@ def daily_mix_cmd(
         return
     if mixes.is_empty():
         raise fail(f"no Daily Mix for {user}: the model knows none of their tracks (new listener?)")
+    if csv_dir is not None:
+        _write_mixes_csv(mixes, ws.store.entities("tracks"), csv_dir, str(user))
     if as_json:
         print_json({"user": user, "playlist": "daily-mix", "mixes": [
             {"mix": n, "name": name, "description": d, "tracks": rows.drop("user_id", "mix", "mix_name", "description")
@@ -57,6 +65,18 @@ def daily_mix_cmd(
     for (_, name, description), rows in mixes.group_by("mix", "mix_name", "description", maintain_order=True):
         columns = [c for c in ("position", "name", "artist_name", "familiar", "reason") if c in rows.columns]
         print_frame(f"{name}: {description}", rows.select(columns))
+
+
+def _write_mixes_csv(mixes: pl.DataFrame, tracks: pl.DataFrame, folder: Path, user: str) -> None:
+    """Each of ``user``'s mixes as ``<mix name> for <user>.csv`` in ``folder`` (Exportify's layout)."""
+    from rich.markup import escape
+
+    from tastemaker.cli.invocation import err
+    from tastemaker.surfaces.exports import described, file_name, write_csv
+
+    for (name,), rows in described(mixes, tracks).group_by("mix_name", maintain_order=True):
+        written = write_csv(rows, folder / (file_name(f"{name} for {user}") + ".csv"))
+        err.print(f"wrote {escape(str(written))}")
 
 
 def home(
@@ -102,21 +122,31 @@ def episodes(
 
 
 def similar(
-    track: Annotated[str | None, typer.Option(help="Tracks like this one.")] = None,
-    artist: Annotated[str | None, typer.Option(help="Artists like this one (an artist id).")] = None,
+    track: Annotated[str | None, typer.Option(help="Tracks like this one: a name (\"Back In Black\", \"AC/DC - Back "
+                                                   "In Black\") or an id.")] = None,
+    artist: Annotated[str | None, typer.Option(help="Artists like this one, by name or id.")] = None,
     model: Annotated[str | None, typer.Option(help="A trained model (default: the pipeline once trained, else als; "
                                                    "artists need item vectors).")] = None,
     k: Annotated[int, typer.Option("-k")] = 10,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """The K tracks most like --track, or the K artists most like --artist, with a reason each."""
+    """The K tracks most like --track, or the K artists most like --artist, with a reason each. Both go by
+    name (an exact name wins, else the closest, said on stderr) or by id."""
+    from tastemaker.cli.search import Names
+
     if (track is None) == (artist is None):
         raise fail("give either --track TRACK or --artist ARTIST")
+    ws = workspace()
+    names = Names(ws.store)
+    track = None if track is None else names(track, "track")
+    artist = None if artist is None else names(artist, "artist")
     try:
-        rows = workspace().similar(track, artist=artist, k=k, model=model)
+        rows = ws.similar(track, artist=artist, k=k, model=model)
     except ValueError as exc:
         raise fail(str(exc)) from None
     if as_json:
         print_json({"track": track, "artist": artist, "model": model, "similar": rows.to_dicts()})
         return
-    print_frame(f"like {track or artist}", rows)
+    shown = [c for c in ("rank", "name", "artist_name", "score", "reason") if c in rows.columns]
+    print_frame(f"like {names.label(track, 'track') if track else names.label(str(artist), 'artist')}",
+                rows.select(shown))
