@@ -183,7 +183,10 @@ def _radio_seeds(store: Any, trained: Any, ids: Any, artists: dict[str, str], se
     found = rows.collect()["item_id"].to_list()
     if not found:
         raise ValueError(f"unknown playlist {playlist!r}: no event names it")
-    return found, str(playlist)
+    playlists = store.entities("playlists")
+    named = (playlists.filter(pl.col("playlist_id") == playlist)["name"].drop_nulls() if playlists.height
+             else pl.Series([], dtype=pl.String))
+    return found, f"the playlist {named[0]}" if named.len() else str(playlist)
 
 
 def similar(store: Any, model: Recommender, *, track: str | None = None, artist: str | None = None,
