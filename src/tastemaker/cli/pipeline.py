@@ -129,7 +129,8 @@ def recommend(
     except ValueError as exc:
         raise fail(str(exc)) from None
     if as_json:
-        print_json({"user": user, "model": trained.name, "items": recs.select("item_id", "score", "rank").to_dicts()})
+        print_json({"user": user, "model": trained.name,
+                    "items": recs.select("item_id", "name", "artist_name", "score", "rank").to_dicts()})
         return
     print_frame(f"{trained.name} for {user}", recs.select("rank", "name", "artist_name", "score"))
 
