@@ -70,3 +70,22 @@ def test_with_a_history_every_track_says_which_played_track_it_comes_from() -> N
     assert told.drop("reason", "because").equals(plain.drop("reason"))  # reasons change nothing else
     assert told["reason"].str.starts_with("because you played ").all()
     assert told.join(history, left_on=["user_id", "because"], right_on=["user_id", "item_id"]).height == told.height
+
+
+def test_tracks_shown_three_times_without_a_play_go_last_and_say_so_while_once_shown_ones_stay() -> None:
+    config = WorldConfig(seed=7, n_users=60, n_tracks=600, days=10, events_per_user=40)
+    world = World(config)
+    raw = pl.DataFrame(pa.concat_tables(world.generate_events())).filter(pl.col("item_kind") == "track")
+    events = conform("events", raw.with_columns(pl.int_range(pl.len()).alias("row_id")))
+    tracks = pl.DataFrame(tracks_table(world.catalog, config.start))
+    heard = events.select("user_id", "item_id").unique()
+    model = create("als", factors=8, iterations=5).fit(TrainingData(interactions(events.lazy())))
+    user = heard["user_id"].sort()[0]
+    before = discover_weekly(model, user, heard, tracks, size=10)
+    tired, once = before["track_id"][0], before["track_id"][1]
+    shown = pl.DataFrame({"user_id": [user, user], "item_id": [tired, once], "shown": [3, 1]})
+    after = discover_weekly(model, user, heard, tracks, size=10, impressions=shown)
+    assert tired not in after["track_id"].to_list()[:-1]  # shown three times, never played: last or gone
+    assert once in after["track_id"].to_list()  # shown is not heard: a track shown once stays
+    row = after.filter(pl.col("track_id") == once)
+    assert row["shown"][0] == 1 and "shown to you 1× before, not played" in row["reason"][0]

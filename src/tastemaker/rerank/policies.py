@@ -138,6 +138,35 @@ def no_repeat(candidates: pl.DataFrame, served: pl.DataFrame, now: np.datetime64
     return candidates.join(recent.select("item_id").unique(), on="item_id", how="anti", maintain_order="left")
 
 
+def demote_shown(candidates: pl.DataFrame, impressions: pl.DataFrame | None, times: int = 3,
+                 by: Sequence[str] = ()) -> pl.DataFrame:
+    """Move items shown at least ``times`` times to the end of each list, in their order, and count the showings.
+
+    Shown is not heard: a track the listener was only shown stays a candidate (heard tracks are
+    the caller's ``exclude``), but one shown again and again without a play has had its chance,
+    so fresh candidates go first. ``impressions``: ``[by...,] item_id, shown`` (showings per item);
+    adds ``shown`` (0 when never shown). Candidates must be unheard, so every showing counted here
+    went unplayed.
+
+    >>> demote_shown(pl.DataFrame({"item_id": ["a", "b"]}), pl.DataFrame({"item_id": ["a"], "shown": [3]}))["item_id"].to_list()
+    ['b', 'a']
+    """
+    if times < 1:
+        raise ValueError(f"times must be at least 1, got {times}")
+    if impressions is None or impressions.is_empty():
+        return candidates.with_columns(pl.lit(0, dtype=pl.Int64).alias("shown"))
+    keys = [*by, "item_id"]
+    counts = impressions.select(*keys, pl.col("shown").cast(pl.Int64))
+    marked = (candidates.join(counts, on=keys, how="left", maintain_order="left")
+              .with_columns(pl.col("shown").fill_null(0)))
+    tired = (pl.col("shown") >= times).cast(pl.Int8)
+    if not by:
+        return marked.sort(tired, maintain_order=True)
+    order = pl.int_range(pl.len()).over(list(by)).alias("_at")
+    return (marked.with_columns(order, tired.alias("_tired"))
+            .sort([*by, "_tired", "_at"], maintain_order=True).drop("_at", "_tired"))
+
+
 def freshness(candidates: pl.DataFrame, today: date, boost: float = 0.5, half_life_days: float = 14.0) -> pl.DataFrame:
     """Add ``boost · 0.5^(age / half-life)`` to the score of recent releases (``release_date``), then re-sort.
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from tastemaker.rerank.policies import calibrate, cap, dedupe, explore, mmr, rules, spread
+from tastemaker.rerank.policies import calibrate, cap, dedupe, demote_shown, explore, mmr, rules, spread
 from tastemaker.surfaces.reasons import ItemSpace
 
 
@@ -34,7 +34,8 @@ class Context:
     :class:`Cap` counts; ``before``: the :class:`Spread` column's values just before the list,
     most recent last; ``space``: item vectors (:class:`Mmr`); ``target``: genre → share of the
     listener's history (:class:`Calibrate`); ``pool`` and ``rng``: what :class:`Explore` draws
-    from and with; ``k``: how many items the list needs (``None``: all); ``by``: the column
+    from and with; ``impressions``: how often each item was shown to the listener (``[by,] item_id,
+    shown``: :class:`Unplayed`); ``k``: how many items the list needs (``None``: all); ``by``: the column
     holding several listeners' lists in one frame (only :class:`Cap` and :class:`Dedupe` run so).
     """
 
@@ -48,6 +49,7 @@ class Context:
     rng: np.random.Generator | None = None
     k: int | None = None
     by: str | None = None
+    impressions: pl.DataFrame | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,16 @@ class Spread:
 
 
 @dataclass(frozen=True, slots=True)
+class Unplayed:
+    """Tracks shown ``times`` times or more and never played go last (``Context.impressions``); adds ``shown``."""
+
+    times: int = 3
+
+    def __call__(self, frame: pl.DataFrame, ctx: Context) -> pl.DataFrame:
+        return demote_shown(frame, ctx.impressions, self.times, by=_by(ctx))
+
+
+@dataclass(frozen=True, slots=True)
 class Mmr:
     """Maximal marginal relevance over ``Context.space``'s vectors (an unknown item's vector is 0)."""
 
@@ -138,13 +150,13 @@ class Explore:
         return explore(shown, pool, self.slots, self.epsilon, ctx.rng)
 
 
-Step = Rules | Dedupe | Cap | Spread | Mmr | Calibrate | Explore
+Step = Rules | Dedupe | Cap | Spread | Unplayed | Mmr | Calibrate | Explore
 Chain = tuple[Step, ...]
 #: steps that can run on many listeners' lists at once (``Context.by``)
-BATCHED = (Dedupe, Cap)
+BATCHED = (Dedupe, Cap, Unplayed)
 
-#: unheard tracks (the model's ``exclude``), at most two per artist
-DISCOVER_WEEKLY: Chain = (Cap("artist_id", 2),)
+#: unheard tracks (the model's ``exclude``), those shown three times without a play last, at most two per artist
+DISCOVER_WEEKLY: Chain = (Unplayed(3), Cap("artist_id", 2))
 #: each pass of a mix (familiar tracks, then new ones): new ones unheard, no track in two mixes, 4 per artist
 DAILY_MIX: Chain = (Rules(), Dedupe(), Cap("artist_id", 4))
 #: nothing played in the session again, no artist within three tracks

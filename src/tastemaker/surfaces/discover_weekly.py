@@ -29,15 +29,17 @@ def discover_weekly(
     size: int = 30,
     history: pl.DataFrame | None = None,
     chain: Chain = DISCOVER_WEEKLY,
+    impressions: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """The playlist as ``position, track_id, name, artist_name, score, reason[, because]``.
+    """The playlist as ``position, track_id, name, artist_name, score, reason, shown[, because]``.
 
     ``heard``: the user's ``user_id, item_id`` history (never recommended again);
     ``tracks``: the catalog (``track_id, name, artist_id, artist_name``); ``history`` and
     ``chain``: see :func:`discover_weekly_batch`.
     """
     mine = heard.filter(pl.col("user_id") == user_id)
-    playlist = discover_weekly_batch(model, [user_id], mine, tracks, size, history=history, chain=chain)
+    playlist = discover_weekly_batch(model, [user_id], mine, tracks, size, history=history, chain=chain,
+                                     impressions=impressions)
     return playlist.drop("user_id")
 
 
@@ -50,8 +52,9 @@ def discover_weekly_batch(
     chunk: int = 1000,
     history: pl.DataFrame | None = None,
     chain: Chain = DISCOVER_WEEKLY,
+    impressions: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """Every listener's playlist at once: ``user_id, position, track_id, name, artist_name, score, reason``.
+    """Every listener's playlist at once: ``user_id, position, track_id, name, artist_name, score, reason, shown``.
 
     The same rules as :func:`discover_weekly`: nothing heard (the model's ``exclude``), then
     ``chain`` (:data:`~tastemaker.surfaces.chains.DISCOVER_WEEKLY`: at most two per artist) over
@@ -63,6 +66,11 @@ def discover_weekly_batch(
     ``history``: ``user_id, item_id, weight`` (e.g. recency-weighted listens). When it is given
     and the model has item vectors (ALS, BPR), each track's reason names the listener's played
     track closest to it ("because you played X", with X's id in ``because``).
+
+    ``impressions``: ``user_id, item_id, shown``, how often each listener was shown each track
+    (:func:`shown_counts`). Shown is not heard: those tracks stay candidates, but the chain's
+    :class:`~tastemaker.surfaces.chains.Unplayed` step puts the ones shown three times without a
+    play last, and a track that still makes the list says in its reason how often it was shown.
     """
     if size < 1 or chunk < 1:
         raise ValueError(f"size and chunk must be at least 1, got {size}, {chunk}")
@@ -72,37 +80,47 @@ def discover_weekly_batch(
     for start in range(0, len(users), chunk):
         batch = list(users[start:start + chunk])
         mine = pairs.filter(pl.col("user_id").is_in(batch))
-        lists = _chained(model, batch, mine, cat, size, chain, size * 10)
+        shown = None if impressions is None else impressions.filter(pl.col("user_id").is_in(batch))
+        lists = _chained(model, batch, mine, cat, size, chain, size * 10, shown)
         short = lists.group_by("user_id").len().filter(pl.col("len") < size)["user_id"].to_list()
         short += sorted(set(batch) - set(lists["user_id"].to_list()))
         if short:  # a model that ranks whole artists together fills the pool with few artists: dig deeper
             deeper = _chained(model, short, pairs.filter(pl.col("user_id").is_in(short)), cat, size, chain,
-                              cat.height)
+                              cat.height, shown)
             lists = pl.concat([lists.filter(~pl.col("user_id").is_in(short)), deeper])
         parts.append(lists.select(
             "user_id", pl.int_range(1, pl.len() + 1).over("user_id").alias("position"),
             pl.col("item_id").alias("track_id"), "name", "artist_name", "score",
-            pl.lit(f"new to you, picked by {model.name}").alias("reason")))
+            pl.lit(f"new to you, picked by {model.name}").alias("reason"),
+            (pl.col("shown") if "shown" in lists.columns else pl.lit(0, dtype=pl.Int64)).alias("shown")))
     if not parts:
         return pl.DataFrame()
     playlists = pl.concat(parts).sort("user_id", "position")
     vectors = model.item_vectors() if history is not None else None
-    if vectors is None:
-        return playlists
-    from tastemaker.surfaces.reasons import ItemSpace, because_you_played, display_names
+    if vectors is not None:
+        from tastemaker.surfaces.reasons import ItemSpace, because_you_played, display_names
 
-    explained = because_you_played(playlists.rename({"track_id": "item_id"}), history,
-                                   ItemSpace(model.item_ids, vectors), display_names(tracks))  # type: ignore[attr-defined]
-    return explained.rename({"item_id": "track_id"})
+        playlists = because_you_played(playlists.rename({"track_id": "item_id"}), history,
+                                       ItemSpace(model.item_ids, vectors),  # type: ignore[attr-defined]
+                                       display_names(tracks)).rename({"item_id": "track_id"})
+    return playlists.with_columns(pl.when(pl.col("shown") > 0)
+                                  .then(pl.format("{} (shown to you {}× before, not played)", "reason", "shown"))
+                                  .otherwise("reason").alias("reason"))
+
+
+def shown_counts(events: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
+    """``user_id, item_id, shown``: how often each listener was shown each item (impression events)."""
+    return (events.lazy().filter(pl.col("type") == "impression").group_by("user_id", "item_id")
+            .agg(pl.len().cast(pl.Int64).alias("shown")).collect())
 
 
 def _chained(model: Recommender, users: list[str], heard: pl.DataFrame, catalog: pl.DataFrame, size: int,
-             chain: Chain, pool: int) -> pl.DataFrame:
+             chain: Chain, pool: int, impressions: pl.DataFrame | None = None) -> pl.DataFrame:
     """The first ``size`` of each user's top ``pool`` unheard catalog tracks, re-ranked by ``chain``."""
     candidates = (model.recommend(users, k=pool, exclude=heard)
                   .join(catalog, on="item_id", how="inner")
                   .sort("user_id", "rank"))
-    ranked = apply(chain, candidates, Context(by="user_id"))
+    ranked = apply(chain, candidates, Context(by="user_id", impressions=impressions))
     return ranked.filter(pl.int_range(pl.len()).over("user_id") < size)
 
 

@@ -83,13 +83,15 @@ def recommend(store: Any, model: Recommender, user: str, k: int = 10) -> pl.Data
 def discover_weekly(store: Any, model: Recommender, users: Sequence[str] | None = None,
                     size: int = 30) -> pl.DataFrame:
     """Discover Weekly of ``users`` (every listener when ``None``): ``user_id, position, track_id, name,
-    artist_name, score, reason``, unheard tracks at most two per artist."""
-    from tastemaker.surfaces.discover_weekly import discover_weekly_batch
+    artist_name, score, reason, shown``: unplayed tracks (what they were only shown counts as unheard, but
+    tracks shown three times without a play go last), at most two per artist."""
+    from tastemaker.surfaces.discover_weekly import discover_weekly_batch, shown_counts
 
     events = store.events() if users is None else store.events().filter(pl.col("user_id").is_in(list(users)))
     played = heard_items(events).collect()
     chosen = played["user_id"].unique().sort().to_list() if users is None else list(users)
-    return discover_weekly_batch(model, chosen, played, store.entities("tracks"), size=size, history=weighted(events))
+    return discover_weekly_batch(model, chosen, played, store.entities("tracks"), size=size, history=weighted(events),
+                                 impressions=shown_counts(events))
 
 
 def _ordering(store: Any) -> Any:
