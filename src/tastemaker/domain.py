@@ -34,8 +34,27 @@ class ItemKind(enum.StrEnum):
     MOVIE = "movie"
 
 
+class ContentKind(enum.StrEnum):
+    """What an audio item is, as decided from every signal available (:mod:`tastemaker.ingest.kinds`).
+
+    Spotify's account-data export names podcast episodes like songs (the show as the artist), so
+    an item's :class:`ItemKind` alone does not say whether it belongs on a music surface.
+    """
+
+    MUSIC = "music"
+    PODCAST = "podcast"
+    AUDIOBOOK = "audiobook"
+    UNKNOWN = "unknown"
+
+
 EVENT_TYPES: frozenset[str] = frozenset(t.value for t in EventType)
 ITEM_KINDS: frozenset[str] = frozenset(k.value for k in ItemKind)
+CONTENT_KINDS: frozenset[str] = frozenset(k.value for k in ContentKind)
+#: content kinds kept off music models and music surfaces: spoken word, and what could not be told
+NOT_MUSIC: frozenset[str] = frozenset(k.value for k in (ContentKind.PODCAST, ContentKind.AUDIOBOOK,
+                                                         ContentKind.UNKNOWN))
+#: item kinds that are never music, whatever the catalogue says
+SPOKEN_ITEM_KINDS: frozenset[str] = frozenset(k.value for k in (ItemKind.EPISODE, ItemKind.AUDIOBOOK))
 
 #: A play shorter than this counts as a skip where a source has no explicit skip flag.
 SKIP_THRESHOLD_MS = 30_000

@@ -23,6 +23,7 @@ import polars as pl
 from tastemaker.domain import EVENT_TYPES, ITEM_KINDS
 from tastemaker.errors import ImportFormatError
 from tastemaker.ingest.identity import EVENT_IDENTITY, row_ids
+from tastemaker.ingest.kinds import refresh_kinds
 from tastemaker.store import Store, conform, spec
 
 #: Events before this instant are rejected as clock garbage (epoch zero, 1900 defaults).
@@ -97,6 +98,8 @@ class ImportSummary:
     quarantine_file: str | None = None
     seconds: float = 0.0
     tables: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: items per content kind after the import re-decided them (:mod:`tastemaker.ingest.kinds`)
+    kinds: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-able form."""
@@ -254,11 +257,14 @@ def run_import(
     *,
     commit_rows: int = 1_000_000,
     on_progress: Callable[[ImportSummary, int], None] | None = None,
+    decide_kinds: bool = True,
 ) -> ImportSummary:
     """Import ``path`` (a file or folder, files optionally gzip-compressed) into ``store``.
 
     ``on_progress(summary, total_files)`` is called after every commit; the counts in the
-    summary are durable at that point.
+    summary are durable at that point. ``decide_kinds``: then re-decide every item's content
+    kind (music, podcast, audiobook, unknown) from all the store holds, new rows included
+    (:func:`tastemaker.ingest.kinds.refresh_kinds`); the counts go in ``summary.kinds``.
 
     >>> run_import(store, FORMATS["spotify-account"], Path("raw/"))  # doctest: +SKIP
     """
@@ -305,6 +311,8 @@ def run_import(
                 commit()
         summary.files += 1
     commit()
+    if decide_kinds and summary.accepted:
+        summary.kinds = refresh_kinds(store).kinds
     summary.seconds = time.perf_counter() - started
     return summary
 

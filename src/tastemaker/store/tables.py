@@ -75,6 +75,10 @@ TRACKS = _spec(
     uri=pl.String(),
     isrc=pl.String(),
     mbid=pl.String(),
+    # decided by tastemaker.ingest.kinds (music, podcast, audiobook, unknown) and the rule that decided it;
+    # older stores read them as null: not yet decided
+    content_kind=pl.String(),
+    content_kind_rule=pl.String(),
 )
 
 ARTISTS = _spec(
