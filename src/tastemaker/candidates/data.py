@@ -60,12 +60,15 @@ class TrainingData:
             raise ValueError(f"plays need columns {list(PLAY_COLUMNS)}; missing {sorted(gone)}")
 
     @classmethod
-    def from_store(cls, store: Any, until: datetime | None = None) -> TrainingData:
+    def from_store(cls, store: Any, until: datetime | None = None, music_only: bool = True) -> TrainingData:
         """Everything a workspace store holds for training: listens per pair, every play with its time and
-        skip, audio features and release dates of the catalogue; ``until`` cuts it at an instant."""
+        skip, audio features and release dates of the catalogue; ``until`` cuts it at an instant.
+        ``music_only``: leave out episodes, audiobooks and the tracks decided podcast, audiobook or
+        unknown at import (:mod:`tastemaker.features.kinds`), so music models never learn them."""
         from tastemaker.features.interactions import interactions, was_skipped
+        from tastemaker.features.kinds import music_events
 
-        events = store.events()
+        events = music_events(store) if music_only else store.events()
         plays = events.filter(pl.col("type") == "play")
         if until is not None:
             plays = plays.filter(pl.col("ts") < until)

@@ -10,6 +10,7 @@ from typing import Protocol
 
 import polars as pl
 
+from tastemaker.features.kinds import drop_not_music
 from tastemaker.surfaces.chains import DISCOVER_WEEKLY, Chain, Context, apply
 
 
@@ -74,7 +75,9 @@ def discover_weekly_batch(
     """
     if size < 1 or chunk < 1:
         raise ValueError(f"size and chunk must be at least 1, got {size}, {chunk}")
-    cat = tracks.select(pl.col("track_id").alias("item_id"), "name", "artist_id", "artist_name")
+    # music only, whatever the model learnt: no track decided podcast, audiobook or unknown at import
+    cat = drop_not_music(tracks, tracks, on="track_id").select(
+        pl.col("track_id").alias("item_id"), "name", "artist_id", "artist_name")
     pairs = heard.select("user_id", "item_id")
     parts = []
     for start in range(0, len(users), chunk):

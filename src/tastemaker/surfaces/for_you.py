@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from tastemaker.features.kinds import drop_not_music
 from tastemaker.surfaces.chains import FOR_YOU, Chain, Context, apply
 from tastemaker.surfaces.reasons import reason
 
@@ -31,15 +32,16 @@ def for_you(model: Any, user_id: str, heard: pl.DataFrame, tracks: pl.DataFrame,
 
     ``model``: a personal model (``recommend(user_ids, k, exclude)``); ``heard``: ``user_id,
     item_id`` pairs (the listener's are never shown); ``tracks``: the catalog (``track_id`` and
-    ``genres``, a list whose first entry is the track's genre); ``history``: the listener's
-    ``item_id, weight``, whose genre mix the list is calibrated to (none: no calibration);
+    ``genres``, a list whose first entry is the track's genre; the tracks it decides are not music
+    are never shown); ``history``: the listener's ``item_id, weight``, whose genre mix the list is
+    calibrated to (none: no calibration);
     ``rng``: the exploration draws (default: a fresh generator).
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
     mine = heard.filter(pl.col("user_id") == user_id).select("user_id", "item_id")
     genres = _genres(tracks)
-    candidates = (model.recommend([user_id], k=DEPTH * k, exclude=mine)
+    candidates = (drop_not_music(model.recommend([user_id], k=DEPTH * k, exclude=mine), tracks)
                   .join(genres, on="item_id", how="left", maintain_order="left"))
     ctx = Context(heard=mine["item_id"].to_list(), target=_mix(history, genres), pool=candidates,
                   rng=np.random.default_rng() if rng is None else rng, k=k)

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from tastemaker.features.kinds import drop_not_music
 from tastemaker.rerank.policies import rules
 from tastemaker.surfaces.chains import HOME, HOME_RECOMMENDED, SIMILAR, Chain, Context, apply
 
@@ -108,12 +109,12 @@ def percentiles(scores: np.ndarray) -> np.ndarray:
 
 def track_cards(frame: pl.DataFrame, tracks: pl.DataFrame, reason: str | pl.Expr) -> pl.DataFrame:
     """Cards from ``item_id, score`` rows of tracks, titled from the catalog (``track_id, name,
-    artist_name``; the id stands in for a missing name). ``reason``: a text, or an expression
-    over ``frame`` (e.g. ``pl.col("reason")``)."""
+    artist_name``; the id stands in for a missing name), leaving out the tracks it decides are not
+    music. ``reason``: a text, or an expression over ``frame`` (e.g. ``pl.col("reason")``)."""
     catalog = tracks.select(pl.col("track_id").alias("item_id"), "name", "artist_name") if tracks.height else \
         pl.DataFrame(schema={"item_id": pl.String, "name": pl.String, "artist_name": pl.String})
     text = reason if isinstance(reason, pl.Expr) else pl.lit(reason)
-    return (frame.with_columns(text.cast(pl.String).alias("_reason"))
+    return (drop_not_music(frame, tracks).with_columns(text.cast(pl.String).alias("_reason"))
             .join(catalog, on="item_id", how="left", maintain_order="left")
             .select("item_id", pl.lit("track").alias("kind"), pl.coalesce("name", "item_id").alias("title"),
                     pl.col("artist_name").alias("subtitle"), pl.col("score").cast(pl.Float64),
