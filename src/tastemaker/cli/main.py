@@ -12,15 +12,17 @@ from typing import Annotated
 
 import typer
 
-from tastemaker.cli import experiments, generate, keys, pipeline, search, serve, splits, surfaces, workspace
+from tastemaker.cli import (catalogue, experiments, generate, keys, pipeline, search, serve, splits, surfaces,
+                            workspace)
 from tastemaker.cli.invocation import playlist_app, use_workspace
 
-#: each command module's ``register``: workspace (init, import, stats), generate, pipeline (train,
-#: recommend, radio, evaluate, demo, models, playlist discover-weekly), splits (evaluate-split, tune,
+#: each command module's ``register``: workspace (init, import, stats), catalogue (kinds), generate, pipeline
+#: (train, recommend, radio, evaluate, demo, models, playlist discover-weekly), splits (evaluate-split, tune,
 #: compare, split), surfaces (playlist daily-mix, home, episodes, similar), search, serve, keys, experiments
 #: (simulate, experiment)
 REGISTERS: tuple[Callable[[typer.Typer], None], ...] = (
     workspace.register,
+    catalogue.register,
     generate.register,
     pipeline.register,
     splits.register,
