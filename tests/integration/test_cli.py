@@ -153,8 +153,8 @@ def test_daily_mix_home_and_similar_from_the_cli(tmp_path: Path) -> None:
     artist = mixes[0]["tracks"][0]["artist_id"]
     artists = json.loads(tm(ws, "similar", "--artist", artist, "-k", "3", "--json").stdout)["similar"]
     assert len(artists) == 3 and artist not in [a["artist_id"] for a in artists]
-    unknown = tm(ws, "similar", "--track", "nope")
-    assert unknown.returncode != 0 and "unknown track" in unknown.stderr
+    unknown = tm(ws, "similar", "--track", "nope")  # neither an id nor a name: the closest names are listed
+    assert unknown.returncode != 0 and "no track is named 'nope' (closest: " in unknown.stderr
 
 
 @pytest.mark.realdata
