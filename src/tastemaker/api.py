@@ -17,6 +17,7 @@ imported, no such model trained, an unknown track) raise ``ValueError`` saying w
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -220,7 +221,7 @@ class Workspace:
 
     def discover_weekly(self, user: str | None = None, size: int = 30, model: str | None = None) -> pl.DataFrame:
         """``user``'s Discover Weekly (every listener's when ``None``): ``user_id, position, track_id, name,
-        artist_name, score, reason``; unheard tracks, at most two per artist.
+        artist_name, score, reason, ...``; unheard tracks, at most two per artist.
 
         >>> ws.discover_weekly("me").select("name", "artist_name", "reason").head(3)  # doctest: +SKIP
         """
@@ -239,36 +240,75 @@ class Workspace:
 
         return lists.daily_mixes(self.store, self.model(model), None if user is None else [user])
 
+    def search(self, query: str, kind: str | None = None, limit: int = 10) -> pl.DataFrame:
+        """Tracks, artists and podcast shows named like ``query`` (fuzzy; case, accents and punctuation aside),
+        best first: ``kind, name, by, id, listeners, score, exact``; ``kind``: only ``track``, ``artist`` or
+        ``show``.
+
+        >>> ws.search("back in black", kind="track", limit=3)  # doctest: +SKIP
+        """
+        from tastemaker.surfaces.search import CatalogueSearch
+
+        found = CatalogueSearch.from_store(self.store).search(query, kind, limit)
+        schema = {"kind": pl.String, "name": pl.String, "by": pl.String, "id": pl.String, "listeners": pl.Int64,
+                  "score": pl.Float64, "exact": pl.Boolean}
+        return pl.DataFrame([m.as_dict() for m in found], schema=schema)
+
+    def _ids(self, kind: str, queries: Sequence[str]) -> list[str]:
+        """The id of the ``kind`` (track or artist) each of ``queries`` names: an id as it is, a name through the
+        catalogue search (a warning says which item a name that is not exact was taken for)."""
+        from tastemaker.surfaces.search import CatalogueSearch
+
+        tracks = self.store.entities("tracks")
+        known = set(tracks[f"{kind}_id"].drop_nulls().to_list()) if tracks.height else set()
+        search: CatalogueSearch | None = None
+        ids = []
+        for query in queries:
+            if query not in known:
+                search = search or CatalogueSearch.from_store(self.store)
+                found = search.resolve(query, kind)
+                if found.note:
+                    warnings.warn(found.note, stacklevel=3)
+                query = found.match.id
+            ids.append(query)
+        return ids
+
     def radio(self, seed: str | None = None, *, artist: str | None = None, playlist: str | None = None,
               played: Sequence[str] = (), skipped: Sequence[str] = (), k: int = 10,
               model: str | None = None) -> pl.DataFrame:
         """The next ``k`` tracks of a radio from a ``seed`` track, an ``artist`` or a ``playlist`` (one of them),
         steered by the session's ``played`` and ``skipped`` tracks: ``position, item_id, name, artist_name,
-        score, reason``.
+        score, reason``. Tracks and artists go by name ("Back In Black", "AC/DC - Back In Black") or by id.
 
-        >>> ws.radio(artist=ws.discover_weekly("me")["artist_id"][0], k=5)  # doctest: +SKIP
+        >>> ws.radio(artist="AC/DC", k=5)  # doctest: +SKIP
         """
         from tastemaker.surfaces import lists
 
-        queue, _ = lists.radio(self.store, self.model(model), seed=seed, artist=artist, playlist=playlist,
-                               played=played, skipped=skipped, k=k)
+        seeds = self._ids("track", [seed] if seed is not None else [])
+        artists = self._ids("artist", [artist] if artist is not None else [])
+        queue, _ = lists.radio(self.store, self.model(model), seed=seeds[0] if seeds else None,
+                               artist=artists[0] if artists else None, playlist=playlist,
+                               played=self._ids("track", played), skipped=self._ids("track", skipped), k=k)
         return queue
 
     def similar(self, track: str | None = None, *, artist: str | None = None, k: int = 10,
                 model: str | None = None) -> pl.DataFrame:
-        """The ``k`` tracks most like ``track`` (``item_id, name, artist_name, score, rank, reason``), or the
-        ``k`` artists most like ``artist`` (``artist_id, name, score, rank, reason``).
+        """The ``k`` tracks most like ``track`` (``item_id, name, artist_name, score, rank, reason, ...``), or
+        the ``k`` artists most like ``artist`` (``artist_id, name, score, rank, reason, ...``), each by name or id.
 
-        >>> ws.similar(ws.recommend("me")["item_id"][0], k=5)  # doctest: +SKIP
+        >>> ws.similar("Back In Black", k=5)  # doctest: +SKIP
         """
         from tastemaker.surfaces import lists
 
-        return lists.similar(self.store, self.model(model), track=track, artist=artist, k=k)
+        tracks = self._ids("track", [track] if track is not None else [])
+        artists = self._ids("artist", [artist] if artist is not None else [])
+        return lists.similar(self.store, self.model(model), track=tracks[0] if tracks else None,
+                             artist=artists[0] if artists else None, k=k)
 
     def home(self, user: str, cards: int = 10, model: str | None = None, chart: str = "country") -> pl.DataFrame:
-        """``user``'s home page, shelves ranked for them and no card twice: ``shelf, shelf_title, relevance,
-        card_position, item_id, kind, title, subtitle, reason``. ``chart``: the trained chart model of the
-        popular shelf (left out when it is not trained).
+        """``user``'s home page, shelves ranked for them and no card twice, one row per card: ``user_id,
+        shelf_position, shelf, shelf_title, relevance, card_position, item_id, kind, title, subtitle, score,
+        reason``. ``chart``: the trained chart model of the popular shelf (left out when it is not trained).
 
         >>> ws.home("me").select("shelf_title", "title", "subtitle")  # doctest: +SKIP
         """
