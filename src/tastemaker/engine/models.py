@@ -29,6 +29,7 @@ from tastemaker.candidates.registry import resolve
 from tastemaker.engine.catalog import Catalog
 from tastemaker.engine.ranked import RankedPath
 from tastemaker.features.interactions import interactions
+from tastemaker.features.kinds import music_events
 from tastemaker.ranking.online import CandidateScorer, OnlineRanker, item_stats
 from tastemaker.surfaces.radio import Radio
 from tastemaker.surfaces.reasons import ItemSpace
@@ -247,7 +248,7 @@ def _derived(model: Any, catalog: Catalog) -> tuple[ItemSpace | None, Radio | No
 def _popularity_from_store(store: Any, name: str, error: str | None) -> Slot:
     """Popularity fitted on the store now: the fallback of last resort when none was trained."""
     try:
-        listened = interactions(store.events())
+        listened = interactions(music_events(store))  # a chart of music: no episodes
         if listened.is_empty():
             return Slot("fallback", name, error=f"{error}; and the store has no listens to fit popularity on")
         model = Popularity().fit(TrainingData(listened))
