@@ -153,7 +153,7 @@ class Workspace:
         loaded = time.perf_counter()
         estimator.fit(data)
         fitted = time.perf_counter()
-        summary = estimator.summary() if isinstance(estimator, Pipeline) else {}
+        summary: dict[str, Any] = estimator.summary() if isinstance(estimator, Pipeline) else {}
         version = self._register(model, estimator, data.interactions.height, seen, summary or None)
         return Trained(model, version, data.interactions.height,
                        _phases(started, loaded, fitted, time.perf_counter()), summary)
