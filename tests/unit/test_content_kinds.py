@@ -17,7 +17,7 @@ from tastemaker.features.kinds import drop_not_music, music_events
 from tastemaker.ingest import run_import
 from tastemaker.ingest.formats import FORMATS
 from tastemaker.ingest.identity import artist_id, track_id
-from tastemaker.ingest.kind_signals import KindRules, show_key
+from tastemaker.ingest.kind_signals import KindRules, listening, show_key
 from tastemaker.ingest.kinds import KindInputs, decide_kinds
 from tastemaker.surfaces.discover_weekly import discover_weekly_batch
 
@@ -35,10 +35,11 @@ def _tracks(rows: list[tuple[str, str]], uris: dict[str, str] | None = None) -> 
 
 
 def _plays(rows: list[tuple[str, str, str, int]]) -> pl.DataFrame:
-    """Plays of ``(user, artist, title, ms_played)``."""
-    return pl.DataFrame({"user_id": [u for u, *_ in rows], "item_id": [track_id(a, t) for _, a, t, _ in rows],
-                         "ms_played": [ms for *_, ms in rows]}, schema={"user_id": pl.String, "item_id": pl.String,
-                                                                         "ms_played": pl.Int64})
+    """How the items of plays of ``(user, artist, title, ms_played)`` were listened to."""
+    plays = pl.DataFrame({"user_id": [u for u, *_ in rows], "item_id": [track_id(a, t) for _, a, t, _ in rows],
+                          "ms_played": [ms for *_, ms in rows]},
+                         schema={"user_id": pl.String, "item_id": pl.String, "ms_played": pl.Int64})
+    return listening(plays.lazy()).collect()
 
 
 def _kinds(inputs: KindInputs) -> dict[tuple[str, str], tuple[str, str]]:

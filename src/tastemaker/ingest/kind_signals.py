@@ -140,15 +140,21 @@ def show_key(names: pl.Expr) -> pl.Expr:
             .str.strip_chars())
 
 
-def title_evidence(tracks: pl.DataFrame, plays: pl.DataFrame, long_ms: int) -> pl.DataFrame:
+def listening(plays: pl.LazyFrame) -> pl.LazyFrame:
+    """Per item of ``plays`` (``user_id, item_id, ms_played``): its ``longest`` play, how many plays were
+    ``full`` (within 5 % of the longest) and its ``listeners``. Lazy, so a store's events are reduced to
+    one row per item without being loaded."""
+    longest = pl.col("ms_played").max()
+    return plays.group_by("item_id").agg(longest.alias("longest"),
+                                         (pl.col("ms_played") >= 0.95 * longest).sum().alias("full"),
+                                         pl.col("user_id").n_unique().alias("listeners"))
+
+
+def title_evidence(tracks: pl.DataFrame, listened: pl.DataFrame, long_ms: int) -> pl.DataFrame:
     """Per track (``track_id, name, artist_id, artist_name, uri``): its ``artist`` key and flags —
     ``episode_title``, ``episode_hint``, ``song_title`` (its marks), ``replayed`` (played in full
-    twice or more: within 5 % of its longest play, which lasts 30 s to ``long_ms``), ``long_play``,
-    ``shared`` (two listeners or more) and ``no_name``. ``plays``: ``user_id, item_id, ms_played``."""
-    listened = (plays.group_by("item_id").agg(
-        pl.col("ms_played").max().alias("longest"),
-        (pl.col("ms_played") >= 0.95 * pl.col("ms_played").max()).sum().alias("full"),
-        pl.col("user_id").n_unique().alias("listeners")))
+    twice or more, its longest play lasting 30 s to ``long_ms``), ``long_play``, ``shared`` (two
+    listeners or more) and ``no_name``. ``listened``: :func:`listening`."""
     title = pl.col("name").fill_null("")
     artist = pl.col("artist_name").fill_null("")
     full, longest = pl.col("full"), pl.col("longest")

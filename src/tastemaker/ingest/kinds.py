@@ -36,8 +36,8 @@ import polars as pl
 
 from tastemaker.domain import SPOKEN_ITEM_KINDS, ContentKind, ItemKind
 from tastemaker.ingest.identity import row_ids
-from tastemaker.ingest.kind_signals import (ITEM_EVIDENCE, REASONS, KindRules, artist_evidence, show_key,
-                                            title_evidence)
+from tastemaker.ingest.kind_signals import (ITEM_EVIDENCE, REASONS, KindRules, artist_evidence, listening,
+                                            show_key, title_evidence)
 
 #: columns of the frame :func:`decide_kinds` returns
 COLUMNS = ("item_id", "content_kind", "content_kind_rule", "score")
@@ -47,14 +47,14 @@ COLUMNS = ("item_id", "content_kind", "content_kind_rule", "score")
 class KindInputs:
     """What a decision reads; every frame but ``tracks`` may be empty.
 
-    ``tracks``: ``track_id, name, artist_id, artist_name, uri``; ``plays``: ``user_id, item_id,
-    ms_played`` of listening events; ``spoken``: ``item_id, item_kind`` of items an export marks
+    ``tracks``: ``track_id, name, artist_id, artist_name, uri``; ``listened``: per item, how it was
+    listened to (:func:`~tastemaker.ingest.kind_signals.listening` of the listening events); ``spoken``: ``item_id, item_kind`` of items an export marks
     ``episode`` or ``audiobook``; ``shows``: ``name`` of known podcast shows; ``episodes``:
     ``show_name, name`` of known episodes; ``audio``: ``track_id`` of audio-features rows.
     """
 
     tracks: pl.DataFrame
-    plays: pl.DataFrame
+    listened: pl.DataFrame
     spoken: pl.DataFrame | None = None
     shows: pl.DataFrame | None = None
     episodes: pl.DataFrame | None = None
@@ -67,7 +67,7 @@ def item_evidence(inputs: KindInputs, rules: KindRules | None = None) -> pl.Data
     ``catalogued``, ``no_name``). With every weight 1 the signals are the raw evidence, e.g. to fit
     a classifier on."""
     rules = rules or KindRules()
-    titles = title_evidence(inputs.tracks, inputs.plays, rules.long_ms)
+    titles = title_evidence(inputs.tracks, inputs.listened, rules.long_ms)
     music = _music_catalogue(inputs.tracks, inputs.audio)
     artists = artist_evidence(titles, inputs.shows, music, rules)
     own = [(pl.col(flag).cast(pl.Float64) * getattr(rules, weight)).alias(weight)
@@ -169,11 +169,12 @@ class KindsRefresh:
     changed: int
 
 
-def read_inputs(store: Any) -> KindInputs:
-    """Everything ``store`` holds that a decision reads (:class:`KindInputs`)."""
+def read_inputs(store: Any, tracks: pl.DataFrame | None = None) -> KindInputs:
+    """Everything ``store`` holds that a decision reads (:class:`KindInputs`); ``tracks``: its
+    ``entities("tracks")`` when the caller has read them already."""
     events = store.events()
-    plays = (events.filter(pl.col("type").is_in(LISTENING) & pl.col("ms_played").is_not_null())
-             .select("user_id", "item_id", "ms_played").collect())
+    plays = events.filter(pl.col("type").is_in(LISTENING) & pl.col("ms_played").is_not_null())
+    listened = listening(plays.select("user_id", "item_id", "ms_played")).collect()
     spoken = (events.filter(pl.col("item_kind").is_in(sorted(SPOKEN_ITEM_KINDS)))
               .select("item_id", "item_kind").unique().collect())
     shows = store.entities("shows")
@@ -181,8 +182,9 @@ def read_inputs(store: Any) -> KindInputs:
     if episodes.height:
         episodes = episodes.join(shows.select("show_id", pl.col("name").alias("show_name")), on="show_id",
                                  how="inner").select("show_name", "name")
-    tracks = store.entities("tracks").select("track_id", "name", "artist_id", "artist_name", "uri")
-    return KindInputs(tracks, plays, spoken, shows.select("name"), episodes,
+    tracks = (store.entities("tracks") if tracks is None else tracks).select(
+        "track_id", "name", "artist_id", "artist_name", "uri")
+    return KindInputs(tracks, listened, spoken, shows.select("name"), episodes,
                       store.entities("audio_features").select("track_id"))
 
 
@@ -194,10 +196,10 @@ def refresh_kinds(store: Any, rules: KindRules | None = None) -> KindsRefresh:
     >>> refresh_kinds(store).kinds  # doctest: +SKIP
     {'music': 78212, 'podcast': 3391, 'unknown': 251}
     """
-    inputs = read_inputs(store)
-    decided = decide_kinds(inputs, rules)
+    tracks = store.entities("tracks")
+    decided = decide_kinds(read_inputs(store, tracks), rules)
     counts = dict(decided.group_by("content_kind").len().sort("content_kind").iter_rows())
-    stored = store.entities("tracks").select("track_id", *STORED)
+    stored = tracks.select("track_id", *STORED)
     changed = (decided.rename({"item_id": "track_id"}).select("track_id", *STORED)
                .join(stored, on="track_id", how="inner", suffix="_was")
                .filter(pl.any_horizontal(pl.col(c).ne_missing(pl.col(f"{c}_was")) for c in STORED))
