@@ -82,6 +82,9 @@ def import_(
     grid.add_row(*(f"{getattr(summary, c):,}" for c in ("read", "accepted", "duplicates", "quarantined")),
                  f"{summary.seconds:.1f}")
     out.print(grid)
+    if summary.kinds:
+        kinds = ", ".join(f"{kind} {n:,}" for kind, n in summary.kinds.items())
+        out.print(f"content kinds: {kinds} (music lists use music only; `tastemaker catalogue kinds` re-decides)")
     if summary.quarantine_file:
         out.print(f"rejected records and their reasons: {summary.quarantine_file}")
 
