@@ -177,7 +177,7 @@ def test_similar_artists_share_listeners_and_say_so(server: httpx.Client, worksp
     similar = SimilarArtistsOut.model_validate(answer.json())
     assert similar.served_by.level == "model" and len(similar.items) == 5
     assert artist not in [i.item_id for i in similar.items] and {i.kind for i in similar.items} == {"artist"}
-    assert all(i.reason == f"listeners of {name} also play this artist" for i in similar.items)
+    assert all(i.reason.endswith(f" listeners of {name} also play this artist") for i in similar.items)
     scores = [i.score for i in similar.items]
     assert scores == sorted(scores, reverse=True)
     gone = server.get("/v1/artists/no-such-artist/similar")

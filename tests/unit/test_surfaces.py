@@ -12,6 +12,7 @@ import pytest
 from tastemaker.candidates.popularity import Popularity
 from tastemaker.candidates.catalogue import create
 from tastemaker.candidates.data import TrainingData
+from tastemaker.candidates.similarity import CoListening, Vectors
 from tastemaker.features.interactions import interactions
 from tastemaker.simulate.config import WorldConfig
 from tastemaker.simulate.tables import tracks_table
@@ -152,11 +153,13 @@ def test_similar_artists_share_a_genre_more_often_than_chance(world: dict) -> No
     genre = dict(zip(tracks["artist_id"], tracks["genres"].list.first(), strict=False))
     listened = set(world["inter"]["artist_id"].drop_nulls())
     same, base = [], []
+    similarity = CoListening().fit(world["inter"], world["artists"], Vectors(model.items_, model.item_vectors()))
     for artist in sorted(listened)[:60]:
-        like = similar_artists(artist, world["space"], world["artists"], model.popularity_, model.items_, k=5)
+        like = similar_artists(artist, similarity, k=5)
+        assert like.height == 5 and like["shared_listeners"].min() >= 2 and set(like["basis"]) == {"co-listeners"}
         assert artist not in like["artist_id"].to_list() and like["score"].is_sorted(descending=True)
         same.append(np.mean([genre[a] == genre[artist] for a in like["artist_id"]]))
         base.append(np.mean([genre[a] == genre[artist] for a in listened if a != artist]))
     assert np.mean(same) > 2 * np.mean(base)
     with pytest.raises(KeyError, match="unknown artist"):
-        similar_artists("nobody", world["space"], world["artists"], model.popularity_, model.items_)
+        similar_artists("nobody", similarity)

@@ -147,6 +147,7 @@ def similar(
     if as_json:
         print_json({"track": track, "artist": artist, "model": model, "similar": rows.to_dicts()})
         return
-    shown = [c for c in ("rank", "name", "artist_name", "score", "reason") if c in rows.columns]
+    shown = [c for c in ("rank", "name", "artist_name", "score", "shared_listeners", "basis", "reason")
+             if c in rows.columns]
     print_frame(f"like {names.label(track, 'track') if track else names.label(str(artist), 'artist')}",
                 rows.select(shown))

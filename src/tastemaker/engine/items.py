@@ -1,7 +1,10 @@
-"""Lists that start from items rather than a listener: similar tracks and radio, from the personal model.
+"""Lists that start from items rather than a listener: similar tracks and artists, and radio.
 
-Both need item vectors (ALS, BPR): there is no popularity answer to "what sounds like this", so
-without a loaded vector model they raise :class:`~tastemaker.engine.errors.ModelUnavailable`.
+Similar tracks and artists come from who plays what, with support (the model set's
+:class:`~tastemaker.candidates.similarity.CoListening`, with the personal model's vectors); radio
+from the personal model's vectors, its seed's neighbourhood first. All need a loaded personal model
+with item vectors (ALS, BPR): there is no popularity answer to "what sounds like this", so without
+one they raise :class:`~tastemaker.engine.errors.ModelUnavailable`.
 """
 
 from __future__ import annotations
@@ -16,42 +19,47 @@ from tastemaker.engine.models import ModelSet
 from tastemaker.engine.recommend import Served, served_items
 from tastemaker.surfaces.radio import Played
 from tastemaker.surfaces.reasons import reason
-from tastemaker.surfaces.similar import similar_artists
+from tastemaker.surfaces.similar import explained, similar_artists
 
 
 def similar_tracks(models: ModelSet, catalog: Catalog, track_id: str, n: int) -> Served:
-    """The ``n`` tracks most like ``track_id`` in the personal model, each "similar to <track>"."""
+    """The ``n`` tracks most like ``track_id``, each "similar to <track>" with what it rests on (shared
+    listeners, the artist, audio features); the personal model's own nearest without a similarity."""
     personal = models.personal
     if not personal.loaded or not hasattr(personal.model, "similar_items"):
         raise ModelUnavailable(f"similar tracks need the personal model {personal.name!r}, which is not "
                                f"loaded ({personal.error}); train it: `tastemaker train {personal.name}`")
-    found = personal.model.similar_items(track_id, k=n)
+    name = catalog.names.get(track_id, track_id)
+    if models.similarity is not None:
+        found = models.similarity.similar_items(track_id, k=n)
+        found = found.with_columns(explained(found, name))
+    else:
+        found = personal.model.similar_items(track_id, k=n).with_columns(
+            pl.lit(reason("similar_track", name=name)).alias("reason"))
     if found.is_empty():
         raise UnknownItem(f"unknown track {track_id!r}: {personal.name} {personal.version} has never seen it")
-    text = reason("similar_track", name=catalog.names.get(track_id, track_id))
-    rows = catalog.titled(found.with_columns(pl.lit(text).alias("reason")))
+    rows = catalog.titled(found)
     return Served(served_items(rows), "model", personal.name, personal.version)
 
 
 def similar_artists_of(models: ModelSet, catalog: Catalog, artist_id: str, n: int) -> Served:
-    """The ``n`` artists closest to ``artist_id`` (their tracks' mean direction in the personal model's
-    item space, ``surfaces/similar.py``), each "listeners of <artist> also play this artist"."""
+    """The ``n`` artists most like ``artist_id`` by shared listeners with support (``surfaces/similar.py``),
+    each "N listeners of <artist> also play this artist" (or "sounds like <artist>")."""
     personal = models.personal
-    if models.space is None:
-        raise ModelUnavailable(f"similar artists need item vectors from the personal model {personal.name!r}, "
-                               f"which is not loaded or has none ({personal.error}); train als or bpr")
+    if models.similarity is None:
+        raise ModelUnavailable(f"similar artists need item vectors from the personal model {personal.name!r} "
+                               f"and listening, and the model is not loaded or has none ({personal.error}); "
+                               "train als or bpr")
     try:
-        found = similar_artists(artist_id, models.space, catalog.artists, personal.model.popularity_,
-                                personal.model.items_, k=n)
+        found = similar_artists(artist_id, models.similarity, k=n)
     except KeyError:
-        raise UnknownItem(f"unknown artist {artist_id!r}: {personal.name} {personal.version} has none of their "
-                          "tracks", "unknown_artist") from None
-    text = reason("similar_artist", name=catalog.artist_names.get(artist_id, artist_id))
+        raise UnknownItem(f"unknown artist {artist_id!r}: nobody has played any of their tracks",
+                          "unknown_artist") from None
     names = catalog.artist_names
     rows = found.select(pl.col("artist_id").alias("item_id"), pl.lit("artist").alias("kind"),
                         pl.col("artist_id").replace_strict(names, default=pl.col("artist_id"),
                                                            return_dtype=pl.String).alias("title"),
-                        "score", pl.lit(text).alias("reason"))
+                        "score", explained(found, names.get(artist_id, artist_id), artists=True))
     return Served(served_items(rows), "model", personal.name, personal.version)
 
 

@@ -26,6 +26,7 @@ from tastemaker.candidates.catalogue import load
 from tastemaker.candidates.data import TrainingData
 from tastemaker.candidates.popularity import Popularity
 from tastemaker.candidates.registry import resolve
+from tastemaker.candidates.similarity import CoListening, for_model
 from tastemaker.engine.catalog import Catalog
 from tastemaker.engine.ranked import RankedPath
 from tastemaker.features.interactions import interactions
@@ -85,9 +86,10 @@ class Slot:
 @dataclass(frozen=True, slots=True)
 class ModelSet:
     """The personal model with what is derived from it (item space, radio, the array scorer of the
-    for-you path), the fallback with its chart by artist (``item_id, score, artist_id``, best first:
-    what onboarding picks from), and the learning-to-rank model over the scorer's candidates (a
-    role that may be empty: then candidates keep the personal model's order)."""
+    for-you path, similarity by co-listeners with the model's vectors), the fallback with its chart by
+    artist (``item_id, score, artist_id``, best first: what onboarding picks from), and the
+    learning-to-rank model over the scorer's candidates (a role that may be empty: then candidates
+    keep the personal model's order)."""
 
     personal: Slot
     fallback: Slot
@@ -98,6 +100,8 @@ class ModelSet:
     ranker: Slot | None = None
     #: the array path of a personal model that ranks on rows itself (the pipeline), else None
     path: RankedPath | None = None
+    #: similar tracks and artists, and radio's seed neighbourhood (:mod:`tastemaker.candidates.similarity`)
+    similarity: CoListening | None = None
 
     @classmethod
     def load(cls, models_dir: Path, store: Any, catalog: Catalog, personal: str = "als",
@@ -106,18 +110,21 @@ class ModelSet:
         """Load the roles from ``models_dir``; failures are recorded in the slots, never raised.
 
         ``history``: the listening the server holds (interactions rows), for the scorer's item
-        statistics (age, recent listeners); ``ranker``: the ranker's registry name (None: none);
+        statistics (age, recent listeners) and who plays what (similar tracks and artists, radio's
+        seed neighbourhood; without it similar tracks are the model's own and radio follows its vectors
+        alone); ``ranker``: the ranker's registry name (None: none);
         ``ann_above``: from this many items on, the scorer retrieves through an HNSW graph.
 
         ``keep``: the set being replaced. A role whose registry names a version that fails to load
         keeps its model from ``keep`` (with the failure as its ``error``) rather than losing a
         working one; a role whose model was deleted from the registry is dropped.
         """
-        mine, space, radio, scorer = _personal(models_dir, personal, catalog, history, ann_above)
+        mine, space, radio, scorer, similarity = _personal(models_dir, personal, catalog, history, ann_above)
         if not mine.loaded and _can_keep(keep.personal if keep else None, models_dir):
             assert keep is not None
             log.warning("keeping personal model %s %s: %s", personal, keep.personal.version, mine.error)
             mine, space, radio, scorer = _kept(keep.personal, mine.error), keep.space, keep.radio, keep.scorer
+            similarity = keep.similarity
         backup = _slot("fallback", models_dir, fallback)
         if not backup.loaded and _can_keep(keep.fallback if keep else None, models_dir):
             assert keep is not None
@@ -137,7 +144,7 @@ class ModelSet:
         path = RankedPath.of(mine.model) if mine.loaded else None
         if path is not None:
             ranks = None  # the pipeline carries its own ranker
-        return cls(mine, backup, space, radio, _chart(backup.model, catalog), scorer, ranks, path)
+        return cls(mine, backup, space, radio, _chart(backup.model, catalog), scorer, ranks, path, similarity)
 
     @property
     def rank(self) -> OnlineRanker | None:
@@ -166,17 +173,18 @@ def _slot(role: str, models_dir: Path, name: str) -> Slot:
 
 
 def _personal(models_dir: Path, name: str, catalog: Catalog, history: pl.DataFrame | None,
-              ann_above: int = EXACT_BELOW) -> tuple[Slot, ItemSpace | None, Radio | None, CandidateScorer | None]:
+              ann_above: int = EXACT_BELOW
+              ) -> tuple[Slot, ItemSpace | None, Radio | None, CandidateScorer | None, CoListening | None]:
     mine = _slot("personal", models_dir, name)
     if not mine.loaded:
-        return mine, None, None, None
+        return mine, None, None, None, None
     try:
-        space, radio = _derived(mine.model, catalog)
+        space, radio, similarity = _derived(mine.model, catalog, history)
         scorer = _scorer(mine.model, catalog, models_dir / name / str(mine.version), history, ann_above)
     except Exception as exc:  # a model whose arrays do not line up is as broken as a missing one
         log.warning("personal model %s %s unusable: %s", name, mine.version, exc)
-        return Slot("personal", name, error=f"{type(exc).__name__}: {exc}"), None, None, None
-    return mine, space, radio, scorer
+        return Slot("personal", name, error=f"{type(exc).__name__}: {exc}"), None, None, None, None
+    return mine, space, radio, scorer, similarity
 
 
 def _scorer(model: Any, catalog: Catalog, version_dir: Path, history: pl.DataFrame | None,
@@ -236,13 +244,17 @@ def _chart(model: Any, catalog: Catalog) -> pl.DataFrame | None:
             .sort("score", descending=True, maintain_order=True))
 
 
-def _derived(model: Any, catalog: Catalog) -> tuple[ItemSpace | None, Radio | None]:
+def _derived(model: Any, catalog: Catalog, history: pl.DataFrame | None
+             ) -> tuple[ItemSpace | None, Radio | None, CoListening | None]:
+    """The model's item space, radio over it, and the similarity of ``history``'s listening with the
+    model's vectors (radio's seed neighbourhood, similar tracks and artists)."""
     vectors = model.item_vectors()
     if vectors is None:
-        return None, None
+        return None, None, None
     items = [str(i) for i in model.item_ids]
     artists = [catalog.artists.get(i) or i for i in items]
-    return ItemSpace(model.item_ids, vectors), Radio(items, vectors, artists)
+    similarity = for_model(model, history, catalog.artists) if history is not None and history.height else None
+    return ItemSpace(model.item_ids, vectors), Radio(items, vectors, artists, similarity=similarity), similarity
 
 
 def _popularity_from_store(store: Any, name: str, error: str | None) -> Slot:

@@ -129,7 +129,9 @@ class HomeSources:
     ``history``: the listener's interactions (``item_id, weight, recency, last_ts, artist_id``);
     ``tracks``: the catalog; ``chart``: a ``Popularity(by="country")`` model (optional);
     ``mixes``/``discover``: the listener's Daily Mixes and Discover Weekly rows (optional);
-    ``episodes``: episode cards (optional); ``today``: the date new releases are counted from.
+    ``episodes``: episode cards (optional); ``today``: the date new releases are counted from;
+    ``similarity``: what "Because you played X" finds tracks like X with (a
+    :class:`~tastemaker.candidates.similarity.CoListening`; default: the model's ``similar_items``).
     """
 
     model: object
@@ -142,6 +144,7 @@ class HomeSources:
     today: object | None = None
     new_release_days: int = 30
     depth: int = 40
+    similarity: object | None = None
 
 
 def standard_shelves(user_id: str, src: HomeSources, *, recommended: Chain = HOME_RECOMMENDED,
@@ -187,9 +190,10 @@ def standard_shelves(user_id: str, src: HomeSources, *, recommended: Chain = HOM
         shelves.append(Shelf("recommended", "Recommended for you",
                              track_cards(recs, src.tracks, pl.col("reason") if "reason" in recs.columns
                                          else reason("discovery"))))
-    if recent.height and hasattr(model, "similar_items"):
+    like_by = src.similarity if src.similarity is not None else model
+    if recent.height and hasattr(like_by, "similar_items"):
         seed = str(recent["item_id"][0])
-        like = similar_tracks(model, seed, src.depth, src.tracks, heard=heard["item_id"].to_list(),
+        like = similar_tracks(like_by, seed, src.depth, src.tracks, heard=heard["item_id"].to_list(),
                               chain=similar)
         title = names.get(seed, seed)
         if like.height:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -20,6 +20,9 @@ from tastemaker.candidates.contract import Recommender
 from tastemaker.features.interactions import heard as heard_items
 from tastemaker.features.interactions import interactions
 from tastemaker.surfaces.reasons import ItemSpace
+
+if TYPE_CHECKING:
+    from tastemaker.candidates.similarity import CoListening
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,14 @@ def item_space(model: Recommender) -> ItemSpace:
     if vectors is None:
         raise ValueError(f"{model.name} has no item vectors; train the pipeline or als (`tastemaker train als`)")
     return ItemSpace(model.item_ids, vectors)
+
+
+def similarity(store: Any, model: Recommender | None = None) -> CoListening:
+    """Who plays what in ``store`` (with ``model``'s item vectors and the audio features, where there are
+    any): what similar tracks and artists, radio and the "Because you played" shelf answer from."""
+    from tastemaker.candidates.similarity import for_model
+
+    return for_model(model, interactions(store.events()), Names.of(store).artist_of, store.entities("audio_features"))
 
 
 def heard(store: Any, user: str) -> pl.DataFrame:
@@ -146,8 +157,8 @@ def radio(store: Any, model: Recommender, *, seed: str | None = None, artist: st
     label = _radio_label(names.tracks, seed, artist, label)
     session = [Played(t, False) for t in played] + [Played(t, True) for t in skipped]
     try:
-        queue = Radio(ids, vectors, [names.artist_of.get(i, i) for i in ids]).next_tracks(seeds, session, k,
-                                                                                          label=label)
+        queue = Radio(ids, vectors, [names.artist_of.get(i, i) for i in ids],
+                      similarity=similarity(store, model)).next_tracks(seeds, session, k, label=label)
     except KeyError as exc:
         raise ValueError(str(exc.args[0])) from None
     return with_names(queue, names.tracks), label
@@ -191,35 +202,33 @@ def _radio_seeds(store: Any, trained: Any, ids: Any, artists: dict[str, str], se
     return found, f"the playlist {named[0]}" if named.len() else str(playlist)
 
 
-def similar(store: Any, model: Recommender, *, track: str | None = None, artist: str | None = None,
+def similar(store: Any, model: Recommender | None = None, *, track: str | None = None, artist: str | None = None,
             k: int = 10) -> pl.DataFrame:
-    """The ``k`` tracks most like ``track`` (``item_id, name, artist_name, score, rank, reason``) or the ``k``
-    artists most like ``artist`` (``artist_id, name, score, rank, reason``)."""
-    from tastemaker.surfaces.reasons import reason
+    """The ``k`` tracks most like ``track`` (``item_id, name, artist_name, score, shared_listeners, basis, rank,
+    reason``) or the ``k`` artists most like ``artist`` (``artist_id, name, score, shared_listeners, basis, rank,
+    reason``): shared listeners with support, ``model``'s item vectors next to them, the artist level and audio
+    features for sparse seeds (:mod:`tastemaker.candidates.similarity`)."""
+    from tastemaker.surfaces.similar import explained, similar_artists
 
     if (track is None) == (artist is None):
         raise ValueError("give either track or artist")
     names = Names.of(store)
+    like = similarity(store, model)
     if track is not None:
-        found = model.similar_items(track, k=k)  # type: ignore[attr-defined]
+        found = like.similar_items(track, k=k)
         if found.is_empty():
-            raise ValueError(f"unknown track {track!r}: {model.name} has never seen it")
+            raise ValueError(f"unknown track {track!r}: nobody has played it")
         titles = (dict(zip(names.tracks["track_id"].to_list(), names.tracks["name"].to_list(), strict=True))
                   if names.tracks.height else {})
-        return with_names(found, names.tracks).with_columns(
-            pl.lit(reason("similar_track", name=titles.get(track, track))).alias("reason"))
-    from tastemaker.surfaces.similar import similar_artists
-
-    assert artist is not None
+        return with_names(found, names.tracks).with_columns(explained(found, titles.get(track, track)))
     try:
-        rows = similar_artists(artist, item_space(model), names.artist_of, model.popularity_,  # type: ignore[attr-defined]
-                               model.items_, k=k)  # type: ignore[attr-defined]
+        rows = similar_artists(artist, like, k=k)
     except KeyError as exc:
         raise ValueError(str(exc.args[0])) from None
     return rows.with_columns(
         pl.col("artist_id").replace_strict(names.artist_names, default=pl.col("artist_id"), return_dtype=pl.String)
-        .alias("name"), pl.lit(reason("similar_artist", name=names.artist_names.get(artist, artist))).alias("reason")
-    ).select("artist_id", "name", "score", "rank", "reason")
+        .alias("name"), explained(rows, names.artist_names.get(artist, artist), artists=True)
+    ).select("artist_id", "name", "score", "shared_listeners", "basis", "rank", "reason")
 
 
 def home(store: Any, personal: Recommender, user: str, charts: Recommender | None = None,
@@ -241,7 +250,7 @@ def home(store: Any, personal: Recommender, user: str, charts: Recommender | Non
     podcasts = episode_cards(store, [user])
     shelves, relevance = standard_shelves(user, HomeSources(personal, history, tracks, charts, mixes, discover,
                                                             podcasts.drop("user_id") if podcasts.height else None,
-                                                            today=today))
+                                                            today=today, similarity=similarity(store, personal)))
     return build_home(user, shelves, relevance, cards=cards)
 
 

@@ -2,7 +2,12 @@
 
 The next tracks are the ones closest to a *steering* vector: the seed, pulled towards tracks the
 listener let play and pushed away from tracks they skipped, later events weighing more. A skip
-therefore changes what comes next at once, without retraining. The queue then runs the radio's chain
+therefore changes what comes next at once, without retraining. With a ``similarity``
+(:class:`~tastemaker.candidates.similarity.CoListening`), the seed's *neighbourhood* comes first: the
+tracks its listeners also play, with support (else its artist's and similar artists' tracks), ordered by
+that score plus the session's steering; the rest of the catalogue follows in the steering order, so one
+stranger's niche plays, which a model puts right next to a niche seed, come only after the tracks
+listeners share. The queue then runs the radio's chain
 (:data:`~tastemaker.surfaces.chains.RADIO`): nothing already played in the session comes back, and
 an artist is not repeated within three tracks, the session's last tracks included.
 """
@@ -11,14 +16,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
 from tastemaker.surfaces.chains import RADIO, Chain, Context, apply
 
+if TYPE_CHECKING:
+    from tastemaker.candidates.similarity import CoListening
+
 #: how deep in the ranking a queue of ``k`` looks first (the whole catalog only when spacing needs more)
 DEPTH = 8
+#: how many tracks the seed's neighbourhood holds (per seed, before merging several seeds)
+NEIGHBOURHOOD = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,14 +44,16 @@ class Radio:
     """Radio over item vectors (ALS item factors, item2vec vectors, content vectors...).
 
     ``item_ids`` and ``vectors`` are aligned; ``artists`` (optional, aligned) enables artist spacing;
-    ``chain``: the re-ranking of each queue (default :data:`~tastemaker.surfaces.chains.RADIO`).
+    ``chain``: the re-ranking of each queue (default :data:`~tastemaker.surfaces.chains.RADIO`);
+    ``similarity``: the seed's neighbourhood comes first (see the module's docstring).
 
     >>> radio = Radio(ids, vectors, artists)  # doctest: +SKIP
     >>> radio.next_tracks("seed", [Played("t1", skipped=True)], k=5)  # doctest: +SKIP
     """
 
     def __init__(self, item_ids: Sequence[str], vectors: np.ndarray, artists: Sequence[str] | None = None,
-                 like: float = 0.5, skip: float = 1.0, decay: float = 0.7, chain: Chain = RADIO) -> None:
+                 like: float = 0.5, skip: float = 1.0, decay: float = 0.7, chain: Chain = RADIO,
+                 similarity: CoListening | None = None) -> None:
         if len(item_ids) != len(vectors):
             raise ValueError(f"{len(item_ids)} item ids for {len(vectors)} vectors")
         if artists is not None and len(artists) != len(item_ids):
@@ -51,10 +64,27 @@ class Radio:
         self.unit = (np.asarray(vectors, dtype=np.float64) / np.maximum(norms, 1e-12))[order]
         self.artists = None if artists is None else np.asarray(artists, dtype=str)[order]
         self.like, self.skip, self.decay, self.chain = like, skip, decay, chain
+        self.similarity = similarity
 
     def _find(self, item_id: str) -> int | None:
         i = int(np.searchsorted(self.ids, item_id))
         return i if i < len(self.ids) and self.ids[i] == item_id else None
+
+    def _ranked(self, seeds: list[str], scores: np.ndarray, steering: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The catalogue's order and scores: the seeds' neighbourhood first (its score plus the steering),
+        then the rest by ``scores``; ``scores`` alone without a similarity."""
+        near = None if self.similarity is None else self.similarity.around(seeds, NEIGHBOURHOOD)
+        if near is None or near.is_empty():
+            return np.argsort(-scores, kind="stable"), scores
+        ids = near["item_id"].to_numpy().astype(str)
+        rows = np.searchsorted(self.ids, ids)
+        found = (rows < len(self.ids)) & (self.ids[np.minimum(rows, len(self.ids) - 1)] == ids)
+        rows = rows[found]
+        inside = np.zeros(len(self.ids), dtype=bool)
+        inside[rows] = True
+        mixed = scores.copy()
+        mixed[rows] = near["score"].to_numpy()[found] + self.unit[rows] @ steering
+        return np.lexsort((-mixed, ~inside)), mixed
 
     def next_tracks(self, seed: str | Sequence[str], session: Sequence[Played] = (), k: int = 10,
                     label: str | None = None) -> pl.DataFrame:
@@ -74,13 +104,14 @@ class Radio:
         steer = self.unit[starts].mean(axis=0)
         steer /= max(float(np.linalg.norm(steer)), 1e-12)
         known = [(i, e) for e in session if (i := self._find(e.item_id)) is not None]
+        steering = np.zeros_like(steer)
         for back, (i, event) in enumerate(reversed(known)):
-            steer += self.decay ** back * (-self.skip if event.skipped else self.like) * self.unit[i]
-        scores = self.unit @ steer
+            steering += self.decay ** back * (-self.skip if event.skipped else self.like) * self.unit[i]
+        scores = self.unit @ (steer + steering)
         played = [*starts, *(i for i, _ in known)]
         ctx = Context(heard=self.ids[played].tolist(), k=k,
                       before=[] if self.artists is None else self.artists[played].tolist())
-        ranked = np.argsort(-scores, kind="stable")
+        ranked, scores = self._ranked(self.ids[starts].tolist(), scores, steering)
         for depth in (min(len(ranked), DEPTH * k + len(played)), len(ranked)):
             top = ranked[:depth]
             candidates = pl.DataFrame({
