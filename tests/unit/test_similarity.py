@@ -154,3 +154,14 @@ def test_radio_plays_the_seeds_neighbourhood_before_a_strangers_lookalikes() -> 
     steered = Radio(ids, vectors, similarity=sim).next_tracks("seed", k=3)
     assert steered["item_id"].to_list()[0] == "shared"
     assert set(steered["item_id"]) == {"shared", "stranger", "other"}  # the rest of the catalogue follows
+
+
+def test_several_seeds_keep_co_listened_tracks_before_the_artist_fallback() -> None:
+    # artist-level scores run higher than a track pair's: radio must not let them jump the queue
+    listening = _listening({"seed": [0, 1, 2], "pal": [0, 1], "a-hit": [3, 4, 5, 6, 7, 8, 9]})
+    sim = CoListening(min_shared=2).fit(listening, {"seed": "A", "pal": "B", "a-hit": "A"})
+    near = sim.around(["seed"], k=5)
+    assert near["basis"].to_list() == ["co-listeners", "artist"] and near["item_id"].to_list() == ["pal", "a-hit"]
+    assert near["score"][1] > near["score"][0]
+    queue = Radio(["seed", "pal", "a-hit"], np.eye(3), ["A", "B", "A"], similarity=sim, chain=())
+    assert queue.next_tracks("seed", k=2)["item_id"].to_list() == ["pal", "a-hit"]

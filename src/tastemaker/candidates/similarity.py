@@ -45,8 +45,9 @@ from tastemaker.errors import NotFittedError
 SHRINKAGE = 5.0
 #: pairs sharing fewer listeners are not similar (at the co-listener basis)
 MIN_SHARED = 2
-#: weight of the model vectors' cosine next to the co-listener cosine
-BLEND = 0.0
+#: weight of the model vectors' cosine next to the co-listener cosine (1: the model's cosine, shrunk and
+#: with support; the co-listener cosine where either has no vector)
+BLEND = 1.0
 #: tracks an artist contributes to a track's ``"artist"`` fallback
 PER_ARTIST = 3
 BASES = ("co-listeners", "artist", "content")
@@ -269,20 +270,22 @@ class CoListening:
 
     def around(self, item_ids: Sequence[str], k: int = 100) -> pl.DataFrame:
         """The ``k`` tracks most like several seeds together (a radio's): ``item_id, score,
-        shared_listeners, basis``, the score the mean over the seeds (0 where a track is not among a
-        seed's neighbours), basis and shared listeners of its best pair; seeds themselves left out."""
+        shared_listeners, basis``, best first: by basis (co-listeners, then artist, then content: scores of
+        different bases do not compare), then score, the mean over the seeds (0 where a track is not
+        among a seed's neighbours); basis and shared listeners are those of its best pair; seeds left out."""
         self._check()
         _check_k(k)
         seeds = [s for s in dict.fromkeys(str(i) for i in item_ids) if self.items_.at(s) >= 0]
         found = [self.similar_items(s, k) for s in seeds]
         if not any(f.height for f in found):
             return _frame("item_id", [], [], [], []).drop("rank")
-        return (pl.concat(found).filter(~pl.col("item_id").is_in(seeds))
-                .sort(["item_id", "score"], descending=[False, True])
+        tier = pl.col("basis").replace_strict({b: i for i, b in enumerate(BASES)}, return_dtype=pl.Int64)
+        return (pl.concat(found).filter(~pl.col("item_id").is_in(seeds)).with_columns(tier.alias("_tier"))
+                .sort(["item_id", "_tier", "score"], descending=[False, False, True])
                 .group_by("item_id", maintain_order=True)
                 .agg((pl.col("score").sum() / len(seeds)).alias("score"), pl.col("shared_listeners").first(),
-                     pl.col("basis").first())
-                .sort(["score", "item_id"], descending=[True, False]).head(k))
+                     pl.col("basis").first(), pl.col("_tier").first())
+                .sort(["_tier", "score", "item_id"], descending=[False, True, False]).head(k).drop("_tier"))
 
 
 def _check_k(k: int) -> None:

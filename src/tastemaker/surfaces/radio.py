@@ -16,15 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
+from tastemaker.candidates.similarity import BASES, CoListening
 from tastemaker.surfaces.chains import RADIO, Chain, Context, apply
-
-if TYPE_CHECKING:
-    from tastemaker.candidates.similarity import CoListening
 
 #: how deep in the ranking a queue of ``k`` looks first (the whole catalog only when spacing needs more)
 DEPTH = 8
@@ -71,8 +68,9 @@ class Radio:
         return i if i < len(self.ids) and self.ids[i] == item_id else None
 
     def _ranked(self, seeds: list[str], scores: np.ndarray, steering: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The catalogue's order and scores: the seeds' neighbourhood first (its score plus the steering),
-        then the rest by ``scores``; ``scores`` alone without a similarity."""
+        """The catalogue's order and scores: the seeds' neighbourhood first, by basis (co-listeners, then
+        the artist level, then content), each by its score plus the steering; then the rest by ``scores``
+        (``scores`` alone without a similarity)."""
         near = None if self.similarity is None else self.similarity.around(seeds, NEIGHBOURHOOD)
         if near is None or near.is_empty():
             return np.argsort(-scores, kind="stable"), scores
@@ -80,11 +78,11 @@ class Radio:
         rows = np.searchsorted(self.ids, ids)
         found = (rows < len(self.ids)) & (self.ids[np.minimum(rows, len(self.ids) - 1)] == ids)
         rows = rows[found]
-        inside = np.zeros(len(self.ids), dtype=bool)
-        inside[rows] = True
+        tier = np.full(len(self.ids), len(BASES))
+        tier[rows] = [BASES.index(b) for b in near["basis"].filter(pl.Series(found))]
         mixed = scores.copy()
         mixed[rows] = near["score"].to_numpy()[found] + self.unit[rows] @ steering
-        return np.lexsort((-mixed, ~inside)), mixed
+        return np.lexsort((-mixed, tier)), mixed
 
     def next_tracks(self, seed: str | Sequence[str], session: Sequence[Played] = (), k: int = 10,
                     label: str | None = None) -> pl.DataFrame:
