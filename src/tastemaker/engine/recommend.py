@@ -47,6 +47,8 @@ ITEM_COLUMNS = ("position", "item_id", "kind", "title", "subtitle", "score", "re
                 "group_title", "propensity")
 #: how many candidates a Daily Mix picks its new tracks from
 MIX_POOL = 300
+#: the id a forgotten listener is charted as (no model learnt anything of it)
+ANONYMOUS = "\x00anonymous"
 #: the surfaces a precomputed Discover Weekly list can stand in for
 PRECOMPUTED_SURFACES = ("for-you", "discover-weekly")
 
@@ -178,12 +180,13 @@ class RecommendationService:
         if me.picks and self.models.chart is not None:
             rows = picked_rows(self.models.chart, self.catalog, me.picks, listening.heard, n)
         if rows.height < n:
-            exclude = pl.concat([listening.heard.select("user_id", "item_id"),
-                                 rows.select(pl.lit(listening.user_id).alias("user_id"), "item_id")])
-            charts = getattr(getattr(fallback.model, "config", None), "by", None)
-            by_country = charts == "country" and me.country
-            extra = {"countries": {listening.user_id: me.country}} if by_country else {}
-            recs = fallback.model.recommend([listening.user_id], k=n - rows.height, exclude=exclude, **extra)
+            # a forgotten listener is nobody to the chart: the country it learnt for them must not pick their list
+            who = ANONYMOUS if cause == "forgotten" else listening.user_id
+            exclude = pl.concat([listening.heard.select(pl.lit(who).alias("user_id"), "item_id"),
+                                 rows.select(pl.lit(who).alias("user_id"), "item_id")])
+            by_country = getattr(fallback.model, "by_country", False) and me.country
+            extra = {"countries": {who: me.country}} if by_country else {}
+            recs = fallback.model.recommend([who], k=n - rows.height, exclude=exclude, **extra)
             rows = pl.concat([rows, recs.select("item_id", pl.col("score").cast(pl.Float64),
                                                 pl.lit(reason("popular")).alias("reason"))])
         return Served(served_items(self.catalog.titled(rows)), "popularity", fallback.name, fallback.version,
