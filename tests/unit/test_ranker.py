@@ -181,13 +181,3 @@ def test_friends_listening_counts_the_friends_who_have_the_candidate() -> None:
         FriendsListening(X, F[:, :3])
 
 
-
-def test_member_ranks_are_exact_up_to_the_cap_and_ties_share_a_rank() -> None:
-    from tastemaker.ranking.residual import ranks_within
-
-    rng = np.random.default_rng(3)
-    for cap in (5, 40, 1000):
-        scores = np.round(rng.random((4, 60)), 1)  # many ties
-        values = scores[:, :25]
-        expect = np.minimum((scores[:, None, :] > values[:, :, None]).sum(axis=2), cap)
-        assert (ranks_within(scores, values, cap) == expect).all()

@@ -375,7 +375,8 @@ class Pipeline(Fitted):
         """The candidate pool of user ``rows``, its final scores (the ranker's, else the blend's) and the blend."""
         hybrid = self.hybrid()
         pool, blend = scored_pool(hybrid, dict(zip(self.members_, hybrid.models, strict=True)), rows, self.X_,
-                                  blocked, self.n_candidates, self.sources, self.popularity_)
+                                  blocked, self.n_candidates, self.sources, self.popularity_,
+                                  described=self.corrections_ is not None)
         if self.corrections_ is None:
             return pool, pool.start, blend
         if not getattr(self, "_names_checked", False):

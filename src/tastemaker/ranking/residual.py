@@ -2,8 +2,7 @@
 
 :func:`candidate_pool` takes a fitted :class:`~tastemaker.candidates.hybrid.Hybrid`, pools each
 user's ``n`` best items by the blend and describes every (user, candidate) row: the blend
-(standardised over the pool) and its rank, each member's z-score and rank over all items (ranks
-past :data:`RANK_CAP` are one value, so no request sorts a whole catalog), item popularity,
+(standardised over the pool) and its rank, each member's z-score and rank over all items, item popularity,
 history length and any extra :mod:`~tastemaker.ranking.candidate_features` sources.
 
 :func:`fit_corrections` trains LightGBM LambdaRank from labelled pools with the blend as
@@ -49,10 +48,6 @@ class Pool:
     names: list[str]
 
 
-#: member ranks above this are told apart; every item further down gets this rank (see :func:`ranks_within`)
-RANK_CAP = 1000
-
-
 def candidate_pool(hybrid: Hybrid, members: Mapping[str, Any], users: np.ndarray, X: sp.csr_matrix,
                    mask: sp.csr_matrix | Sequence[np.ndarray] | None, n: int, sources: Sequence[FeatureSource] = (),
                    popularity: np.ndarray | None = None) -> Pool:
@@ -70,9 +65,10 @@ def candidate_pool(hybrid: Hybrid, members: Mapping[str, Any], users: np.ndarray
 
 def scored_pool(hybrid: Hybrid, members: Mapping[str, Any], users: np.ndarray, X: sp.csr_matrix,
                 mask: sp.csr_matrix | Sequence[np.ndarray] | None, n: int, sources: Sequence[FeatureSource] = (),
-                popularity: np.ndarray | None = None) -> tuple[Pool, np.ndarray]:
+                popularity: np.ndarray | None = None, described: bool = True) -> tuple[Pool, np.ndarray]:
     """:func:`candidate_pool`, and the blend over every item it was drawn from (users × items, ``-inf``
-    where masked), for a caller that orders the items beyond the pool too."""
+    where masked), for a caller that orders the items beyond the pool too. ``described=False``: no
+    features (no ranker will read them), which spares a sort of the whole catalogue per member."""
     if n < 1 or n > X.shape[1]:
         raise ValueError(f"n must be within [1, {X.shape[1]}] items, got {n}")
     if len(members) != len(hybrid.models):
@@ -91,9 +87,13 @@ def scored_pool(hybrid: Hybrid, members: Mapping[str, Any], users: np.ndarray, X
     start = standardise(np.take_along_axis(blend, top, 1))
     columns = [start, np.log1p(np.broadcast_to(np.arange(n, dtype=np.float64), top.shape))]
     names = ["blend_z", "blend_log_rank"]
-    for name, zs in zip(members, z, strict=True):  # each member's say: its z-score and its rank (capped)
-        at = np.take_along_axis(zs, top, 1)
-        columns += [at, np.log1p(ranks_within(zs, at))]
+    if not described:  # the order alone (a pipeline without a ranker serves the blend)
+        return Pool(top, start, np.zeros((*top.shape, 0), dtype=np.float32), np.ones(top.shape, dtype=bool), []), blend
+    for name, zs in zip(members, z, strict=True):  # each member's say: its z-score and its rank over all items
+        order = np.argsort(-zs, axis=1, kind="stable")
+        rank = np.empty_like(order)  # the inverse permutation: what a second argsort would give, without the sort
+        np.put_along_axis(rank, order, np.broadcast_to(np.arange(order.shape[1]), order.shape), axis=1)
+        columns += [np.take_along_axis(zs, top, 1), np.log1p(np.take_along_axis(rank, top, 1))]
         names += [f"{name}_z", f"{name}_log_rank"]
     if popularity is None:
         popularity = np.asarray((X > 0).sum(axis=0)).ravel()
@@ -116,29 +116,6 @@ def _blend(hybrid: Hybrid, raws: Sequence[np.ndarray], z: Sequence[np.ndarray], 
         if weight:
             total += weight * part
     return total
-
-
-def ranks_within(scores: np.ndarray, values: np.ndarray, cap: int = RANK_CAP) -> np.ndarray:
-    """For each row, how many of ``scores``' items score above each of ``values`` (0: the best), at most ``cap``.
-
-    Exact up to ``cap`` (equal scores share a rank), at the cost of one partial partition of each row
-    instead of a full sort: the serving path computes it for every member of every request.
-
-    >>> ranks_within(np.array([[0.1, 0.9, 0.5, 0.5]]), np.array([[0.9, 0.5, 0.1]]), cap=2).tolist()
-    [[0, 1, 2]]
-    """
-    users, items = scores.shape
-    cap = min(cap, items)
-    if cap >= items:
-        above = np.sort(scores, axis=1)
-    else:  # each row's ``cap`` largest values: every value above the smallest of them is among them
-        above = np.sort(np.partition(scores, items - cap, axis=1)[:, items - cap:], axis=1)
-    out = np.empty(values.shape, dtype=np.int64)
-    for row in range(users):
-        out[row] = above.shape[1] - np.searchsorted(above[row], values[row], side="right")
-    if cap < items:
-        out = np.where(values < above[:, :1], cap, out)
-    return out
 
 
 @dataclass(frozen=True, slots=True)
