@@ -19,6 +19,7 @@ import polars as pl
 from tastemaker.candidates.contract import Recommender
 from tastemaker.features.interactions import heard as heard_items
 from tastemaker.features.interactions import interactions
+from tastemaker.features.kinds import music_events
 from tastemaker.surfaces.reasons import ItemSpace
 
 if TYPE_CHECKING:
@@ -69,10 +70,12 @@ def item_space(model: Recommender) -> ItemSpace:
 
 def similarity(store: Any, model: Recommender | None = None) -> CoListening:
     """Who plays what in ``store`` (with ``model``'s item vectors and the audio features, where there are
-    any): what similar tracks and artists, radio and the "Because you played" shelf answer from."""
+    any): what similar tracks and artists, radio and the "Because you played" shelf answer from. Music
+    only: an episode co-listened with a song is no neighbour of it (:mod:`tastemaker.features.kinds`)."""
     from tastemaker.candidates.similarity import for_model
 
-    return for_model(model, interactions(store.events()), Names.of(store).artist_of, store.entities("audio_features"))
+    listened = interactions(music_events(store))
+    return for_model(model, listened, Names.of(store).artist_of, store.entities("audio_features"))
 
 
 def heard(store: Any, user: str) -> pl.DataFrame:
