@@ -395,17 +395,6 @@ def scoring(ws: Path, users: list[str], ann_above: int | None = None, personal: 
     assert scorer is not None and ranker is not None, "the bench serves ALS with the ranker"
     index = scorer.index  # the server's own retrieval index
 
-    def timed(fn: Any, args: list[Any]) -> dict[str, float]:
-        for a in args[:5]:
-            fn(a)
-        ms = []
-        for a in args:
-            t = time.perf_counter()
-            fn(a)
-            ms.append((time.perf_counter() - t) * 1000)
-        return {"p50_ms": round(float(np.median(ms)), 3), "p99_ms": round(float(np.percentile(ms, 99)), 3),
-                "n": len(ms)}
-
     few, many = users[:100], users[:400]
     heard = {u: service.listening(u).heard for u in many}
     rows = {u: int(np.searchsorted(model.users_, u)) for u in many}
