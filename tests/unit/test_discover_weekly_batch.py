@@ -18,13 +18,7 @@ from tastemaker.surfaces.discover_weekly import discover_weekly, discover_weekly
 
 
 def test_batch_lists_hold_no_heard_track_two_per_artist_and_match_the_single_listener_list(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    config = WorldConfig(seed=5, n_users=150, n_tracks=1500, days=10, events_per_user=60)
-    world = World(config)
-    raw = pl.DataFrame(pa.concat_tables(world.generate_events())).filter(pl.col("item_kind") == "track")
-    events = conform("events", raw.with_columns(pl.int_range(pl.len()).alias("row_id")))
-    tracks = pl.DataFrame(tracks_table(world.catalog, config.start))
-    heard = events.select("user_id", "item_id").unique()
-    model = create("als", factors=16, iterations=5).fit(TrainingData(interactions(events.lazy())))
+    tracks, heard, model = _world(WorldConfig(seed=5, n_users=150, n_tracks=1500, days=10, events_per_user=60), 16)
     users = heard["user_id"].unique().sort().to_list()
     batch = discover_weekly_batch(model, users, heard, tracks, size=30, chunk=40)
     assert batch.join(heard, left_on=["user_id", "track_id"], right_on=["user_id", "item_id"]).height == 0
@@ -73,13 +67,7 @@ def test_with_a_history_every_track_says_which_played_track_it_comes_from() -> N
 
 
 def test_tracks_shown_three_times_without_a_play_go_last_and_say_so_while_once_shown_ones_stay() -> None:
-    config = WorldConfig(seed=7, n_users=60, n_tracks=600, days=10, events_per_user=40)
-    world = World(config)
-    raw = pl.DataFrame(pa.concat_tables(world.generate_events())).filter(pl.col("item_kind") == "track")
-    events = conform("events", raw.with_columns(pl.int_range(pl.len()).alias("row_id")))
-    tracks = pl.DataFrame(tracks_table(world.catalog, config.start))
-    heard = events.select("user_id", "item_id").unique()
-    model = create("als", factors=8, iterations=5).fit(TrainingData(interactions(events.lazy())))
+    tracks, heard, model = _world(WorldConfig(seed=7, n_users=60, n_tracks=600, days=10, events_per_user=40), 8)
     user = heard["user_id"].sort()[0]
     before = discover_weekly(model, user, heard, tracks, size=10)
     tired, once = before["track_id"][0], before["track_id"][1]
@@ -89,3 +77,13 @@ def test_tracks_shown_three_times_without_a_play_go_last_and_say_so_while_once_s
     assert once in after["track_id"].to_list()  # shown is not heard: a track shown once stays
     row = after.filter(pl.col("track_id") == once)
     assert row["shown"][0] == 1 and "shown to you 1× before, not played" in row["reason"][0]
+
+
+def _world(config: WorldConfig, factors: int) -> tuple[pl.DataFrame, pl.DataFrame, object]:
+    """A generated world's tracks, every listener's heard pairs, and ALS fit on its listening."""
+    world = World(config)
+    raw = pl.DataFrame(pa.concat_tables(world.generate_events())).filter(pl.col("item_kind") == "track")
+    events = conform("events", raw.with_columns(pl.int_range(pl.len()).alias("row_id")))
+    tracks = pl.DataFrame(tracks_table(world.catalog, config.start))
+    model = create("als", factors=factors, iterations=5).fit(TrainingData(interactions(events.lazy())))
+    return tracks, events.select("user_id", "item_id").unique(), model
