@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from tastemaker.evaluation.report import EVALUATED, HeldOut, SideFiles
+from tastemaker.evaluation.report import EVALUATED, MIN_LISTENERS, HeldOut, SideFiles
 from tastemaker.settings import Settings
 
 if TYPE_CHECKING:
@@ -159,13 +159,14 @@ class Workspace:
                        _phases(started, loaded, fitted, time.perf_counter()), summary)
 
     def _train_ranker(self) -> Trained:
-        """LambdaRank over ALS candidates, labels from the last week (ranking/online.py)."""
+        """LambdaRank over ALS candidates, labels from each listener's last week of music (ranking/online.py)."""
         from tastemaker.candidates.catalogue import create
+        from tastemaker.features.kinds import music_events
         from tastemaker.ranking.online import train_online_ranker
 
         started = time.perf_counter()
         seen = self.store.version()
-        events = self.store.events().filter(pl.col("type") != "impression").collect()
+        events = music_events(self.store).filter(pl.col("type") != "impression").collect()
         tracks = self.store.entities("tracks")
         artists = (dict(zip(tracks["track_id"].to_list(), tracks["artist_id"].to_list(), strict=True))
                    if tracks.height else {})
@@ -331,16 +332,25 @@ class Workspace:
             raise ValueError("the store has no podcast episodes: import them first (`tastemaker import podcasts PATH`)")
         return cards.drop("user_id")
 
-    def evaluate(self, test_days: float = 7.0, k: int = 10, models: Sequence[str] = EVALUATED) -> pl.DataFrame:
-        """Train each of ``models`` on all but the last ``test_days`` and score the unheard tracks listened to
-        after the cut: one row per model, ``model, users, ndcg@k, recall@k, ...`` (``users``: the listeners scored).
+    def evaluate(self, test_days: float = 7.0, k: int = 10, models: Sequence[str] = EVALUATED, *,
+                 protocol: str = "auto", min_listeners: int = MIN_LISTENERS) -> pl.DataFrame:
+        """Train each of ``models`` on the music before the cut and score the tracks each listener heard for the
+        first time after it: one row per model, ``model, users, ndcg@k, ndcg@k_low, ndcg@k_high, recall@k, ...``
+        (``users``: the listeners scored; ``_low``/``_high``: a bootstrap 95 % interval over them).
+
+        ``protocol``: ``global``, ``per-listener`` or ``auto`` (per listener when most listeners have nothing
+        in the store's last ``test_days``, as with exports from different years; a ``UserWarning`` says so).
+        ``ValueError`` when fewer than ``min_listeners`` listeners can be scored.
 
         >>> ws.evaluate(models=["popularity", "als"]).select("model", "ndcg@10")  # doctest: +SKIP
         """
         from tastemaker.evaluation.report import temporal_report
 
-        results = temporal_report(self.store, test_days, k, tuple(models))
-        frame = pl.DataFrame([{"model": name, **row} for name, row in results.items()])
+        report = temporal_report(self.store, test_days, k, tuple(models), protocol=protocol,
+                                 min_listeners=min_listeners)
+        for note in report.notes:
+            warnings.warn(note, UserWarning, stacklevel=2)
+        frame = pl.DataFrame([{"model": name, **row} for name, row in report.models.items()])
         return frame.select("model", pl.col("users").cast(pl.Int64), pl.exclude("model", "users"))
 
 

@@ -60,15 +60,20 @@ class TrainingData:
             raise ValueError(f"plays need columns {list(PLAY_COLUMNS)}; missing {sorted(gone)}")
 
     @classmethod
-    def from_store(cls, store: Any, until: datetime | None = None, music_only: bool = True) -> TrainingData:
+    def from_store(cls, store: Any, until: datetime | None = None, music_only: bool = True,
+                   cuts: pl.DataFrame | None = None) -> TrainingData:
         """Everything a workspace store holds for training: listens per pair, every play with its time and
-        skip, audio features and release dates of the catalogue; ``until`` cuts it at an instant.
+        skip, audio features and release dates of the catalogue; ``until`` cuts it at an instant, ``cuts``
+        (``user_id, cut``) each listener at their own (listens then decay from each one's newest).
         ``music_only``: leave out episodes, audiobooks and the tracks decided podcast, audiobook or
         unknown at import (:mod:`tastemaker.features.kinds`), so music models never learn them."""
         from tastemaker.features.interactions import interactions, was_skipped
         from tastemaker.features.kinds import music_events
 
         events = music_events(store) if music_only else store.events()
+        if cuts is not None:
+            events = (events.join(cuts.select("user_id", "cut").lazy(), on="user_id")
+                      .filter(pl.col("ts") < pl.col("cut")).drop("cut"))
         plays = events.filter(pl.col("type") == "play")
         if until is not None:
             plays = plays.filter(pl.col("ts") < until)
@@ -77,7 +82,7 @@ class TrainingData:
         audio = store.entities("audio_features")
         releases = (tracks.select(pl.col("track_id").alias("item_id"), "release_date")
                     if tracks.height and "release_date" in tracks.columns else None)
-        return cls(interactions(events, until), plays=plays if plays.height else None,
+        return cls(interactions(events, until, per_user=cuts is not None), plays=plays if plays.height else None,
                    audio_features=audio if audio.height else None, releases=releases, now=until)
 
     @cached_property

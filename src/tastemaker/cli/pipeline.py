@@ -14,7 +14,7 @@ from tastemaker.candidates.catalogue import CATALOGUE
 from tastemaker.cli.invocation import (err, fail, out, parse_params, playlist_app, print_frame, print_json, settings,
                                        workspace)
 from tastemaker.errors import TastemakerError
-from tastemaker.evaluation.report import EVALUATED
+from tastemaker.evaluation.report import EVALUATED, MIN_LISTENERS, TemporalReport
 from tastemaker.surfaces import lists
 
 #: the demo's pipeline: fewer members and settings than ``train pipeline`` tries, so the demo stays quick
@@ -56,6 +56,10 @@ def train(
         held = trained.summary["held_out_ndcg@10"]
         out.print(f"trained [bold]ranker[/] {trained.version} on {trained.pairs:,} lists in {seconds['fit']:.1f}s; "
                   f"held-out NDCG@10 {held['ranker']:.4f} (ALS order {held['model_order']:.4f})")
+        if held["ranker"] < held["model_order"]:
+            err.print(f"[yellow]note:[/] it ranked its {trained.summary['held_out_lists']} held-out listeners worse "
+                      "than ALS's own order, so `serve` keeps ALS's order; more listeners, or more listening in "
+                      "each one's last week, give it something to learn")
         return
     out.print(f"trained [bold]{model}[/] {trained.version} on {trained.pairs:,} user-item pairs in "
               f"{seconds['fit']:.1f}s (data {seconds['load']:.1f}s)")
@@ -227,32 +231,43 @@ def evaluate(
     k: Annotated[int, typer.Option("-k")] = 10,
     models: Annotated[list[str] | None, typer.Option("--model", help=f"Repeatable; default {', '.join(EVALUATED)}. "
                                                       f"Any of: {', '.join(CATALOGUE)}.")] = None,
+    protocol: Annotated[str, typer.Option(help="Where to cut: global (one instant for everyone), per-listener "
+                                          "(each listener's own last days) or auto (per listener when most "
+                                          "listeners have nothing in the store's last days).")] = "auto",
+    min_listeners: Annotated[int, typer.Option(help="Print no table when fewer listeners can be scored.")]
+    = MIN_LISTENERS,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Train models on all but the last TEST_DAYS and score unheard listens after the cut."""
+    """Train models on the music before the cut and score the tracks each listener heard for the first time
+    after it (docs/evaluation.md, *Your own store*)."""
     from tastemaker.evaluation.report import temporal_report
 
     try:
-        results = temporal_report(workspace().store, test_days, k, tuple(models or EVALUATED))
+        report = temporal_report(workspace().store, test_days, k, tuple(models or EVALUATED), protocol=protocol,
+                                 min_listeners=min_listeners)
     except (TastemakerError, ValueError) as exc:
         raise fail(str(exc)) from None
+    for note in report.notes:
+        err.print(f"[yellow]note:[/] {escape(note)}")
     if as_json:
-        print_json(results)
+        print_json(report.as_dict())
         return
-    _print_results(results, test_days, k)
+    _print_results(report, k)
 
 
-def _print_results(results: dict[str, dict[str, float]], test_days: float, k: int) -> None:
-    metrics = [m for m in next(iter(results.values())) if m != "users"]
-    users = int(next(iter(results.values()))["users"])
-    grid = Table(title=f"temporal split, last {test_days:g} days, unheard items only ({users:,} users)")
+def _print_results(report: TemporalReport, k: int) -> None:
+    first = next(iter(report.models.values()))
+    metrics = [m for m in first if m != "users" and not m.endswith(("_low", "_high"))]
+    grid = Table(title=f"{report.protocol} cut, {report.cut}; tracks new to each listener "
+                       f"({report.listeners:,} listeners; ndcg@{k} with a 95 % interval over listeners)")
     grid.add_column("model")
     for m in metrics:
         grid.add_column(m, justify="right")
-    for name, row in results.items():
-        grid.add_row(name, *(f"{row[m]:.4f}" for m in metrics))
+    for name, row in report.models.items():
+        cells = [f"{row[m]:.4f}" for m in metrics]
+        cells[metrics.index(f"ndcg@{k}")] += f" [{row[f'ndcg@{k}_low']:.4f}, {row[f'ndcg@{k}_high']:.4f}]"
+        grid.add_row(name, *cells)
     out.print(grid)
-
 
 
 def demo(
@@ -283,7 +298,7 @@ def demo(
     playlist = ws.discover_weekly(user, model="pipeline")
     print_frame(f"Discover Weekly for {user}", playlist.select("position", "name", "artist_name", "reason"))
     out.rule("5. offline evaluation")
-    _print_results(temporal_report(ws.store, 7.0, 10), 7.0, 10)
+    _print_results(temporal_report(ws.store, 7.0, 10), 10)
 
 
 def _demo_user(events: pl.LazyFrame) -> str:

@@ -138,6 +138,9 @@ class ModelSet:
             if base is not None and base != getattr(mine.model, "name", personal):  # its features are another's
                 ranks = Slot("ranker", ranker, error=f"{ranks.version} ranks {base}'s candidates, the personal "
                              f"model is {personal}: retrain it (`tastemaker train ranker`) or serve {base}")
+            elif ranks.loaded and (lost := ranks.model.lost_to_model_order()):
+                ranks = Slot("ranker", ranker,
+                             error=f"{ranks.version} {lost}: for-you keeps {base or personal}'s order")
             if not ranks.loaded and _can_keep(keep.ranker if keep else None, models_dir):
                 assert keep is not None and keep.ranker is not None
                 ranks = _kept(keep.ranker, ranks.error)

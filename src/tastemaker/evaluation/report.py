@@ -24,28 +24,73 @@ EVALUATED = ("popularity", "trending", "itemknn", "als")
 PROTOCOLS = ("fixed", "strong")
 
 
-def temporal_report(store: Any, test_days: float = 7.0, k: int = 10,
-                    names: tuple[str, ...] = EVALUATED) -> dict[str, dict[str, float]]:
-    """Metrics@k of each model in ``names``, trained on all but the last ``test_days`` of ``store``'s
-    events and scored on the listens of unheard tracks after the cut."""
+#: ``tastemaker evaluate`` prints no table over fewer listeners than this (``--min-listeners``)
+MIN_LISTENERS = 10
+
+
+@dataclass(frozen=True)
+class TemporalReport:
+    """What :func:`temporal_report` measured: under which ``protocol`` (``global`` or ``per-listener``; see
+    :mod:`tastemaker.evaluation.split`) and ``cut``, on how many ``listeners``, the metrics of each model in
+    ``models`` (``ndcg@k_low`` / ``_high``: a bootstrap 95 % interval over listeners), and ``notes``: what
+    the caller should be told (why the protocol was chosen)."""
+
+    protocol: str
+    test_days: float
+    cut: str
+    listeners: int
+    models: dict[str, dict[str, float]]
+    notes: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"notes": list(self.notes)}
+
+
+def temporal_report(store: Any, test_days: float = 7.0, k: int = 10, names: tuple[str, ...] = EVALUATED, *,
+                    protocol: str = "auto", min_listeners: int = MIN_LISTENERS) -> TemporalReport:
+    """Metrics@k of each model in ``names``, trained on the music listened to before the cut and scored on the
+    listens of music tracks each listener had not heard before it, among those the training data holds
+    (nothing can recommend a track no one had played yet).
+
+    ``protocol``: ``global`` (one cut, ``test_days`` before the store's last listen), ``per-listener``
+    (each listener's own last ``test_days``), or ``auto`` (:func:`~tastemaker.evaluation.split.choose_cut`:
+    per listener when most listeners have nothing in the store's last days, as with exports of people
+    from different years). Raises ``ValueError`` when fewer than ``min_listeners`` listeners can be
+    scored: a mean over a handful says nothing about a model.
+    """
     from tastemaker.candidates.catalogue import create
     from tastemaker.candidates.data import TrainingData
     from tastemaker.evaluation.metrics import evaluate as score
-    from tastemaker.evaluation.split import temporal_split
+    from tastemaker.evaluation.metrics import per_user
+    from tastemaker.evaluation.significance import mean_interval
+    from tastemaker.evaluation.split import choose_cut, temporal_split
+    from tastemaker.features.kinds import music_events
 
-    models = [create(n) for n in names]
-    split = temporal_split(store.events(), test_days=test_days, discovery=True)
-    if split.test.is_empty():
-        raise ValueError(f"no warm user listened to anything new in the last {test_days} days; use more test days")
-    users = split.test["user_id"].unique().to_list()
+    events = music_events(store)
+    choice = choose_cut(events, test_days, protocol)
+    split = temporal_split(events, test_days=test_days, discovery=True, per_listener=choice.protocol == "per-listener")
+    test = split.test.join(split.train.select("item_id").unique(), on="item_id", how="semi")
+    listeners = test["user_id"].n_unique()
+    cut = (f"each listener's last {test_days:g} days" if split.cuts is not None
+           else f"from {split.cutoff:%Y-%m-%d %H:%M}")
+    if listeners < max(min_listeners, 1):
+        raise ValueError(
+            f"only {listeners} listener(s) played a track new to them {cut} (protocol {choice.protocol}); "
+            f"a table over fewer than {min_listeners} listeners says nothing about a model: import more "
+            f"listeners, use more --test-days, or lower --min-listeners to see it anyway")
+    users = test["user_id"].unique().to_list()
     n_items = split.train["item_id"].n_unique()
+    data = TrainingData.from_store(store, until=None if split.cuts is not None else split.cutoff, cuts=split.cuts)
     results = {}
-    data = TrainingData.from_store(store, until=split.cutoff)
-    for name, model in zip(names, models, strict=True):
+    for name in names:
+        model = create(name)
         model.fit(data)
         recs = model.recommend(users, k=k, exclude=split.train.select("user_id", "item_id"))
-        results[name] = score(recs, split.test, k=k, n_items=n_items)
-    return results
+        metrics = score(recs, test, k=k, n_items=n_items)
+        each = per_user(recs, test, k)[f"ndcg@{k}"].to_numpy()
+        low, high = mean_interval(each) if len(each) > 1 else (metrics[f"ndcg@{k}"],) * 2
+        results[name] = {**metrics, f"ndcg@{k}_low": low, f"ndcg@{k}_high": high}
+    return TemporalReport(choice.protocol, test_days, cut, listeners, results, (choice.why,) if choice.why else ())
 
 
 @dataclass(frozen=True)

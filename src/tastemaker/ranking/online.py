@@ -256,6 +256,16 @@ class OnlineRanker:
         (path / "ranker.json").write_text(json.dumps(self.meta, indent=2, default=str))
         (path / "params.json").write_text(json.dumps({"model": self.name, **self.meta["params"]}))
 
+    def lost_to_model_order(self) -> str | None:
+        """Why this ranker should not order lists, or None: when on its held-out listeners it ranked worse
+        than the candidate model's own order (few listeners, or too little listening after the cuts)."""
+        held = self.meta.get("held_out_ndcg@10") or {}
+        ranker, plain = held.get("ranker"), held.get("model_order")
+        if ranker is None or plain is None or ranker >= plain:
+            return None
+        return (f"ranked its {self.meta.get('held_out_lists', '?')} held-out listeners worse than the model's own "
+                f"order (NDCG@10 {ranker:.4f} against {plain:.4f})")
+
     @classmethod
     def load(cls, path: Path, native: bool = True) -> OnlineRanker:
         """Read a ranker written by :meth:`save`; ``native``: with its trees compiled (cached in ``ranker.so``)."""
@@ -332,10 +342,12 @@ def train_online_ranker(events: pl.DataFrame, model_factory: Any, artists: Mappi
                         params: RankerParams | None = None) -> OnlineRanker:
     """Learn a ranker for the serving path from ``events`` (rows of the events table).
 
-    Point in time: the matrix model (``model_factory()``, unfitted) is fit on the listening before
-    ``cut = newest − label_days``; the labels are the graded listens (:mod:`tastemaker.ranking.labels`)
-    of items new to each listener after the cut. A fifth of the listeners is held out: the ranker's
-    NDCG@10 on them is reported next to the model's own order (``meta``) and decides the rounds.
+    Point in time, per listener: each listener's cut is ``label_days`` before their own newest event
+    (exports of people from different years share no clock, and one global cut would leave most of
+    them without labels). The matrix model (``model_factory()``, unfitted) is fit on the listening
+    before each cut; the labels are the graded listens (:mod:`tastemaker.ranking.labels`) of items
+    new to each listener after theirs. A fifth of the listeners is held out: the ranker's NDCG@10 on
+    them is reported next to the model's own order (``meta``) and decides the rounds.
     """
     import lightgbm as lgb
 
@@ -346,14 +358,14 @@ def train_online_ranker(events: pl.DataFrame, model_factory: Any, artists: Mappi
     newest = events["ts"].max()
     if not isinstance(newest, datetime):
         raise ValueError("no events to train a ranker on")
-    cut = newest - timedelta(days=p.label_days)
-    before = events.filter(pl.col("ts") < cut)
+    timed = events.with_columns((pl.col("ts").max().over("user_id") - timedelta(days=p.label_days)).alias("_cut"))
+    before = timed.filter(pl.col("ts") < pl.col("_cut")).drop("_cut")
     history = interactions(before.lazy(), per_user=True)
     if history.is_empty():
-        raise ValueError(f"no listening before {cut:%Y-%m-%d} (the last {p.label_days:g} days are the labels)")
+        raise ValueError(f"no listening before any listener's last {p.label_days:g} days (they are the labels)")
     model = model_factory().fit(TrainingData(history))
     scorer = CandidateScorer.of(model, artists, stats=item_stats(history))
-    labels = (listening_labels(events, start=cut)
+    labels = (listening_labels(timed.filter(pl.col("ts") >= pl.col("_cut")).drop("_cut"))
               .join(history.select("user_id", "item_id"), on=["user_id", "item_id"], how="anti"))
     users = labels.filter(pl.col("label") > 0)["user_id"].unique().sort()
     users = users.sample(min(p.users, users.len()), seed=p.seed, shuffle=True)
@@ -371,7 +383,8 @@ def train_online_ranker(events: pl.DataFrame, model_factory: Any, artists: Mappi
         callbacks=[lgb.early_stopping(30, verbose=False)])
     ranked = ndcg_at(booster.predict(Xt, num_iteration=booster.best_iteration), yt, gt)
     plain = ndcg_at(-rankt.astype(np.float64), yt, gt)
-    meta = {"base": getattr(model, "name", None), "cut": cut.isoformat(), "label_days": p.label_days, "candidates": p.candidates,
+    meta = {"base": getattr(model, "name", None), "cut": f"each listener's last {p.label_days:g} days",
+            "label_days": p.label_days, "candidates": p.candidates,
             "train_lists": int(len(g)), "held_out_lists": int(len(gt)), "rounds": int(booster.best_iteration),
             "held_out_ndcg@10": {"ranker": round(ranked, 4), "model_order": round(plain, 4)},
             "features": list(FEATURES), "params": {k: getattr(p, k) for k in p.__slots__}}
