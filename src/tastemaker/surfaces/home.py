@@ -1,8 +1,8 @@
 """Home: shelves of cards, ranked for the listener, no card twice on the page.
 
 A shelf is a titled row of cards (tracks, playlists, episodes) from one source: *Made for you*
-(the listener's Daily Mixes and Discover Weekly), *Jump back in* (recent favourites), *Because
-you played X* (tracks like a recent favourite), *Recommended for you* (the personal model),
+(the listener's Daily Mixes and Discover Weekly), *Jump back in* (recent favourite tracks: music
+only, :func:`music_history`), *Because you played X* (tracks like a recent favourite), *Recommended for you* (the personal model),
 *Popular in SE* (the country chart), *New releases for you* (recent tracks of artists the
 listener plays), *Episodes for you*. How the page is put together:
 
@@ -121,6 +121,17 @@ def track_cards(frame: pl.DataFrame, tracks: pl.DataFrame, reason: str | pl.Expr
                     pl.col("_reason").alias("reason")))
 
 
+def music_history(history: pl.DataFrame, tracks: pl.DataFrame) -> pl.DataFrame:
+    """The rows of ``history`` about music: tracks of the catalog ``tracks`` not decided podcast,
+    audiobook or unknown. An episode or audiobook the listener played is no track of the catalog, so it
+    is no "Jump back in" card (whose title would be its id) nor the seed of "Because you played X". All
+    of ``history`` when the catalog is empty (ids then stand in for names)."""
+    if not tracks.height or "track_id" not in tracks.columns:
+        return history
+    known = tracks.select(pl.col("track_id").cast(pl.String).alias("item_id")).unique()
+    return drop_not_music(history.join(known, on="item_id", how="semi", maintain_order="left"), tracks)
+
+
 @dataclass(slots=True)
 class HomeSources:
     """What the standard shelves are made from, for one listener.
@@ -173,7 +184,7 @@ def standard_shelves(user_id: str, src: HomeSources, *, recommended: Chain = HOM
                           "reason": reason("discovery") + ", refreshed every week"})
     if playlists:
         shelves.append(Shelf("made-for-you", "Made for you", pl.DataFrame(playlists, schema=_card_schema()), pinned=True))
-    recent = src.history.sort(["recency", "item_id"], descending=[True, False])
+    recent = music_history(src.history, src.tracks).sort(["recency", "item_id"], descending=[True, False])
     if recent.height:
         shelves.append(Shelf("jump-back-in", "Jump back in",
                              track_cards(recent.head(src.depth).select("item_id", pl.col("recency").alias("score")),
