@@ -75,7 +75,8 @@ def temporal_report(store: Any, test_days: float = 7.0, k: int = 10, names: tupl
            else f"from {split.cutoff:%Y-%m-%d %H:%M}")
     if listeners < max(min_listeners, 1):
         raise ValueError(
-            f"only {listeners} listener(s) played a track new to them {cut} (protocol {choice.protocol}); "
+            f"only {listeners} listener(s) played, {cut}, a track new to them that someone had played before "
+            f"(protocol {choice.protocol}); "
             f"a table over fewer than {min_listeners} listeners says nothing about a model: import more "
             f"listeners, use more --test-days, or lower --min-listeners to see it anyway")
     users = test["user_id"].unique().to_list()

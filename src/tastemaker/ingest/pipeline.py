@@ -128,7 +128,8 @@ def discover(path: Path, fmt: Format, user: str | None) -> list[tuple[Path, str 
     """The files to read under ``path`` and the user each belongs to.
 
     For formats with ``user_folders``, a folder of per-listener subfolders gives each file its
-    subfolder's name as the user; every other file belongs to ``user``.
+    subfolder's name as the user; every other file belongs to ``user``. A ``user`` given owns every
+    file: one person's export often holds subfolders of its own (``MyData/``, ``Spotify Account Data/``).
     """
     if not path.exists():
         raise ImportFormatError(f"{path} does not exist")
@@ -140,7 +141,8 @@ def discover(path: Path, fmt: Format, user: str | None) -> list[tuple[Path, str 
             raise ImportFormatError(
                 f"no {fmt.name} files under {path} (looked for {', '.join(fmt.patterns)}, optionally .gz)"
             )
-        files = [(p, _folder_user(p.relative_to(path), user) if fmt.user_folders else user) for p in found]
+        by_folder = fmt.user_folders and user is None
+        files = [(p, _folder_user(p.relative_to(path), user) if by_folder else user) for p in found]
     if fmt.needs_user and any(u is None for _, u in files):
         raise ImportFormatError(
             f"{fmt.name} exports carry no user id: pass --user ID, or import a folder of per-listener subfolders"

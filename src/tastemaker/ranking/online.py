@@ -325,6 +325,14 @@ def training_lists(scorer: CandidateScorer, history: pl.DataFrame, labels: pl.Da
         [np.arange(g) for g in groups])
 
 
+def _lists_where(lists: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], keep: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The lists of :func:`training_lists`' output whose ``keep`` is true (one flag per list)."""
+    X, y, groups, rank = lists
+    rows = np.repeat(keep, groups)
+    return X[rows], y[rows], groups[keep], rank[rows]
+
+
 def ndcg_at(scores: np.ndarray, labels: np.ndarray, groups: np.ndarray, k: int = 10) -> float:
     """Mean NDCG@k over the lists (``groups`` consecutive rows each), ordering each by ``scores``."""
     out, lo = [], 0
@@ -346,8 +354,8 @@ def train_online_ranker(events: pl.DataFrame, model_factory: Any, artists: Mappi
     (exports of people from different years share no clock, and one global cut would leave most of
     them without labels). The matrix model (``model_factory()``, unfitted) is fit on the listening
     before each cut; the labels are the graded listens (:mod:`tastemaker.ranking.labels`) of items
-    new to each listener after theirs. A fifth of the listeners is held out: the ranker's NDCG@10 on
-    them is reported next to the model's own order (``meta``) and decides the rounds.
+    new to each listener after theirs. A fifth of the lists (one listener each) is held out: the
+    ranker's NDCG@10 on them is reported next to the model's own order (``meta``) and decides the rounds.
     """
     import lightgbm as lgb
 
@@ -369,11 +377,14 @@ def train_online_ranker(events: pl.DataFrame, model_factory: Any, artists: Mappi
               .join(history.select("user_id", "item_id"), on=["user_id", "item_id"], how="anti"))
     users = labels.filter(pl.col("label") > 0)["user_id"].unique().sort()
     users = users.sample(min(p.users, users.len()), seed=p.seed, shuffle=True)
-    held = set(users.head(users.len() // 5).to_list())
-    fit_u = labels.filter(pl.col("user_id").is_in(users.to_list()) & ~pl.col("user_id").is_in(list(held)))
-    test_u = labels.filter(pl.col("user_id").is_in(list(held)))
-    X, y, g, rank = training_lists(scorer, history, fit_u, p.candidates)
-    Xt, yt, gt, rankt = training_lists(scorer, history, test_u, p.candidates)
+    lists = training_lists(scorer, history, labels.filter(pl.col("user_id").is_in(users.to_list())), p.candidates)
+    n = len(lists[2])
+    if n < 2:
+        raise ValueError(f"only {n} listener has a new track among their {p.candidates} candidates in their last "
+                         f"{p.label_days:g} days: too little to learn an order from (more listeners are needed)")
+    held = np.zeros(n, dtype=bool)
+    held[np.random.default_rng(p.seed).permutation(n)[:max(1, n // 5)]] = True
+    (X, y, g, rank), (Xt, yt, gt, rankt) = _lists_where(lists, ~held), _lists_where(lists, held)
     booster = lgb.train(
         {"objective": "lambdarank", "num_leaves": p.leaves, "learning_rate": p.learning_rate,
          "min_data_in_leaf": p.min_data_in_leaf, "lambdarank_truncation_level": 20, "eval_at": [10],
