@@ -5,7 +5,6 @@ and the ranker learns from every listener's own last week."""
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import polars as pl
 import pytest

@@ -384,7 +384,7 @@ def train_online_ranker(events: pl.DataFrame, model_factory: Any, artists: Mappi
                          f"{p.label_days:g} days: too little to learn an order from (more listeners are needed)")
     held = np.zeros(n, dtype=bool)
     held[np.random.default_rng(p.seed).permutation(n)[:max(1, n // 5)]] = True
-    (X, y, g, rank), (Xt, yt, gt, rankt) = _lists_where(lists, ~held), _lists_where(lists, held)
+    (X, y, g, _), (Xt, yt, gt, rankt) = _lists_where(lists, ~held), _lists_where(lists, held)
     booster = lgb.train(
         {"objective": "lambdarank", "num_leaves": p.leaves, "learning_rate": p.learning_rate,
          "min_data_in_leaf": p.min_data_in_leaf, "lambdarank_truncation_level": 20, "eval_at": [10],
