@@ -217,3 +217,17 @@ def test_cli_catalogue_kinds_re_decides_and_counts(tmp_path: Path) -> None:
     assert answer["artists"][0] == {"artist": "The Band", "tracks": 6, "example": "Come Together"}
     bad = runner.invoke(app, ["--workspace", str(workspace), "catalogue", "kinds", "--show", "jazz"])
     assert bad.exit_code != 0 and "--show" in bad.output
+
+
+def test_the_servers_catalog_keeps_a_listeners_music_only(store, tmp_path: Path) -> None:
+    from tastemaker.engine.catalog import Catalog
+    from tastemaker.engine.state import ListeningState
+
+    run_import(store, FORMATS["spotify-account"], _listening(tmp_path))
+    run_import(store, FORMATS["podcasts"], _shows_csv(tmp_path / "podcasts_shows.csv", ["Morning Chat"]))
+    history = ListeningState.load(store).get("a").history  # what Daily Mixes and reasons are seeded from
+    chat = {track_id("Morning Chat", t) for t in ("Monday", "Tuesday", "Wednesday")}
+    assert chat <= set(history["item_id"])
+    music = Catalog.from_store(store).music(history)
+    assert set(music["item_id"]) == set(history["item_id"]) - chat
+    assert Catalog(pl.DataFrame()).music(history).equals(history)  # no catalog: nothing to decide with

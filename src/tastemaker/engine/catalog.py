@@ -7,6 +7,7 @@ from typing import Any
 
 import polars as pl
 
+from tastemaker.features.kinds import not_music_tracks
 from tastemaker.surfaces.reasons import display_names
 
 
@@ -23,6 +24,8 @@ class Catalog:
     artist_names: dict[str, str] = field(default_factory=dict)
     #: track id -> (name, artist name): titles without a join on the request path
     titles: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    #: tracks decided podcast, audiobook or unknown at import (:mod:`tastemaker.features.kinds`)
+    not_music: frozenset[str] = frozenset()
 
     @classmethod
     def from_store(cls, store: Any) -> Catalog:
@@ -35,7 +38,17 @@ class Catalog:
         titled = tracks.select("track_id", pl.coalesce("name", "track_id"), "artist_name")
         titles = {t: (name, artist) for t, name, artist in titled.iter_rows()}
         return cls(tracks, display_names(tracks), artists,
-                   dict(zip(named["artist_id"].to_list(), named["artist_name"].to_list(), strict=True)), titles)
+                   dict(zip(named["artist_id"].to_list(), named["artist_name"].to_list(), strict=True)), titles,
+                   frozenset(not_music_tracks(tracks)["item_id"].to_list()))
+
+    def music(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """The rows of ``rows`` (with ``item_id``) about music: tracks of the catalog not decided otherwise.
+        An episode a listener played is no catalog track, so it seeds no Daily Mix and no reason. All of
+        ``rows`` when the catalog is empty."""
+        if self.tracks.is_empty() or rows.is_empty():
+            return rows
+        keep = [i in self.titles and i not in self.not_music for i in rows["item_id"].to_list()]
+        return rows.filter(pl.Series(keep, dtype=pl.Boolean))
 
     def titled(self, rows: pl.DataFrame) -> pl.DataFrame:
         """``rows`` (with ``item_id``) plus ``title`` (track name, else the id) and ``subtitle`` (artist)."""

@@ -209,7 +209,7 @@ class RecommendationService:
             return self._for_you_ranked(scorer, listening, n)
         recs = self.models.personal.model.recommend([listening.user_id], k=n, exclude=listening.heard)
         if self.models.space is not None:
-            recs = because_you_played(recs, _weights(listening), self.models.space, self.catalog.names)
+            recs = because_you_played(recs, _weights(listening, self.catalog), self.models.space, self.catalog.names)
         else:
             recs = recs.with_columns(pl.lit(reason("discovery")).alias("reason"))
         return self.catalog.titled(recs)
@@ -287,7 +287,7 @@ class RecommendationService:
         candidates = model.recommend([listening.user_id], k=MIX_POOL, exclude=listening.heard)
         mixes = DailyMixes(space, self.catalog.artists, self.catalog.artist_names,
                            MixParams(size=n, new=min(MixParams().new, n // 4)), names=self.catalog.names)
-        return mixes.for_user(listening.user_id, _weights(listening).drop("user_id"), candidates)
+        return mixes.for_user(listening.user_id, _weights(listening, self.catalog).drop("user_id"), candidates)
 
     def _home(self, listening: Listening, n: int) -> pl.DataFrame:
         if self.models.space is None:
@@ -339,10 +339,10 @@ class RankerExperiment:
         return self.assigner.assign(user_id, self.name)
 
 
-def _weights(listening: Listening) -> pl.DataFrame:
-    """The listener's ``user_id, item_id, weight`` with recency-decayed listens as the weight."""
-    return listening.history.select(pl.lit(listening.user_id).alias("user_id"), "item_id",
-                                    pl.col("recency").alias("weight"))
+def _weights(listening: Listening, catalog: Catalog) -> pl.DataFrame:
+    """The listener's music as ``user_id, item_id, weight``, with recency-decayed listens as the weight."""
+    return catalog.music(listening.history).select(pl.lit(listening.user_id).alias("user_id"), "item_id",
+                                                   pl.col("recency").alias("weight"))
 
 
 def served_items(rows: pl.DataFrame) -> list[dict[str, Any]]:
