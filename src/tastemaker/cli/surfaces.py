@@ -147,7 +147,12 @@ def similar(
     if as_json:
         print_json({"track": track, "artist": artist, "model": model, "similar": rows.to_dicts()})
         return
+    seed = names.label(track, "track") if track else names.label(str(artist), "artist")
+    if rows.is_empty():
+        from rich.markup import escape
+
+        out.print(escape(f"nothing is like {seed} yet: too few of its listeners play other music"))
+        return
     shown = [c for c in ("rank", "name", "artist_name", "score", "shared_listeners", "basis", "reason")
              if c in rows.columns]
-    print_frame(f"like {names.label(track, 'track') if track else names.label(str(artist), 'artist')}",
-                rows.select(shown))
+    print_frame(f"like {seed}", rows.select(shown))

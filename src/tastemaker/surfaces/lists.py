@@ -156,14 +156,15 @@ def radio(store: Any, model: Recommender, *, seed: str | None = None, artist: st
         raise ValueError(f"{model.name} has no item vectors; train pipeline, als, bpr or item2vec for radio")
     ids = model.item_ids
     names = Names.of(store)
-    seeds, label = _radio_seeds(store, model, ids, names.artist_of, seed, artist, playlist)
+    seeds, label = _radio_seeds(store, model, ids, names, seed, artist, playlist)
     label = _radio_label(names.tracks, seed, artist, label)
     session = [Played(t, False) for t in played] + [Played(t, True) for t in skipped]
     try:
         queue = Radio(ids, vectors, [names.artist_of.get(i, i) for i in ids],
                       similarity=similarity(store, model)).next_tracks(seeds, session, k, label=label)
-    except KeyError as exc:
-        raise ValueError(str(exc.args[0])) from None
+    except KeyError:
+        raise ValueError(f"unknown track {label!r}: radio needs a seed the model knows (music somebody played; "
+                         f"{model.name} leaves out podcasts and audiobooks)") from None
     return with_names(queue, names.tracks), label
 
 
@@ -179,7 +180,7 @@ def _radio_label(tracks: pl.DataFrame, seed: str | None, artist: str | None, lab
     return label
 
 
-def _radio_seeds(store: Any, trained: Any, ids: Any, artists: dict[str, str], seed: str | None, artist: str | None,
+def _radio_seeds(store: Any, trained: Any, ids: Any, names: Names, seed: str | None, artist: str | None,
                  playlist: str | None, top: int = 10) -> tuple[list[str], str]:
     """The seed tracks of a radio and the name it goes by."""
     import numpy as np
@@ -187,9 +188,10 @@ def _radio_seeds(store: Any, trained: Any, ids: Any, artists: dict[str, str], se
     if seed is not None:
         return [seed], seed
     if artist is not None:
-        mine = np.array([artists.get(str(i)) == artist for i in ids])
+        mine = np.array([names.artist_of.get(str(i)) == artist for i in ids])
         if not mine.any():
-            raise ValueError(f"unknown artist {artist!r}: the model knows none of their tracks")
+            raise ValueError(f"unknown artist {names.artist_names.get(artist, artist)!r}: the model knows none of "
+                             "their tracks (music somebody played; podcasts and audiobooks are left out)")
         popularity = getattr(trained, "popularity_", getattr(trained, "counts_", None))
         order = np.flatnonzero(mine)
         if popularity is not None and len(popularity) == len(ids):
@@ -210,7 +212,9 @@ def similar(store: Any, model: Recommender | None = None, *, track: str | None =
     """The ``k`` tracks most like ``track`` (``item_id, name, artist_name, score, shared_listeners, basis, rank,
     reason``) or the ``k`` artists most like ``artist`` (``artist_id, name, score, shared_listeners, basis, rank,
     reason``): shared listeners with support, ``model``'s item vectors next to them, the artist level and audio
-    features for sparse seeds (:mod:`tastemaker.candidates.similarity`)."""
+    features for sparse seeds (:mod:`tastemaker.candidates.similarity`). Empty when nothing shares enough of
+    a played seed's listeners yet; ``ValueError``, naming it, for a seed nobody played as music."""
+    from tastemaker.surfaces.reasons import display_names
     from tastemaker.surfaces.similar import explained, similar_artists
 
     if (track is None) == (artist is None):
@@ -218,16 +222,19 @@ def similar(store: Any, model: Recommender | None = None, *, track: str | None =
     names = Names.of(store)
     like = similarity(store, model)
     if track is not None:
-        found = like.similar_items(track, k=k)
-        if found.is_empty():
-            raise ValueError(f"unknown track {track!r}: nobody has played it")
+        if like.items_.at(track) < 0:
+            label = display_names(names.tracks.filter(pl.col("track_id") == track)).get(track, track)
+            raise ValueError(f"unknown track {label!r}: nobody has played it as music (similar tracks leave out "
+                             "podcasts and audiobooks)")
+        found = like.similar_items(track, k=k)  # empty: no track shares enough of its listeners yet
         titles = (dict(zip(names.tracks["track_id"].to_list(), names.tracks["name"].to_list(), strict=True))
                   if names.tracks.height else {})
         return with_names(found, names.tracks).with_columns(explained(found, titles.get(track, track)))
     try:
         rows = similar_artists(artist, like, k=k)
-    except KeyError as exc:
-        raise ValueError(str(exc.args[0])) from None
+    except KeyError:
+        raise ValueError(f"unknown artist {names.artist_names.get(artist, artist)!r}: nobody has played any of their "
+                         "tracks as music (similar artists leave out podcasts and audiobooks)") from None
     return rows.with_columns(
         pl.col("artist_id").replace_strict(names.artist_names, default=pl.col("artist_id"), return_dtype=pl.String)
         .alias("name"), explained(rows, names.artist_names.get(artist, artist), artists=True)
