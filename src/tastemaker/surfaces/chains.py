@@ -163,8 +163,8 @@ DAILY_MIX: Chain = (Rules(), Dedupe(), Cap("artist_id", 4))
 RADIO: Chain = (Rules(), Spread("artist_id", 3))
 #: each home shelf: no card shown higher up, at most two track cards per ``artist`` (a track card's artist)
 HOME: Chain = (Dedupe(("kind", "item_id")), Cap("artist", 2))
-#: the home shelf "Recommended for you": the personal model's picks, diversified over the item vectors
-HOME_RECOMMENDED: Chain = (Mmr(0.7),)
+#: the home shelf "Recommended for you": the personal model's picks, two per artist, diversified over the item vectors
+HOME_RECOMMENDED: Chain = (Cap("artist_id", 2), Mmr(0.7))
 #: tracks like a seed: not the seed, none the listener played, at most two per artist
 SIMILAR: Chain = (Rules(), Cap("artist_id", 2))
 #: the personal model's picks calibrated to the listener's genre mix, two exploration slots

@@ -16,8 +16,8 @@ listener plays), *Episodes for you*. How the page is put together:
    shelf's next card moves up (as does one past the shelf's two track cards of an artist);
    shelves left with fewer than ``min_cards`` cards are dropped (pinned ones need one).
 
-The *Recommended for you* shelf is diversified over the model's item vectors
-(:data:`~tastemaker.surfaces.chains.HOME_RECOMMENDED`) and *Because you played X* is the similar
+The *Recommended for you* shelf starts from ``POOL`` times as many of the model's picks as it shows, two per
+artist, diversified over the model's item vectors (:data:`~tastemaker.surfaces.chains.HOME_RECOMMENDED`) and *Because you played X* is the similar
 tracks surface (:func:`~tastemaker.surfaces.similar.similar_tracks`).
 
 Every card carries the reason of its shelf's source (see :mod:`tastemaker.surfaces.reasons`).
@@ -36,6 +36,9 @@ from tastemaker.rerank.policies import rules
 from tastemaker.surfaces.chains import HOME, HOME_RECOMMENDED, SIMILAR, Chain, Context, apply
 
 CARD_COLUMNS = ("item_id", "kind", "title", "subtitle", "score", "reason")
+#: how many of the personal model's picks per card *Recommended for you* starts from: a model that ranks an
+#: artist's tracks together (the pipeline's artist member) fills a pool of one shelf's depth with one artist
+POOL = 10
 COLUMNS = ("user_id", "shelf_position", "shelf", "shelf_title", "relevance", "card_position", *CARD_COLUMNS)
 
 
@@ -189,11 +192,11 @@ def standard_shelves(user_id: str, src: HomeSources, *, recommended: Chain = HOM
         shelves.append(Shelf("jump-back-in", "Jump back in",
                              track_cards(recent.head(src.depth).select("item_id", pl.col("recency").alias("score")),
                                          src.tracks, reason("rotation"))))
-    recs = model.recommend([user_id], k=src.depth, exclude=heard)  # type: ignore[attr-defined]
+    recs = model.recommend([user_id], k=src.depth * POOL, exclude=heard)  # type: ignore[attr-defined]
     vectors = model.item_vectors()  # type: ignore[attr-defined]
     space = ItemSpace(model.item_ids, vectors) if vectors is not None else None  # type: ignore[attr-defined]
     if recs.height:
-        recs = apply(recommended, recs, Context(space=space))
+        recs = apply(recommended, _with_artists(recs, src.tracks), Context(space=space, k=src.depth)).head(src.depth)
         if space is not None:
             played = src.history.select(pl.lit(user_id).alias("user_id"), "item_id",
                                         pl.col("recency").alias("weight"))
@@ -226,6 +229,16 @@ def standard_shelves(user_id: str, src: HomeSources, *, recommended: Chain = HOM
     full = model.recommend([user_id], k=len(model.item_ids))  # type: ignore[attr-defined]
     order = dict(zip(full["item_id"].to_list(), percentiles(-full["rank"].to_numpy().astype(np.float64)), strict=True))
     return shelves, lambda ids: np.array([order.get(i, 0.0) for i in ids])
+
+
+def _with_artists(recs: pl.DataFrame, tracks: pl.DataFrame) -> pl.DataFrame:
+    """``recs`` with each track's ``artist_id`` from the catalog (null where it has none: never capped)."""
+    if "artist_id" in recs.columns:
+        return recs
+    if not tracks.height or "artist_id" not in tracks.columns:
+        return recs.with_columns(pl.lit(None, dtype=pl.String).alias("artist_id"))
+    artists = tracks.select(pl.col("track_id").cast(pl.String).alias("item_id"), pl.col("artist_id").cast(pl.String))
+    return recs.join(artists.unique("item_id"), on="item_id", how="left", maintain_order="left")
 
 
 def _country(chart: object, user_id: str) -> str | None:
