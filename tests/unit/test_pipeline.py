@@ -89,3 +89,20 @@ def test_the_serving_path_returns_the_full_scorings_top_items_in_order() -> None
         assert pipe.items_[items[at]].tolist() == full.filter(pl.col("user_id") == user)["item_id"].to_list()
         assert np.allclose(scores[at], full.filter(pl.col("user_id") == user)["score"].to_numpy())
         assert not set(items[at]) & set(blocked[at].tolist())
+
+
+def test_settings_are_judged_on_lists_with_discover_weeklys_artist_cap() -> None:
+    import scipy.sparse as sp
+
+    from tastemaker.ranking.pipeline import full_ndcg
+
+    # one listener; items 0-3 by artist 0 score highest, the target (item 4) is by artist 1 and fifth
+    scores = np.array([[0.9, 0.8, 0.7, 0.6, 0.5, 0.1]])
+    artists = np.array([0, 0, 0, 0, 1, -1])
+    target = sp.csr_matrix(np.array([[0, 0, 0, 0, 1, 0]]))
+    assert full_ndcg(scores, target, None, k=3) == 0.0  # uncapped: the top 3 are all artist 0
+    capped = full_ndcg(scores, target, None, k=3, artists=artists, cap=2)
+    assert capped == 1.0 / np.log2(4)  # capped at two: the target moves up to the third place
+    fill = full_ndcg(np.array([[0.9, 0.8, 0.7]]), sp.csr_matrix(np.array([[0, 0, 1]])), None, k=3,
+                     artists=np.array([0, 0, 0]), cap=2)
+    assert fill == 1.0 / np.log2(4)  # a list short of k fills from what the cap left out

@@ -95,7 +95,9 @@ class PipelineConfig(Config):
     ``max_grid``: try at most this many settings of each member (the first of its grid), for a
     quick fit; ``only``: the members to try (default: all; ``history`` always); ``min_gain_se``: a
     blend over the best member, and corrections over the blend, are taken only when their
-    out-of-fold gain exceeds this many standard errors of the per-listener difference (0: any gain).
+    out-of-fold gain exceeds this many standard errors of the per-listener difference (0: any gain);
+    ``artist_cap``: for the discovery target, a member's settings are judged on lists holding at most
+    this many tracks of one artist, as Discover Weekly shows them (None: uncapped lists).
     """
 
     members: dict[str, Member] = Field(default_factory=lambda: dict(MEMBERS))
@@ -115,6 +117,7 @@ class PipelineConfig(Config):
     max_grid: int | None = Field(None, ge=1)
     only: list[str] | None = None
     min_gain_se: float = Field(1.0, ge=0)
+    artist_cap: int | None = Field(2, ge=1)
     seed: int = 0
 
     @model_validator(mode="after")
@@ -212,6 +215,7 @@ class Pipeline(Fitted):
         from tastemaker.candidates.catalogue import entry, too_large  # the catalogue lists this class
 
         index, fitted, report = data.index, {}, {}
+        artists = index.artists() if self.config.target == "discovery" and self.config.artist_cap else None
         weighted = data.ratings is not None or bool((index.W.data != 1).any())
         timed = data.plays is not None or "last_ts" in data.interactions.columns
         for name, member in self.config.members.items():
@@ -234,7 +238,8 @@ class Pipeline(Fitted):
                     report[name] = {"skipped": str(exc)}
                     break
                 raw = model.score_rows(users)
-                score = full_ndcg(raw, V[users], None if mask is None else mask[users])
+                score = full_ndcg(raw, V[users], None if mask is None else mask[users], artists=artists,
+                                  cap=self.config.artist_cap)
                 if best is None or score > best[0]:
                     best = (score, params, model, raw)
             if best is not None:
@@ -465,8 +470,11 @@ def _lists(hybrid: Hybrid, members: dict[str, Any], users: np.ndarray, data: Tra
     return pool, np.take_along_axis(V[users].toarray(), pool.items, axis=1), np.diff(V.indptr)[users]
 
 
-def full_ndcg(scores: np.ndarray, labels: sp.csr_matrix, mask: sp.csr_matrix | None, k: int = K) -> float:
-    """Mean NDCG@k of ranking every item by ``scores`` (users × items), ``mask`` items left out.
+def full_ndcg(scores: np.ndarray, labels: sp.csr_matrix, mask: sp.csr_matrix | None, k: int = K, *,
+              artists: np.ndarray | None = None, cap: int | None = None) -> float:
+    """Mean NDCG@k of ranking every item by ``scores`` (users × items), ``mask`` items left out; with
+    ``artists`` (each item's artist index, -1 unknown) and ``cap``, each list keeps at most ``cap`` items of
+    one artist, its next best items moving up (a surface's artist cap).
 
     Ties are broken as the fixed-split evaluation breaks them (the higher index first).
     """
@@ -474,12 +482,39 @@ def full_ndcg(scores: np.ndarray, labels: sp.csr_matrix, mask: sp.csr_matrix | N
     if mask is not None:
         rows, cols = mask.nonzero()
         scores[rows, cols] = -np.inf
-    top = np.argpartition(-scores, k, axis=1)[:, :k]
-    top = np.take_along_axis(top, np.take_along_axis(scores, top, 1).argsort(axis=1)[:, ::-1], 1)
+    if artists is not None and cap is not None:
+        top = _capped_top(scores, artists, cap, k)
+    else:
+        top = np.argpartition(-scores, k, axis=1)[:, :k]
+        top = np.take_along_axis(top, np.take_along_axis(scores, top, 1).argsort(axis=1)[:, ::-1], 1)
     hits = np.take_along_axis(labels.toarray() > 0, top, axis=1)
     discount = 1.0 / np.log2(np.arange(2, k + 2))
     ideal = np.cumsum(discount)[np.clip(np.minimum(np.diff(labels.indptr), k), 1, None) - 1]
     return float(((hits * discount).sum(axis=1) / ideal).mean())
+
+
+def _capped_top(scores: np.ndarray, artists: np.ndarray, cap: int, k: int, pool: int = 100) -> np.ndarray:
+    """Each row's ``k`` best columns with at most ``cap`` of one artist (unknown artists are no limit), from its
+    ``pool`` best; a row short of ``k`` is filled with its best left over."""
+    pool = min(max(pool, k), scores.shape[1])
+    best = np.argpartition(-scores, pool - 1, axis=1)[:, :pool]
+    best = np.take_along_axis(best, np.take_along_axis(scores, best, 1).argsort(axis=1)[:, ::-1], 1)
+    out = np.empty((scores.shape[0], k), dtype=np.int64)
+    for r, row in enumerate(best):
+        seen: dict[int, int] = {}
+        taken: list[int] = []
+        for col in row.tolist():
+            a = int(artists[col])
+            if a >= 0 and seen.get(a, 0) >= cap:
+                continue
+            seen[a] = seen.get(a, 0) + 1
+            taken.append(col)
+            if len(taken) == k:
+                break
+        if len(taken) < k:
+            taken += [c for c in row.tolist() if c not in taken][:k - len(taken)]
+        out[r] = taken
+    return out
 
 
 def _blocked(known: np.ndarray, cells: tuple[np.ndarray, np.ndarray] | None) -> list[np.ndarray] | None:
