@@ -209,7 +209,8 @@ class RecommendationService:
             return self._for_you_ranked(scorer, listening, n)
         recs = self.models.personal.model.recommend([listening.user_id], k=n, exclude=listening.heard)
         if self.models.space is not None:
-            recs = because_you_played(recs, _weights(listening, self.catalog), self.models.space, self.catalog.names)
+            recs = because_you_played(recs, _weights(listening, self.catalog), self.models.space, self.catalog.names,
+                                      artists=self.catalog.artists)
         else:
             recs = recs.with_columns(pl.lit(reason("discovery")).alias("reason"))
         return self.catalog.titled(recs)

@@ -101,11 +101,12 @@ def discover_weekly_batch(
     playlists = pl.concat(parts).sort("user_id", "position")
     vectors = model.item_vectors() if history is not None else None
     if vectors is not None:
-        from tastemaker.surfaces.reasons import ItemSpace, because_you_played, display_names
+        from tastemaker.surfaces.reasons import ItemSpace, because_you_played, display_names, track_artists
 
         playlists = because_you_played(playlists.rename({"track_id": "item_id"}), history,
                                        ItemSpace(model.item_ids, vectors),  # type: ignore[attr-defined]
-                                       display_names(tracks)).rename({"item_id": "track_id"})
+                                       display_names(tracks), artists=track_artists(tracks)
+                                       ).rename({"item_id": "track_id"})
     return playlists.with_columns(pl.when(pl.col("shown") > 0)
                                   .then(pl.format("{} (shown to you {}× before, not played)", "reason", "shown"))
                                   .otherwise("reason").alias("reason"))

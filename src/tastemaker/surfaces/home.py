@@ -169,7 +169,7 @@ def standard_shelves(user_id: str, src: HomeSources, *, recommended: Chain = HOM
     model's item vectors); ``similar``: the chain of *Because you played X* (see
     :func:`~tastemaker.surfaces.similar.similar_tracks`).
     """
-    from tastemaker.surfaces.reasons import ItemSpace, because_you_played, display_names, reason
+    from tastemaker.surfaces.reasons import ItemSpace, because_you_played, display_names, reason, track_artists
     from tastemaker.surfaces.similar import similar_tracks
 
     model: object = src.model
@@ -200,7 +200,9 @@ def standard_shelves(user_id: str, src: HomeSources, *, recommended: Chain = HOM
         if space is not None:
             played = src.history.select(pl.lit(user_id).alias("user_id"), "item_id",
                                         pl.col("recency").alias("weight"))
-            recs = because_you_played(recs, played, space, names)
+            wanted = pl.concat([recs["item_id"], played["item_id"]]).cast(pl.String)
+            recs = because_you_played(recs, played, space, names, artists=track_artists(
+                src.tracks.filter(pl.col("track_id").cast(pl.String).is_in(wanted.implode()))))
         shelves.append(Shelf("recommended", "Recommended for you",
                              track_cards(recs, src.tracks, pl.col("reason") if "reason" in recs.columns
                                          else reason("discovery"))))

@@ -81,14 +81,26 @@ class ItemSpace:
         return np.where(self.ids[at] == ids, at, -1)
 
 
+def track_artists(tracks: pl.DataFrame) -> dict[str, str]:
+    """``track_id -> artist_id`` of a tracks table (empty without those columns)."""
+    if not tracks.height or not {"track_id", "artist_id"} <= set(tracks.columns):
+        return {}
+    known = tracks.select(pl.col("track_id").cast(pl.String), pl.col("artist_id").cast(pl.String)).drop_nulls()
+    return dict(zip(known["track_id"].to_list(), known["artist_id"].to_list(), strict=True))
+
+
 def because_you_played(recs: pl.DataFrame, history: pl.DataFrame, space: ItemSpace,
-                       names: Mapping[str, str] | None = None, top_history: int = 50) -> pl.DataFrame:
+                       names: Mapping[str, str] | None = None, top_history: int = 50,
+                       artists: Mapping[str, str] | None = None) -> pl.DataFrame:
     """Give each ``user_id, item_id`` row of ``recs`` the history track it is closest to.
 
     ``history``: ``user_id, item_id, weight`` (what each listener played, weighted; only their
     ``top_history`` heaviest tracks are candidates for the reason). Adds ``because`` (the played
     track's id) and sets ``reason`` to "because you played <name>"; rows the space cannot place
     (unknown item, no known history) keep their previous reason, or get "new to you".
+    ``artists`` (track id -> artist id): a played track of the recommended track's own artist is the
+    reason before any other (a new Simon & Garfunkel track is there because of the Simon & Garfunkel
+    the listener plays, whatever track a model's vectors put nearest), the closest of them first.
     """
     missing = [c for c in ("user_id", "item_id") if c not in recs.columns]
     missing += [f"history.{c}" for c in ("user_id", "item_id", "weight") if c not in history.columns]
@@ -99,24 +111,31 @@ def because_you_played(recs: pl.DataFrame, history: pl.DataFrame, space: ItemSpa
     names = names or {}
     mine = (history.select("user_id", "item_id", "weight")
             .filter(pl.col("user_id").is_in(recs["user_id"].unique().implode()))
-            .sort(["user_id", "weight", "item_id"], descending=[False, True, False])
-            .filter(pl.int_range(pl.len()).over("user_id") < top_history))
+            .sort(["user_id", "weight", "item_id"], descending=[False, True, False]))
     played = {u: rows["item_id"].to_numpy().astype(str)
               for (u,), rows in mine.group_by("user_id", maintain_order=True)}
     framed = recs.with_row_index("_row")
     because = np.full(framed.height, None, dtype=object)
     for (user,), rows in framed.group_by("user_id", maintain_order=True):
-        heard = played.get(str(user))
+        heard = played.get(str(user))  # heaviest first
         if heard is None:
             continue
-        heard_rows = space.rows(heard)
-        heard, heard_rows = heard[heard_rows >= 0], heard_rows[heard_rows >= 0]
-        item_rows = space.rows(rows["item_id"].to_numpy().astype(str))
-        placed = item_rows >= 0
-        if not len(heard) or not placed.any():
-            continue
-        closest = np.argmax(space.unit[item_rows[placed]] @ space.unit[heard_rows].T, axis=1)
-        because[rows["_row"].to_numpy()[placed]] = heard[closest]
+        items = rows["item_id"].to_numpy().astype(str)
+        if artists:  # every played track of the item's own artist, else the heaviest top_history
+            by = np.array([artists.get(i) or "" for i in items], dtype=object)
+            mine_by = np.array([artists.get(h) or "" for h in heard], dtype=object)
+            same = (by[:, None] == mine_by[None, :]) & (by[:, None] != "")
+        else:
+            same = np.zeros((len(items), len(heard)), dtype=bool)
+        top = np.arange(min(top_history, len(heard)))
+        heard_rows, item_rows = space.rows(heard), space.rows(items)
+        for j, at in enumerate(rows["_row"].to_list()):
+            pool = np.flatnonzero(same[j]) if same[j].any() else top
+            placed = pool[heard_rows[pool] >= 0]
+            if item_rows[j] >= 0 and len(placed):
+                because[at] = heard[placed[np.argmax(space.unit[heard_rows[placed]] @ space.unit[item_rows[j]])]]
+            elif same[j].any():
+                because[at] = heard[pool[0]]
     known = pl.Series("because", because, dtype=pl.String)
     text = pl.Series("_text", [None if b is None else reason("because", name=names.get(b, b)) for b in because],
                      dtype=pl.String)
