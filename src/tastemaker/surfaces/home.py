@@ -39,6 +39,10 @@ CARD_COLUMNS = ("item_id", "kind", "title", "subtitle", "score", "reason")
 #: how many of the personal model's picks per card *Recommended for you* starts from: a model that ranks an
 #: artist's tracks together (the pipeline's artist member) fills a pool of one shelf's depth with one artist
 POOL = 10
+#: *Because you played X* tries the listener's latest favourites in turn, at most this many, until one has
+#: ``MIN_BECAUSE`` unheard tracks like it (a favourite nothing is like yet gives no shelf)
+BECAUSE_SEEDS = 5
+MIN_BECAUSE = 3
 COLUMNS = ("user_id", "shelf_position", "shelf", "shelf_title", "relevance", "card_position", *CARD_COLUMNS)
 
 
@@ -208,13 +212,14 @@ def standard_shelves(user_id: str, src: HomeSources, *, recommended: Chain = HOM
                                          else reason("discovery"))))
     like_by = src.similarity if src.similarity is not None else model
     if recent.height and hasattr(like_by, "similar_items"):
-        seed = str(recent["item_id"][0])
-        like = similar_tracks(like_by, seed, src.depth, src.tracks, heard=heard["item_id"].to_list(),
-                              chain=similar)
-        title = names.get(seed, seed)
-        if like.height:
-            shelves.append(Shelf(f"because-{seed}", f"Because you played {title}",
-                                 track_cards(like, src.tracks, reason("because", name=title))))
+        played_ids = heard["item_id"].to_list()
+        for seed in recent["item_id"].head(BECAUSE_SEEDS).cast(pl.String).to_list():  # latest favourite first
+            like = similar_tracks(like_by, seed, src.depth, src.tracks, heard=played_ids, chain=similar)
+            if like.height >= MIN_BECAUSE:
+                title = names.get(seed, seed)
+                shelves.append(Shelf(f"because-{seed}", f"Because you played {title}",
+                                     track_cards(like, src.tracks, reason("because", name=title))))
+                break
     if src.chart is not None:
         chart = src.chart.recommend([user_id], k=src.depth, exclude=heard)  # type: ignore[attr-defined]
         country = _country(src.chart, user_id)
