@@ -45,3 +45,17 @@ def test_several_seeds_start_from_their_common_direction_and_none_is_played() ->
     assert radio.next_tracks(["a1", "a2"], k=1)["item_id"].to_list() == ["a3"]
     with pytest.raises(KeyError, match="unknown track"):
         radio.next_tracks(["nope", "never"])
+
+
+def test_an_artists_radio_plays_the_artist_spaced_out() -> None:
+    ids = ["m1", "m2", "m3", "o1", "o2", "o3", "o4"]  # the artist's tracks lean one way, the others near them
+    vectors = np.array([[1.0, 0.1], [1.0, 0.2], [1.0, 0.0], [1.0, 0.3], [1.0, 0.35], [1.0, 0.4], [0.9, 0.5]])
+    artists = ["me", "me", "me", "o", "p", "q", "r"]
+    radio = Radio(ids, vectors, artists, chain=(Rules(), Spread("artist_id", 1)))
+    seeds = ["m1", "m2", "m3"]
+    plain = radio.next_tracks(seeds, k=4)["item_id"].to_list()
+    assert not set(plain) & set(seeds)  # a playlist's radio plays none of its tracks
+    mine = radio.next_tracks(seeds, k=5, play_seeds=True)["item_id"].to_list()
+    assert mine[0] in seeds  # the artist's closest track opens their radio; spacing skips the next two
+    spaced = [artists[ids.index(i)] for i in mine]
+    assert all(a != b for a, b in itertools.pairwise(spaced))

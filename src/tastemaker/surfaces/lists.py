@@ -161,7 +161,8 @@ def radio(store: Any, model: Recommender, *, seed: str | None = None, artist: st
     session = [Played(t, False) for t in played] + [Played(t, True) for t in skipped]
     try:
         queue = Radio(ids, vectors, [names.artist_of.get(i, i) for i in ids],
-                      similarity=similarity(store, model)).next_tracks(seeds, session, k, label=label)
+                      similarity=similarity(store, model)).next_tracks(seeds, session, k, label=label,
+                                                                       play_seeds=artist is not None)
     except KeyError:
         raise ValueError(f"unknown track {label!r}: radio needs a seed the model knows (music somebody played; "
                          f"{model.name} leaves out podcasts and audiobooks)") from None

@@ -67,10 +67,11 @@ class Radio:
         i = int(np.searchsorted(self.ids, item_id))
         return i if i < len(self.ids) and self.ids[i] == item_id else None
 
-    def _ranked(self, seeds: list[str], scores: np.ndarray, steering: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _ranked(self, seeds: list[str], scores: np.ndarray, steering: np.ndarray,
+                playable: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The catalogue's order and scores: the seeds' neighbourhood first, by basis (co-listeners, then
-        the artist level, then content), each by its score plus the steering; then the rest by ``scores``
-        (``scores`` alone without a similarity)."""
+        the artist level, then content), each by its score plus the steering, the ``playable`` seed rows
+        among the co-listened; then the rest by ``scores`` (``scores`` alone without a similarity)."""
         near = None if self.similarity is None else self.similarity.around(seeds, NEIGHBOURHOOD)
         if near is None or near.is_empty():
             return np.argsort(-scores, kind="stable"), scores
@@ -82,16 +83,20 @@ class Radio:
         tier[rows] = [BASES.index(b) for b in near["basis"].filter(pl.Series(found))]
         mixed = scores.copy()
         mixed[rows] = near["score"].to_numpy()[found] + self.unit[rows] @ steering
+        if playable is not None and len(playable):
+            tier[playable] = 0
         return np.lexsort((-mixed, tier)), mixed
 
     def next_tracks(self, seed: str | Sequence[str], session: Sequence[Played] = (), k: int = 10,
-                    label: str | None = None) -> pl.DataFrame:
+                    label: str | None = None, play_seeds: bool = False) -> pl.DataFrame:
         """The next ``k`` tracks as ``position, item_id, score, reason``; session tracks the model
         does not know are ignored.
 
         ``seed``: one track, or several (an artist's best-known tracks, a playlist's tracks): the
-        radio starts from their mean direction and none of them is played. ``label`` names the
-        seed in the reason (default: the track id, or "N tracks").
+        radio starts from their mean direction and none of them is played, unless ``play_seeds`` (an
+        artist's radio plays the artist: the seeds rank with the nearest neighbourhood, by their
+        closeness to the radio's direction, and the chain's artist spacing keeps them apart). ``label``
+        names the seed in the reason (default: the track id, or "N tracks").
         """
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
@@ -106,10 +111,11 @@ class Radio:
         for back, (i, event) in enumerate(reversed(known)):
             steering += self.decay ** back * (-self.skip if event.skipped else self.like) * self.unit[i]
         scores = self.unit @ (steer + steering)
-        played = [*starts, *(i for i, _ in known)]
+        played = [*([] if play_seeds else starts), *(i for i, _ in known)]
         ctx = Context(heard=self.ids[played].tolist(), k=k,
                       before=[] if self.artists is None else self.artists[played].tolist())
-        ranked, scores = self._ranked(self.ids[starts].tolist(), scores, steering)
+        ranked, scores = self._ranked(self.ids[starts].tolist(), scores, steering,
+                                      np.asarray(starts) if play_seeds else None)
         for depth in (min(len(ranked), DEPTH * k + len(played)), len(ranked)):
             top = ranked[:depth]
             candidates = pl.DataFrame({
