@@ -1,7 +1,9 @@
 """For-you from a trained pipeline on arrays: the pipeline ranks, this explains.
 
 The pipeline (:class:`~tastemaker.ranking.pipeline.Pipeline`) scores its members, blends them and
-applies its ranker's corrections to one listener's candidates in :meth:`Pipeline.ranked`; this
+applies its ranker's corrections to one listener's candidates in :meth:`Pipeline.ranked`; a pipeline
+serving its blend alone is answered by :class:`~tastemaker.ranking.retrieval.BlendRetriever` instead
+(the same items, retrieved rather than scored over the whole catalogue); this
 module turns a served listener's ids into the pipeline's rows once per model load (dictionaries,
 no frame per request) and names, for each track it returns, the recent history track it lies
 closest to in the pipeline's item space ("because you played X").
@@ -13,6 +15,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from tastemaker.ranking.retrieval import BlendRetriever
 
 #: how many of the listener's most recent history tracks a reason looks at
 HISTORY_WINDOW = 50
@@ -34,6 +38,8 @@ class RankedPath:
         self.unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         #: the most items one call can return (the pipeline's candidates per listener)
         self.depth = int(model.n_candidates)
+        #: the blend's top retrieved rather than scored over every item, when the pipeline serves a blend
+        self.retriever = BlendRetriever.of(model)
 
     @classmethod
     def of(cls, model: Any) -> RankedPath | None:
@@ -53,8 +59,11 @@ class RankedPath:
         if row is None:
             return None
         k = min(max(n, 1), self.depth)
-        items, scores = self.model.ranked(np.array([row]), [self.rows_of(heard)], k)
-        items, scores = items[0], scores[0]
+        if self.retriever is not None:
+            items, scores = self.retriever.top(row, self.rows_of(heard), k)
+        else:
+            items, scores = self.model.ranked(np.array([row]), [self.rows_of(heard)], k)
+            items, scores = items[0], scores[0]
         because = np.full(len(items), -1, dtype=np.int64)
         known = np.asarray([self.item_row.get(i, -1) for i in history], dtype=np.int64)
         weights = np.asarray(recency, dtype=np.float64)[known >= 0]

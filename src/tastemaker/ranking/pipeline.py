@@ -393,10 +393,47 @@ class Pipeline(Fitted):
         return pool, self.corrections_.score(pool), blend
 
     def recommend(self, user_ids: Sequence[str], k: int = 10, exclude: pl.DataFrame | None = None) -> pl.DataFrame:
-        """Top ``k`` per user as ``user_id, item_id, score, rank``; ``exclude`` pairs never."""
+        """Top ``k`` per user as ``user_id, item_id, score, rank``; ``exclude`` pairs never.
+
+        A pipeline serving its z-score blend alone answers each known listener through
+        :class:`~tastemaker.ranking.retrieval.BlendRetriever` (the same items as scoring every one, which
+        the server answers with too; ``score`` is then the blend itself); any other through :meth:`score`.
+        """
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
-        return top_frame(user_ids, self.item_ids, self.score(user_ids, exclude), k)
+        self._check()
+        retriever = self.retriever()
+        if retriever is None:
+            return top_frame(user_ids, self.item_ids, self.score(user_ids, exclude), k)
+        ids = np.asarray(user_ids, dtype=str)
+        rows = lookup(self.users_, ids)
+        cells = excluded_cells(ids, self.items_, exclude) if exclude is not None and exclude.height else None
+        blocked = _blocked(np.arange(len(ids)), cells) or [np.empty(0, dtype=np.int64)] * len(ids)
+        parts = []
+        for at in np.flatnonzero(rows >= 0):
+            items, scores = retriever.top(int(rows[at]), blocked[at], k)
+            parts.append(pl.DataFrame({"user_id": [str(ids[at])] * len(items), "item_id": self.items_[items].astype(str),
+                                       "score": scores, "rank": np.arange(1, len(items) + 1, dtype=np.int64)}))
+        unknown = ids[rows < 0]
+        if len(unknown):
+            parts.append(top_frame(unknown.tolist(), self.item_ids, self.score(unknown.tolist(), exclude), k))
+        if not parts:
+            return top_frame([], self.item_ids, np.empty((0, len(self.items_))), k)
+        order = {u: i for i, u in enumerate(ids.tolist())}
+        return (pl.concat(parts, how="vertical_relaxed")
+                .sort(pl.col("user_id").replace_strict(order, return_dtype=pl.Int64), "rank"))
+
+    def retriever(self) -> Any:
+        """The :class:`~tastemaker.ranking.retrieval.BlendRetriever` of this pipeline as it stands (its blend,
+        its members), built once per blend; None when the pipeline is not served that way."""
+        from tastemaker.ranking.retrieval import BlendRetriever
+
+        key = (tuple(self.weights_), self.fusion_, self.corrections_ is None, tuple(map(id, self.members_.values())))
+        cached = self.__dict__.get("_retriever")
+        if cached is None or cached[0] != key:
+            cached = (key, BlendRetriever.of(self))
+            self.__dict__["_retriever"] = cached
+        return cached[1]
 
     # --- files ----------------------------------------------------------------------------------------------
 
