@@ -56,6 +56,7 @@ def test_an_artists_radio_plays_the_artist_spaced_out() -> None:
     plain = radio.next_tracks(seeds, k=4)["item_id"].to_list()
     assert not set(plain) & set(seeds)  # a playlist's radio plays none of its tracks
     mine = radio.next_tracks(seeds, k=5, play_seeds=True)["item_id"].to_list()
-    assert mine[0] in seeds  # the artist's closest track opens their radio; spacing skips the next two
+    assert mine[0] in seeds and mine[4] in seeds and not set(mine[1:4]) & set(seeds)  # every fourth place
+    assert mine[0] == "m1"  # the artist's track closest to the radio's direction opens it
     spaced = [artists[ids.index(i)] for i in mine]
     assert all(a != b for a, b in itertools.pairwise(spaced))

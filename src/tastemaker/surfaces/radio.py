@@ -25,6 +25,8 @@ from tastemaker.surfaces.chains import RADIO, Chain, Context, apply
 
 #: how deep in the ranking a queue of ``k`` looks first (the whole catalog only when spacing needs more)
 DEPTH = 8
+#: an artist's radio plays one of the artist's own tracks at every this-many places, from the first
+OWN_EVERY = 4
 #: how many tracks the seed's neighbourhood holds (per seed, before merging several seeds)
 NEIGHBOURHOOD = 200
 
@@ -67,11 +69,10 @@ class Radio:
         i = int(np.searchsorted(self.ids, item_id))
         return i if i < len(self.ids) and self.ids[i] == item_id else None
 
-    def _ranked(self, seeds: list[str], scores: np.ndarray, steering: np.ndarray,
-                playable: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def _ranked(self, seeds: list[str], scores: np.ndarray, steering: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The catalogue's order and scores: the seeds' neighbourhood first, by basis (co-listeners, then
-        the artist level, then content), each by its score plus the steering, the ``playable`` seed rows
-        among the co-listened; then the rest by ``scores`` (``scores`` alone without a similarity)."""
+        the artist level, then content), each by its score plus the steering; then the rest by ``scores``
+        (``scores`` alone without a similarity)."""
         near = None if self.similarity is None else self.similarity.around(seeds, NEIGHBOURHOOD)
         if near is None or near.is_empty():
             return np.argsort(-scores, kind="stable"), scores
@@ -83,8 +84,6 @@ class Radio:
         tier[rows] = [BASES.index(b) for b in near["basis"].filter(pl.Series(found))]
         mixed = scores.copy()
         mixed[rows] = near["score"].to_numpy()[found] + self.unit[rows] @ steering
-        if playable is not None and len(playable):
-            tier[playable] = 0
         return np.lexsort((-mixed, tier)), mixed
 
     def next_tracks(self, seed: str | Sequence[str], session: Sequence[Played] = (), k: int = 10,
@@ -94,9 +93,10 @@ class Radio:
 
         ``seed``: one track, or several (an artist's best-known tracks, a playlist's tracks): the
         radio starts from their mean direction and none of them is played, unless ``play_seeds`` (an
-        artist's radio plays the artist: the seeds rank with the nearest neighbourhood, by their
-        closeness to the radio's direction, and the chain's artist spacing keeps them apart). ``label``
-        names the seed in the reason (default: the track id, or "N tracks").
+        artist's radio plays the artist: their tracks, closest to the radio's direction first, take
+        every :data:`OWN_EVERY`-th place from the first, and only those; the other places are other
+        artists', as without them). ``label`` names the seed in the reason (default: the track id, or
+        "N tracks").
         """
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
@@ -111,22 +111,42 @@ class Radio:
         for back, (i, event) in enumerate(reversed(known)):
             steering += self.decay ** back * (-self.skip if event.skipped else self.like) * self.unit[i]
         scores = self.unit @ (steer + steering)
-        played = [*([] if play_seeds else starts), *(i for i, _ in known)]
+        played = [*starts, *(i for i, _ in known)]
         ctx = Context(heard=self.ids[played].tolist(), k=k,
                       before=[] if self.artists is None else self.artists[played].tolist())
-        ranked, scores = self._ranked(self.ids[starts].tolist(), scores, steering,
-                                      np.asarray(starts) if play_seeds else None)
+        ranked, scores = self._ranked(self.ids[starts].tolist(), scores, steering)
         for depth in (min(len(ranked), DEPTH * k + len(played)), len(ranked)):
             top = ranked[:depth]
             candidates = pl.DataFrame({
                 "item_id": self.ids[top], "score": scores[top],
                 "artist_id": [None] * depth if self.artists is None else self.artists[top],
             }, schema={"item_id": pl.String, "score": pl.Float64, "artist_id": pl.String})
+            if play_seeds and self.artists is not None:  # the artist's places are the interleaved ones
+                candidates = candidates.filter(~pl.col("artist_id").is_in(self.artists[starts].tolist()))
             queue = apply(self.chain, candidates, ctx).head(k)
             if queue.height == k or depth == len(ranked):  # rules and spacing walk forward: a queue filled
                 break  # from the top of the ranking is the one the whole ranking gives
+        if play_seeds:
+            heard = {self.ids[i] for i, _ in known}
+            own = [i for i in sorted(dict.fromkeys(starts), key=lambda i: -scores[i]) if self.ids[i] not in heard]
+            queue = _interleave(queue.select("item_id", "score"),
+                                pl.DataFrame({"item_id": self.ids[own], "score": scores[own]},
+                                             schema={"item_id": pl.String, "score": pl.Float64}), k)
         skipped = [e.item_id for e in session if e.skipped]
         label = label or (seeds[0] if len(seeds) == 1 else f"{len(seeds)} tracks")
         reason = f"radio from {label}" + (f", steering away from {len(skipped)} skipped" if skipped else "")
         return queue.select(pl.int_range(1, pl.len() + 1).alias("position"), "item_id", "score",
                             pl.lit(reason, dtype=pl.String).alias("reason"))
+
+
+def _interleave(queue: pl.DataFrame, own: pl.DataFrame, k: int) -> pl.DataFrame:
+    """``queue`` with ``own``'s rows at places 1, 1 + :data:`OWN_EVERY`, ... (either filling in when the other
+    runs out), ``k`` rows at most."""
+    rest, mine, out = queue.iter_rows(), own.iter_rows(), []
+    for place in range(k):
+        first, second = (mine, rest) if place % OWN_EVERY == 0 else (rest, mine)
+        row = next(first, None) or next(second, None)
+        if row is None:
+            break
+        out.append(row)
+    return pl.DataFrame(out, schema={"item_id": pl.String, "score": pl.Float64}, orient="row")
