@@ -120,22 +120,28 @@ def because_you_played(recs: pl.DataFrame, history: pl.DataFrame, space: ItemSpa
         heard = played.get(str(user))  # heaviest first
         if heard is None:
             continue
+        heard = heard if artists else heard[:top_history]  # only an artist match looks past the heaviest
         items = rows["item_id"].to_numpy().astype(str)
+        at = rows["_row"].to_numpy()
         if artists:  # every played track of the item's own artist, else the heaviest top_history
             by = np.array([artists.get(i) or "" for i in items], dtype=object)
             mine_by = np.array([artists.get(h) or "" for h in heard], dtype=object)
             same = (by[:, None] == mine_by[None, :]) & (by[:, None] != "")
         else:
             same = np.zeros((len(items), len(heard)), dtype=bool)
-        top = np.arange(min(top_history, len(heard)))
+        own = same.any(axis=1)
+        heaviest = np.arange(len(heard)) < top_history
         heard_rows, item_rows = space.rows(heard), space.rows(items)
-        for j, at in enumerate(rows["_row"].to_list()):
-            pool = np.flatnonzero(same[j]) if same[j].any() else top
-            placed = pool[heard_rows[pool] >= 0]
-            if item_rows[j] >= 0 and len(placed):
-                because[at] = heard[placed[np.argmax(space.unit[heard_rows[placed]] @ space.unit[item_rows[j]])]]
-            elif same[j].any():
-                because[at] = heard[pool[0]]
+        placed, kept = item_rows >= 0, heard_rows >= 0
+        sims = np.full(same.shape, -np.inf)
+        if placed.any() and kept.any():
+            sims[np.ix_(placed, kept)] = space.unit[item_rows[placed]] @ space.unit[heard_rows[kept]].T
+        sims[~np.where(own[:, None], same, heaviest[None, :])] = -np.inf
+        best = sims.argmax(axis=1)
+        found = np.isfinite(sims[np.arange(len(items)), best])
+        because[at[found]] = heard[best[found]]
+        unplaced = own & ~found  # a same-artist track the space cannot compare: the heaviest of them
+        because[at[unplaced]] = heard[same[unplaced].argmax(axis=1)]
     known = pl.Series("because", because, dtype=pl.String)
     text = pl.Series("_text", [None if b is None else reason("because", name=names.get(b, b)) for b in because],
                      dtype=pl.String)
