@@ -16,8 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from tastemaker.ranking.retrieval import BlendRetriever
-
 #: how many of the listener's most recent history tracks a reason looks at
 HISTORY_WINDOW = 50
 
@@ -39,7 +37,7 @@ class RankedPath:
         #: the most items one call can return (the pipeline's candidates per listener)
         self.depth = int(model.n_candidates)
         #: the blend's top retrieved rather than scored over every item, when the pipeline serves a blend
-        self.retriever = BlendRetriever.of(model)
+        self.retriever = model.retriever() if callable(getattr(model, "retriever", None)) else None
 
     @classmethod
     def of(cls, model: Any) -> RankedPath | None:
