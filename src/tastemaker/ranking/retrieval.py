@@ -14,7 +14,9 @@ The answer is the full blend's, by the threshold rule: the candidates are the un
 member's ``depth`` best and the ``depth`` best of the other members' weighted sum, and an item outside
 all of them scores at most the sum of those lists' last values, weighted (weights are not negative);
 when the blend's ``k``-th candidate reaches that bound the top ``k`` is final, else ``depth`` grows
-fourfold and the search repeats. Scores agree with the full blend to float rounding (1e-6).
+fourfold and the search repeats. Scores agree with the full blend to float rounding (1e-6). Above
+:data:`~tastemaker.candidates.ann.EXACT_BELOW` items the scan becomes an HNSW graph, and the answer is as
+exact as the graph's recall (``docs/retrieval.md``).
 
 >>> retriever = BlendRetriever.of(pipeline)  # None when the pipeline does not qualify  # doctest: +SKIP
 >>> rows, scores = retriever.top(user_row, heard_rows, k=10)  # doctest: +SKIP
