@@ -211,6 +211,11 @@ class CoListening:
         if not hasattr(self, "items_"):
             raise NotFittedError("CoListening is not fitted: call fit() first")
 
+    def has_item(self, item_id: str) -> bool:
+        """Whether anyone listened to ``item_id``."""
+        self._check()
+        return self.items_.at(item_id) >= 0
+
     def has_artist(self, artist_id: str) -> bool:
         """Whether any listened track is by ``artist_id``."""
         self._check()

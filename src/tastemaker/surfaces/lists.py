@@ -223,7 +223,7 @@ def similar(store: Any, model: Recommender | None = None, *, track: str | None =
     names = Names.of(store)
     like = similarity(store, model)
     if track is not None:
-        if like.items_.at(track) < 0:
+        if not like.has_item(track):
             label = display_names(names.tracks.filter(pl.col("track_id") == track)).get(track, track)
             raise ValueError(f"unknown track {label!r}: nobody has played it as music (similar tracks leave out "
                              "podcasts and audiobooks)")
