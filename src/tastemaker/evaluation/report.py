@@ -71,8 +71,8 @@ def temporal_report(store: Any, test_days: float = 7.0, k: int = 10, names: tupl
     split = temporal_split(events, test_days=test_days, discovery=True, per_listener=choice.protocol == "per-listener")
     test = split.test.join(split.train.select("item_id").unique(), on="item_id", how="semi")
     listeners = test["user_id"].n_unique()
-    cut = (f"each listener's last {test_days:g} days" if split.cuts is not None
-           else f"from {split.cutoff:%Y-%m-%d %H:%M}")
+    per_listener = split.protocol == "per-listener"
+    cut = f"each listener's last {test_days:g} days" if per_listener else f"from {split.cutoff:%Y-%m-%d %H:%M}"
     if listeners < max(min_listeners, 1):
         raise ValueError(
             f"only {listeners} listener(s) played, {cut}, a track new to them that someone had played before "
@@ -81,7 +81,7 @@ def temporal_report(store: Any, test_days: float = 7.0, k: int = 10, names: tupl
             f"listeners, use more --test-days, or lower --min-listeners to see it anyway")
     users = test["user_id"].unique().to_list()
     n_items = split.train["item_id"].n_unique()
-    data = TrainingData.from_store(store, until=None if split.cuts is not None else split.cutoff, cuts=split.cuts)
+    data = TrainingData.from_store(store, until=None if per_listener else split.cutoff, cuts=split.cuts)
     results = {}
     for name in names:
         model = create(name)

@@ -123,8 +123,8 @@ class BlendRetriever:
             depth = min(depth, left)
             found, bound = [], 0.0
             for part, u, centre, spread in linear:
-                rows, _ = part.index.search_rows(u, depth, blocked)
-                kth = (float((part.items[rows] @ u).min()) - centre) / spread if len(rows) else -np.inf
+                rows, found_scores = part.index.search_rows(u, depth, blocked)
+                kth = (float(found_scores.min()) - centre) / spread if len(rows) else -np.inf
                 found.append(rows)
                 bound += part.weight * kth
             rows, kth = _best(rest, above, depth)
