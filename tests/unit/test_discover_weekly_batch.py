@@ -76,7 +76,7 @@ def test_tracks_shown_three_times_without_a_play_go_last_and_say_so_while_once_s
     assert tired not in after["track_id"].to_list()[:-1]  # shown three times, never played: last or gone
     assert once in after["track_id"].to_list()  # shown is not heard: a track shown once stays
     row = after.filter(pl.col("track_id") == once)
-    assert row["shown"][0] == 1 and "shown to you 1× before, not played" in row["reason"][0]
+    assert row["shown"][0] == 1 and "shown to you once before, not played" in row["reason"][0]
 
 
 def _world(config: WorldConfig, factors: int) -> tuple[pl.DataFrame, pl.DataFrame, object]:

@@ -81,3 +81,20 @@ def test_a_batch_with_nothing_to_listen_to_changes_nothing() -> None:
     state = ListeningState(_events([("u1", "t1", "play", 0, 200_000)]))
     state.add(_events([("u2", "t2", "impression", 1, 0)]))  # impressions are not listening
     assert state.get("u2").heard.is_empty() and state.get("u1").heard["item_id"].to_list() == ["t1"]
+
+
+def test_impressions_are_counted_as_shown_days_apart_from_listening() -> None:
+    state = ListeningState(_events(FIRST))
+    assert state.get("u1").shown.select("item_id", "day").rows() == [("t3", (T0 + timedelta(days=2)).date())]
+    served = _events([("u1", "t3", "impression", 2, 0), ("u1", "t3", "impression", 5, 0),
+                      ("u1", "t6", "impression", 5, 0), ("u3", "t1", "impression", 5, 0)])
+    state.add_shown(served)
+    state.add_shown(served)  # a flush seen twice counts once: days, not rows
+    days = state.get("u1").shown.group_by("item_id").len().sort("item_id").rows()
+    assert days == [("t3", 2), ("t6", 1)]
+    assert not state.changed("u1") and "u3" not in state.user_ids()  # being shown is not listening
+    assert "t6" not in state.get("u1").heard["item_id"].to_list()
+    state.forget("u1")
+    assert state.get("u1").shown.is_empty()
+    state.add_shown(served)  # a list served just before the forget, flushed after it
+    assert state.get("u1").shown.is_empty() and state.get("u3").shown.height == 1

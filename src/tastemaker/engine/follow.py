@@ -7,7 +7,9 @@ Every request that reads listening first asks :meth:`StoreFollower.catch_up`, wh
 it has not read yet and adds the rows it has not applied yet, by ``row_id``: so a row counts once
 however it arrives (this process's own ingest goes through the same call), and the segments a
 forget rewrites (the same rows minus one listener's) add nothing. Then it reads the tombstones:
-a listener forgotten by another process is dropped from memory too.
+a listener forgotten by another process is dropped from memory too. Segments holding only
+served lists (impressions) are skipped: a server counts as shown what it logged itself and what
+was stored when it started, not what another worker showed since.
 
 A request therefore sees every event acknowledged by any process before it started, at the cost
 of reading the new segments once per process (about a millisecond for a 1,000-event batch).
@@ -23,7 +25,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from tastemaker.engine.state import COLUMNS, ListeningState
+from tastemaker.engine.state import COLUMNS, ListeningState, shown_days
 from tastemaker.store.lake import FORGOTTEN, MANIFEST, user_hash
 from tastemaker.store.tables import spec
 
@@ -96,11 +98,13 @@ class StoreFollower:
         if paths:
             frame = pl.scan_parquet(paths, missing_columns="insert", schema=spec("events").schema)
             events = frame.filter(pl.col("type") != "impression").select(COLUMNS).collect()
+            shown = shown_days(frame.select("user_id", "item_id", "type", "ts"))
             ids = frame.select("row_id").collect()["row_id"].to_numpy()
         else:  # no segments yet: the empty table
             events, ids = pl.DataFrame(schema=spec("events").schema), np.empty(0, dtype=np.int64)
+            shown = None
         kwargs = {} if half_life_days is None else {"half_life_days": half_life_days}
-        state = ListeningState(events, **kwargs)
+        state = ListeningState(events, shown=shown, **kwargs)
         return state, cls(store, state, set(files), AppliedIds(ids))
 
     def catch_up(self) -> int:

@@ -55,11 +55,19 @@ PRECOMPUTED_SURFACES = ("for-you", "discover-weekly")
 
 @dataclass(frozen=True, slots=True)
 class Listening:
-    """One listener's events as stored now: every item they touched, and their listens per item."""
+    """One listener's events as stored now: every item they touched, their listens per item, and the
+    days each item was shown to them (``user_id, item_id, day``)."""
 
     user_id: str
     heard: pl.DataFrame
     history: pl.DataFrame
+    shown: pl.DataFrame | None = None
+
+    def shown_counts(self) -> pl.DataFrame | None:
+        """``user_id, item_id, shown``: on how many days each item was shown (the no-repeat policy's count)."""
+        if self.shown is None or self.shown.is_empty():
+            return None
+        return self.shown.group_by("user_id", "item_id").agg(pl.len().cast(pl.Int64).alias("shown"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +128,7 @@ class RecommendationService:
         if self.follower is not None:
             self.follower.catch_up()
         held = self.state.get(user_id)
-        return Listening(user_id, held.heard, held.history)
+        return Listening(user_id, held.heard, held.history, held.shown)
 
     def recommend(self, user_id: str, surface: str, n: int) -> Served:
         """Up to ``n`` items of ``surface`` for ``user_id`` (Daily Mixes: ``n`` per mix; home: per shelf)."""
@@ -270,7 +278,7 @@ class RecommendationService:
         if self.catalog.tracks.is_empty():
             raise Unservable("no_catalog")
         playlist = discover_weekly(self.models.personal.model, listening.user_id, listening.heard,
-                                   self.catalog.tracks, size=n)
+                                   self.catalog.tracks, size=n, impressions=listening.shown_counts())
         return playlist.select(pl.col("track_id").alias("item_id"), pl.col("name").alias("title"),
                                pl.col("artist_name").alias("subtitle"), "score", "reason")
 
@@ -296,7 +304,8 @@ class RecommendationService:
         history = listening.history
         mixes = self._mixes(listening, MixParams().size) if history.height else None
         model = self.models.personal.model
-        discover = (discover_weekly(model, listening.user_id, listening.heard, self.catalog.tracks)
+        discover = (discover_weekly(model, listening.user_id, listening.heard, self.catalog.tracks,
+                                    impressions=listening.shown_counts())
                     if self.catalog.tracks.height else None)
         last = history["last_ts"].max() if history.height else None
         today = last.date() if isinstance(last, datetime) else datetime.now(UTC).date()

@@ -2,7 +2,9 @@
 
 Loaded once at startup in one pass over the store's events, then kept current by the server's
 own writes: ``POST /v1/events`` adds the rows it stored (after the durable append), ``DELETE
-/v1/users/{id}`` drops the listener. Impressions are not listening and never enter it. A model
+/v1/users/{id}`` drops the listener. Impressions are not listening and never enter ``heard`` or
+``history``; they are kept apart, as the days each item was shown to each listener (``shown``),
+which Discover Weekly's no-repeat policy reads (``docs/surfaces.md``, *Shown is not heard*). A model
 hot-swap leaves it alone: it comes from the store, not the model. Events written to the store
 by another process while the server runs (``tastemaker import``) are seen after a restart.
 
@@ -36,12 +38,18 @@ COLUMNS = ("user_id", "item_id", "artist_id", "type", "ts", "ms_played", "skippe
 Index = dict[str, tuple[int, int]]
 
 
+#: the schema of shown days: one row per listener, item and UTC day it was shown to them
+SHOWN_SCHEMA = {"user_id": pl.String, "item_id": pl.String, "day": pl.Date}
+
+
 @dataclass(frozen=True, slots=True)
 class Held:
-    """One listener's ``heard`` (``user_id, item_id``) and ``history`` (interactions rows)."""
+    """One listener's ``heard`` (``user_id, item_id``), ``history`` (interactions rows) and ``shown``
+    (``user_id, item_id, day``: the days each item was shown to them)."""
 
     heard: pl.DataFrame
     history: pl.DataFrame
+    shown: pl.DataFrame
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,13 +70,20 @@ class ListeningState:
     ['t1', 't7']
     """
 
-    def __init__(self, events: pl.DataFrame, half_life_days: float = HALF_LIFE_DAYS) -> None:
-        """State of ``events`` (rows of the events table; impressions are left out here)."""
+    def __init__(self, events: pl.DataFrame, half_life_days: float = HALF_LIFE_DAYS,
+                 shown: pl.DataFrame | None = None) -> None:
+        """State of ``events`` (rows of the events table; their impressions count as ``shown``) and of
+        ``shown`` (``user_id, item_id, day`` rows, e.g. :func:`shown_days` of the stored impressions)."""
         if half_life_days <= 0:
             raise ValueError(f"half_life_days must be positive, got {half_life_days}")
         self.half_life_days = half_life_days
         heard, history = _listening(events, half_life_days)
         self._base = _indexed(heard.sort("user_id"), history.sort("user_id"))
+        days = shown_days(events) if shown is None else pl.concat([shown_days(events), shown.select(*SHOWN_SCHEMA)],
+                                                                 how="vertical_relaxed").unique(maintain_order=True)
+        days = days.sort("user_id", maintain_order=True)
+        self._shown, self._shown_at = days, _index(days)
+        self._shown_changed: dict[str, pl.DataFrame] = {}
         self._changed: dict[str, Held] = {}
         #: serialises writers; readers never take it
         self._lock = threading.Lock()
@@ -79,15 +94,40 @@ class ListeningState:
     @classmethod
     def load(cls, store: Any, half_life_days: float = HALF_LIFE_DAYS) -> ListeningState:
         """The state of every listener in ``store`` now (one scan of the events table)."""
-        return cls(collect(lambda: _listening_events(store.events())), half_life_days)
+        return cls(collect(lambda: _listening_events(store.events())), half_life_days,
+                   shown=collect(lambda: _shown_days(store.events().select("user_id", "item_id", "type", "ts"))))
 
     def get(self, user_id: str) -> Held:
         """``user_id``'s listening now (empty frames for a listener with none)."""
+        shown = self._shown_changed.get(user_id)
+        if shown is None:
+            shown = _slice(self._shown, self._shown_at, user_id)
         held = self._changed.get(user_id)
         if held is not None:
-            return held
+            return Held(held.heard, held.history, shown)
         base = self._base
-        return Held(_slice(base.heard, base.heard_at, user_id), _slice(base.history, base.history_at, user_id))
+        return Held(_slice(base.heard, base.heard_at, user_id), _slice(base.history, base.history_at, user_id),
+                    shown)
+
+    def add_shown(self, rows: pl.DataFrame) -> None:
+        """Count the impressions among stored events ``rows`` (the server's own flushed lists) as shown.
+
+        Idempotent: an item shown twice on one day is one shown day, so rows seen again change nothing.
+        """
+        days = shown_days(rows)
+        if days.is_empty():
+            return
+        with self._lock:
+            users = days["user_id"].unique().sort().to_list()
+            if self._forgotten:
+                gone = set(self._forgotten)
+                users = [u for u in users if u not in gone]
+            olds = [self.get(u).shown for u in users]
+            merged = (pl.concat([*olds, days.filter(pl.col("user_id").is_in(users))], how="vertical_relaxed")
+                      .unique(maintain_order=True).sort("user_id", maintain_order=True))
+            at = _index(merged)
+            for user_id in users:
+                self._shown_changed[user_id] = _slice(merged, at, user_id)
 
     def mark(self) -> int:
         """A token to pass to :meth:`add` for rows stored after this call (guards against a racing forget)."""
@@ -122,7 +162,8 @@ class ListeningState:
             for user_id, old in zip(users, olds, strict=True):
                 self._changed[user_id] = Held(
                     _slice(merged_heard, heard_at, user_id) if user_id in heard_at else old.heard.clear(),
-                    _slice(merged_history, history_at, user_id) if user_id in history_at else old.history.clear())
+                    _slice(merged_history, history_at, user_id) if user_id in history_at else old.history.clear(),
+                    old.shown.clear())  # get() reads shown days from their own index
 
     def reload(self, store: Any, user_ids: Iterable[str]) -> None:
         """Re-read ``user_ids``' listening from ``store`` (after a write whose stored rows are not known)."""
@@ -132,12 +173,12 @@ class ListeningState:
         with self._lock:
             events = collect(lambda: _listening_events(store.events().filter(pl.col("user_id").is_in(users))))
             heard, history = _listening(events, self.half_life_days)
-            empty = self._base.heard.clear(), self._base.history.clear()
+            empty = self._base.heard.clear(), self._base.history.clear(), self._shown.clear()
             for user_id in users:
                 self._changed[user_id] = Held(heard.filter(pl.col("user_id") == user_id) if heard.height
                                               else empty[0],
                                               history.filter(pl.col("user_id") == user_id) if history.height
-                                              else empty[1])
+                                              else empty[1], empty[2])
 
     def forget(self, user_id: str) -> None:
         """Drop ``user_id``'s listening, from memory too (call after the store forgot them)."""
@@ -145,6 +186,10 @@ class ListeningState:
             self._forgets += 1
             self._forgotten[user_id] = self._forgets
             self._changed.pop(user_id, None)
+            self._shown_changed.pop(user_id, None)
+            if user_id in self._shown_at:
+                self._shown = self._shown.filter(pl.col("user_id") != user_id)
+                self._shown_at = _index(self._shown)
             base = self._base
             if user_id in base.heard_at or user_id in base.history_at:
                 keep = pl.col("user_id") != user_id
@@ -172,6 +217,20 @@ class ListeningState:
         """How many listeners have listening held."""
         base = self._base
         return len(base.heard_at.keys() | base.history_at.keys() | self._changed.keys())
+
+
+def shown_days(events: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
+    """``user_id, item_id, day``: each UTC day an item was shown to a listener (their impression events)."""
+    return _shown_days(events.lazy()).collect()
+
+
+def _shown_days(events: pl.LazyFrame) -> pl.LazyFrame:
+    if "type" not in events.collect_schema().names():
+        return pl.DataFrame(schema=SHOWN_SCHEMA).lazy()
+    return (events.filter(pl.col("type") == "impression")
+            .select(pl.col("user_id").cast(pl.String), pl.col("item_id").cast(pl.String),
+                    pl.col("ts").dt.date().alias("day"))
+            .unique(maintain_order=True))
 
 
 def _listening_events(events: pl.LazyFrame) -> pl.LazyFrame:

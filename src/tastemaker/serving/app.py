@@ -84,6 +84,7 @@ def create_app(settings: Settings, *, personal: str = "als", fallback: str = "po
             state, follower = await asyncio.to_thread(StoreFollower.load, store)
         else:
             state = await asyncio.to_thread(ListeningState.load, store)
+        impressions.on_stored = state.add_shown  # what this server showed counts for the no-repeat policy
         rt = Runtime(store, metrics, impressions, sources.build(store, state, follower=follower))
         app.state.runtime, app.state.reloader = rt, Reloader(rt, store, sources, seen)
         settle_heap()

@@ -37,7 +37,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -80,12 +80,16 @@ class ImpressionLog:
     >>> log.flush()  # doctest: +SKIP
     """
 
-    def __init__(self, store: Any, metrics: Metrics, flush_s: float = 2.0) -> None:
+    def __init__(self, store: Any, metrics: Metrics, flush_s: float = 2.0,
+                 on_stored: Callable[[pl.DataFrame], None] | None = None) -> None:
+        """``on_stored``: called with the rows of each flush once they are stored (the server counts
+        them as shown in its listening state, :meth:`~tastemaker.engine.state.ListeningState.add_shown`)."""
         if flush_s <= 0:
             raise ValueError(f"flush_s must be positive, got {flush_s}")
         self.store = store
         self.metrics = metrics
         self.flush_s = flush_s
+        self.on_stored = on_stored
         self._buffer: list[Shown] = []
         self._rows = 0
         self._buffer_lock = threading.Lock()
@@ -123,14 +127,20 @@ class ImpressionLog:
                 self._rows = 0
             if not taken:
                 return 0
+            frame = impression_rows(taken)
             try:
-                written = self.store.append({"events": impression_rows(taken)})["events"].accepted
+                written = self.store.append({"events": frame})["events"].accepted
             except Exception as exc:
                 log.error("impressions not written (%d rows kept for the next flush): %s", rows, exc)
                 with self._buffer_lock:
                     self._buffer[:0] = taken
                     self._rows += rows
                 return 0
+            if self.on_stored is not None:
+                try:
+                    self.on_stored(frame)
+                except Exception as exc:  # stored already: only the no-repeat count misses them until a restart
+                    log.warning("served lists stored but not counted as shown: %s", exc)
         self.metrics.impressions.labels("stored").inc(written)
         return int(written)
 

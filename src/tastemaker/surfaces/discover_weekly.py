@@ -68,9 +68,9 @@ def discover_weekly_batch(
     and the model has item vectors (ALS, BPR), each track's reason names the listener's played
     track closest to it ("because you played X", with X's id in ``because``).
 
-    ``impressions``: ``user_id, item_id, shown``, how often each listener was shown each track
+    ``impressions``: ``user_id, item_id, shown``, on how many days each listener was shown each track
     (:func:`shown_counts`). Shown is not heard: those tracks stay candidates, but the chain's
-    :class:`~tastemaker.surfaces.chains.Unplayed` step puts the ones shown three times without a
+    :class:`~tastemaker.surfaces.chains.Unplayed` step puts the ones shown on three days without a
     play last, and a track that still makes the list says in its reason how often it was shown.
     """
     if size < 1 or chunk < 1:
@@ -107,15 +107,17 @@ def discover_weekly_batch(
                                        ItemSpace(model.item_ids, vectors),  # type: ignore[attr-defined]
                                        display_names(tracks), artists=track_artists(tracks)
                                        ).rename({"item_id": "track_id"})
-    return playlists.with_columns(pl.when(pl.col("shown") > 0)
-                                  .then(pl.format("{} (shown to you {}× before, not played)", "reason", "shown"))
-                                  .otherwise("reason").alias("reason"))
+    return playlists.with_columns(
+        pl.when(pl.col("shown") == 1).then(pl.format("{} (shown to you once before, not played)", "reason"))
+        .when(pl.col("shown") > 1).then(pl.format("{} (shown to you on {} days before, not played)", "reason", "shown"))
+        .otherwise("reason").alias("reason"))
 
 
 def shown_counts(events: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
-    """``user_id, item_id, shown``: how often each listener was shown each item (impression events)."""
+    """``user_id, item_id, shown``: on how many UTC days each listener was shown each item (impression
+    events). Days, not impressions: a list reloaded five times in an afternoon was seen once."""
     return (events.lazy().filter(pl.col("type") == "impression").group_by("user_id", "item_id")
-            .agg(pl.len().cast(pl.Int64).alias("shown")).collect())
+            .agg(pl.col("ts").dt.date().n_unique().cast(pl.Int64).alias("shown")).collect())
 
 
 def _chained(model: Recommender, users: list[str], heard: pl.DataFrame, catalog: pl.DataFrame, size: int,
