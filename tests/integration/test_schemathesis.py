@@ -61,7 +61,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
         cwd=tmp_path, capture_output=True, text=True, timeout=300, env=ENV, check=False)
     report = run.stdout[-8000:] + run.stderr[-2000:]
     assert run.returncode == 0, report
-    assert "Operations:       11 selected / 11 total" in run.stdout, report
+    assert "Operations:       13 selected / 13 total" in run.stdout, report
     metrics = server.client.get("/metrics").text
     assert 'status="5' not in metrics  # no 5xx, whatever schemathesis counted
     log = server.log_path.read_text()

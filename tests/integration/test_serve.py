@@ -250,3 +250,39 @@ def test_kill_9_during_ingest_loses_no_acknowledged_event(trained: Path, tmp_pat
               .group_by("user_id").len().collect())
     counts = dict(zip(stored["user_id"].to_list(), stored["len"].to_list(), strict=True))
     assert acknowledged and all(counts.get(u) == 50 for u in acknowledged)
+
+
+def test_tracks_and_artists_go_by_name_search_finds_them_and_an_artists_radio_plays_them(
+        server: httpx.Client, workspace: Path) -> None:
+    tracks = open_store(workspace / "store").entities("tracks")
+    unique = tracks.filter(pl.len().over("name", "artist_name") == 1)["track_id"].to_list()
+    seed = next(i for i in _recommend(server, USER, n=20).items if i.item_id in unique)  # one "Artist - Title"
+    artist_id = tracks.filter(pl.col("track_id") == seed.item_id)["artist_id"][0]
+    artist = str(tracks.filter(pl.col("artist_id") == artist_id)["artist_name"][0])
+
+    found = server.get("/v1/search", params={"q": artist.lower().replace(" ", ""), "kind": "artist"}).json()
+    assert found["items"][0]["id"] == artist_id and found["items"][0]["name"] == artist
+    assert found["items"][0]["listeners"] > 0
+
+    by_name = SimilarOut.model_validate(server.get(f"/v1/tracks/{seed.subtitle} - {seed.title}/similar",
+                                                   params={"n": 5}).json())
+    by_id = SimilarOut.model_validate(server.get(f"/v1/tracks/{seed.item_id}/similar", params={"n": 5}).json())
+    assert by_name.track_id == seed.item_id and by_name.title == f"{seed.title} by {seed.subtitle}"
+    assert [i.item_id for i in by_name.items] == [i.item_id for i in by_id.items] and by_name.note is None
+
+    typo = artist[:-1] + ("x" if artist[-1] != "x" else "y")  # one letter off: the closest, and a note
+    like = SimilarArtistsOut.model_validate(server.get(f"/v1/artists/{typo}/similar", params={"n": 5}).json())
+    assert like.artist_id == artist_id and like.note and artist in like.note
+
+    queue = RadioOut.model_validate(server.get(f"/v1/artists/{artist}/radio", params={"n": 12}).json())
+    assert queue.seed == artist_id and queue.seed_kind == "artist" and queue.title == artist
+    own = [i.position for i in queue.items if i.subtitle == artist]
+    assert own[:3] == [1, 5, 9]  # the artist at every fourth place
+    assert len({i.item_id for i in queue.items}) == 12 and all(i.reason for i in queue.items)
+    radio = RadioOut.model_validate(server.get("/v1/radio", params={"seed": f"{seed.title} by {seed.subtitle}",
+                                                                    "n": 5}).json())
+    assert radio.seed == seed.item_id and seed.item_id not in [i.item_id for i in radio.items]
+
+    nobody = server.get("/v1/artists/Qqqqzzzz Vvvvxxxx/radio")
+    assert nobody.status_code == 404 and nobody.json()["code"] == "unknown_artist"
+    assert "closest" in nobody.json()["message"]

@@ -36,8 +36,9 @@ def similar_tracks(models: ModelSet, catalog: Catalog, track_id: str, n: int) ->
     else:
         found = personal.model.similar_items(track_id, k=n).with_columns(
             pl.lit(reason("similar_track", name=name)).alias("reason"))
-    if found.is_empty():
-        raise UnknownItem(f"unknown track {track_id!r}: {personal.name} {personal.version} has never seen it")
+    if found.is_empty() and track_id not in catalog.titles:
+        raise UnknownItem(f"unknown track {name!r}: {personal.name} {personal.version} has never seen it")
+    # a catalogue track nothing is like yet (no listener shares it with another track): an empty list
     rows = catalog.titled(found)
     return Served(served_items(rows), "model", personal.name, personal.version)
 
@@ -53,7 +54,8 @@ def similar_artists_of(models: ModelSet, catalog: Catalog, artist_id: str, n: in
     try:
         found = similar_artists(artist_id, models.similarity, k=n)
     except KeyError:
-        raise UnknownItem(f"unknown artist {artist_id!r}: nobody has played any of their tracks",
+        raise UnknownItem(f"unknown artist {catalog.artist_names.get(artist_id, artist_id)!r}: nobody has played "
+                          "any of their tracks",
                           "unknown_artist") from None
     names = catalog.artist_names
     rows = found.select(pl.col("artist_id").alias("item_id"), pl.lit("artist").alias("kind"),
@@ -64,17 +66,30 @@ def similar_artists_of(models: ModelSet, catalog: Catalog, artist_id: str, n: in
 
 
 def radio_queue(models: ModelSet, catalog: Catalog, seed: str, played: Sequence[str], skipped: Sequence[str],
-                n: int) -> Served:
-    """The next ``n`` tracks of a radio from ``seed``, steered by the session's ``played`` and ``skipped``."""
+                n: int, artist_tracks: Sequence[str] | None = None) -> Served:
+    """The next ``n`` tracks of a radio from ``seed``, steered by the session's ``played`` and ``skipped``.
+
+    ``artist_tracks``: ``seed`` is an artist and these are their best-known tracks; the radio starts
+    from them and plays the artist at every fourth place (``surfaces/radio.py``)."""
     personal = models.personal
     if models.radio is None:
         raise ModelUnavailable(f"radio needs item vectors from the personal model {personal.name!r}, which "
                                f"is not loaded or has none ({personal.error}); train als or bpr")
     session = [Played(t, False) for t in played] + [Played(t, True) for t in skipped]
-    try:
-        queue = models.radio.next_tracks(seed, session, n, label=catalog.names.get(seed, seed))
-    except KeyError:
-        raise UnknownItem(f"unknown track {seed!r}: {personal.name} {personal.version} has never seen it"
-                          ) from None
+    if artist_tracks is not None:
+        name = catalog.artist_names.get(seed, seed)
+        if not artist_tracks:
+            raise UnknownItem(f"unknown artist {name!r}: the model knows none of their music", "unknown_artist")
+        try:
+            queue = models.radio.next_tracks(list(artist_tracks), session, n, label=name, play_seeds=True)
+        except KeyError:
+            raise UnknownItem(f"unknown artist {name!r}: {personal.name} {personal.version} knows none of their "
+                              "tracks yet", "unknown_artist") from None
+    else:
+        try:
+            queue = models.radio.next_tracks(seed, session, n, label=catalog.names.get(seed, seed))
+        except KeyError:
+            raise UnknownItem(f"unknown track {catalog.names.get(seed, seed)!r}: {personal.name} "
+                              f"{personal.version} has never seen it") from None
     rows = catalog.titled(queue.drop("position"))
     return Served(served_items(rows), "model", personal.name, personal.version)

@@ -16,6 +16,7 @@ from typing import Any
 from tastemaker.candidates.ann import EXACT_BELOW
 from tastemaker.engine.catalog import Catalog
 from tastemaker.engine.follow import StoreFollower
+from tastemaker.engine.lookup import Lookup
 from tastemaker.engine.models import ModelSet, latest_version
 from tastemaker.engine.precomputed import Precomputed, stat_key
 from tastemaker.engine.recommend import RankerExperiment, RecommendationService
@@ -33,6 +34,8 @@ class Snapshot:
     models: ModelSet
     precomputed: Precomputed
     recommendations: RecommendationService
+    #: tracks, artists and shows by name (built on first use)
+    lookup: Lookup
 
     @classmethod
     def of(cls, store: Any, state: ListeningState, catalog: Catalog, models: ModelSet, precomputed: Precomputed,
@@ -40,8 +43,10 @@ class Snapshot:
            experiment: RankerExperiment | None = None) -> Snapshot:
         """The snapshot of these parts, with the recommendation service over them and ``state`` (kept in
         step with the store by ``follower`` when given)."""
+        shows = store.entities("shows") if hasattr(store, "entities") else None
         return cls(catalog, models, precomputed,
-                   RecommendationService(store, models, catalog, precomputed, state, follower, explore, experiment))
+                   RecommendationService(store, models, catalog, precomputed, state, follower, explore, experiment),
+                   Lookup(catalog, shows, state.histories))
 
 
 @dataclass(frozen=True, slots=True)

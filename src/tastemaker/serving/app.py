@@ -37,7 +37,7 @@ from tastemaker.serving.limits import BodyLimit
 from tastemaker.serving.metrics import Metrics, MetricsMiddleware
 from tastemaker.serving.reload import Reloader
 from tastemaker.serving.responses import ORJSONResponse
-from tastemaker.serving.routers import admin, artists, events, health, radio, tracks, users
+from tastemaker.serving.routers import admin, artists, events, health, radio, search, tracks, users
 from tastemaker.serving.runtime import Runtime
 from tastemaker.serving.schemas import MAX_BODY_BYTES, EventBatch
 from tastemaker.settings import Settings
@@ -102,7 +102,7 @@ def create_app(settings: Settings, *, personal: str = "als", fallback: str = "po
                   default_response_class=ORJSONResponse,
                   description="Listening events in; recommendations, similar tracks and radio out.")
     app.state.keyring = Keyring(keys_path(settings.workspace))
-    for module in (health, events, users, tracks, artists, radio, admin):
+    for module in (health, events, users, tracks, artists, radio, search, admin):
         app.include_router(module.router)
     errors.install(app, metrics)
     # the last added is the outermost: the boundary sees everything, the metrics see every status

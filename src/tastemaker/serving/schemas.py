@@ -133,7 +133,9 @@ class RecommendationsOut(BaseModel):
 class SimilarOut(BaseModel):
     """Tracks like one track."""
 
-    track_id: str
+    track_id: str = Field(description="The track's id (the request may name it)")
+    title: str | None = Field(None, description="The track as a person reads it: \"Name by Artist\"")
+    note: str | None = Field(None, description="How a name in the request was taken, when it was not exact")
     request_id: str = Field(description="Names this answer; its impressions carry it as session_id")
     served_by: ServedBy
     items: list[ItemOut]
@@ -142,7 +144,9 @@ class SimilarOut(BaseModel):
 class SimilarArtistsOut(BaseModel):
     """Artists like one artist (items of kind ``artist``)."""
 
-    artist_id: str
+    artist_id: str = Field(description="The artist's id (the request may name them)")
+    title: str | None = Field(None, description="The artist's name")
+    note: str | None = Field(None, description="How a name in the request was taken, when it was not exact")
     request_id: str = Field(description="Names this answer; its impressions carry it as session_id")
     served_by: ServedBy
     items: list[ItemOut]
@@ -151,10 +155,34 @@ class SimilarArtistsOut(BaseModel):
 class RadioOut(BaseModel):
     """The next tracks of a radio."""
 
-    seed: str
+    seed: str = Field(description="The id of the track or artist the radio starts from")
+    seed_kind: Literal["track", "artist"] = "track"
+    title: str | None = Field(None, description="The radio's name: the seed track's \"Name by Artist\", or "
+                              "the artist's name")
+    note: str | None = Field(None, description="How a name in the request was taken, when it was not exact")
     request_id: str = Field(description="Names this answer; its impressions carry it as session_id")
     served_by: ServedBy
     items: list[ItemOut]
+
+
+class MatchOut(BaseModel):
+    """One catalogue item a name matches."""
+
+    kind: Literal["track", "artist", "show"]
+    id: str
+    name: str
+    by: str | None = Field(description="A track's artist, a show's publisher")
+    listeners: int = Field(description="Distinct listeners who played it")
+    score: float = Field(description="0-100: 100 an exact name (case, accents and punctuation aside)")
+    exact: bool
+
+
+class SearchOut(BaseModel):
+    """What a name matches in the catalogue, best first."""
+
+    query: str
+    kind: str | None
+    items: list[MatchOut]
 
 
 class OnboardingIn(BaseModel):

@@ -1,4 +1,4 @@
-"""``GET /v1/radio``: the next tracks of a radio from a seed track, steered by the session."""
+"""``GET /v1/radio``: the next tracks of a radio from a seed track (by id or name), steered by the session."""
 
 from __future__ import annotations
 
@@ -20,7 +20,10 @@ router = APIRouter(prefix="/v1", tags=["radio"], responses={**ERROR_RESPONSES, *
 @router.get("/radio", response_model=RadioOut, dependencies=[requires("read")])
 def radio(
     rt: Annotated[Runtime, Depends(runtime)],
-    seed: Annotated[str, Query(min_length=1, max_length=256, description="The track the radio starts from",
+    seed: Annotated[str, Query(min_length=1, max_length=256,
+                               description="The track the radio starts from: its id or its name "
+                                           "(\"Back In Black\", \"AC/DC - Back In Black\"); an artist's "
+                                           "radio is GET /v1/artists/{artist}/radio",
                                examples=["tm:track:000001"])],
     n: Annotated[int, Query(ge=1, le=MAX_ITEMS)] = 10,
     played: Annotated[list[Id] | None, Query(max_length=MAX_SESSION, description="A session track played "
@@ -31,7 +34,11 @@ def radio(
                                          description="The listener: logs the tracks as impressions")]
     = None,
 ) -> ORJSONResponse:
-    """The next ``n`` tracks after ``seed``: skips steer away at once, nothing played comes back."""
+    """The next ``n`` tracks after ``seed``: skips steer away at once, nothing played comes back. A name is
+    taken for the track it names (``note`` says how when it was not exact; 404 naming the closest matches
+    when it names none, or several equally well)."""
     snap = rt.snapshot
-    served = radio_queue(snap.models, snap.catalog, seed, played or [], skipped or [], n)
-    return answer(rt, served, user_id, "radio", seed=seed)
+    found = snap.lookup.resolve(seed, "track")
+    served = radio_queue(snap.models, snap.catalog, found.match.id, played or [], skipped or [], n)
+    return answer(rt, served, user_id, "radio", seed=found.match.id, seed_kind="track", title=found.match.label,
+                  note=found.note)

@@ -1,4 +1,4 @@
-"""``GET /v1/tracks/{track_id}/similar``: tracks like one track."""
+"""``GET /v1/tracks/{track}/similar``: tracks like one track, named by id or name."""
 
 from __future__ import annotations
 
@@ -17,16 +17,21 @@ from tastemaker.serving.schemas import MAX_ITEMS, SimilarOut
 router = APIRouter(prefix="/v1/tracks", tags=["tracks"], responses={**ERROR_RESPONSES, **AUTH_RESPONSES})
 
 
-@router.get("/{track_id}/similar", response_model=SimilarOut, dependencies=[requires("read")])
+@router.get("/{track_id:path}/similar", response_model=SimilarOut, dependencies=[requires("read")])
 def similar(
     rt: Annotated[Runtime, Depends(runtime)],
-    track_id: Annotated[str, Path(min_length=1, max_length=256, examples=["tm:track:000001"])],
+    track_id: Annotated[str, Path(min_length=1, max_length=256, description="The track's id or name "
+                                  "(\"Back In Black\", \"AC/DC - Back In Black\")",
+                                  examples=["tm:track:000001"])],
     n: Annotated[int, Query(ge=1, le=MAX_ITEMS)] = 10,
     user_id: Annotated[str | None, Query(min_length=1, max_length=256,
                                          description="The listener shown the list: logs it as impressions")]
     = None,
 ) -> ORJSONResponse:
-    """The ``n`` tracks closest to ``track_id`` in the personal model's item space (404: unknown track)."""
+    """The ``n`` tracks most like ``track_id`` (404: unknown track; an empty list: a track nothing is like yet).
+    A name is taken for the track it names (``note`` says how when it was not exact)."""
     snap = rt.snapshot
-    served = similar_tracks(snap.models, snap.catalog, track_id, n)
-    return answer(rt, served, user_id, "similar", track_id=track_id)
+    found = snap.lookup.resolve(track_id, "track")
+    served = similar_tracks(snap.models, snap.catalog, found.match.id, n)
+    return answer(rt, served, user_id, "similar", track_id=found.match.id, title=found.match.label,
+                  note=found.note)
