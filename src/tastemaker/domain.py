@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import enum
 
+#: the longest listener id anything accepts (ingest, import, every route)
+MAX_USER_ID = 256
+#: a listener id: 1 to 256 characters, no ``/`` (a path segment of every route), no control characters,
+#: no space at either end. Ingest and import quarantine any other; the routes refuse it (422).
+USER_ID_PATTERN = r"^[^/\x00-\x1f\x7f\s](?:[^/\x00-\x1f\x7f]{0,254}[^/\x00-\x1f\x7f\s])?$"
+
 
 class EventType(enum.StrEnum):
     """What a listener did. Skips carry the position (``ms_played``) at which they happened."""

@@ -32,7 +32,8 @@ CLIENT_FIELDS = tuple(c for c in spec("events").schema if c not in SERVER_FIELDS
 
 @dataclass(slots=True)
 class IngestResult:
-    """What became of a batch: ``received == accepted + duplicates + quarantined``.
+    """What became of a batch: ``received == accepted + duplicates + quarantined + forgotten``
+    (``forgotten``: events of a forgotten listener, refused and kept nowhere).
 
     ``rejected`` holds ``(index, reason)`` of each quarantined record (0-based position in the batch);
     ``rows`` the valid rows offered to the store (those not counted as duplicates are stored).
@@ -42,6 +43,7 @@ class IngestResult:
     accepted: int = 0
     duplicates: int = 0
     quarantined: int = 0
+    forgotten: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)
     rows: pl.DataFrame = field(default_factory=pl.DataFrame)
 
@@ -72,8 +74,10 @@ def ingest_events(store: Any, records: list[Any], request_id: str,
         store.write_quarantine(f"{SOURCE}-{now:%Y%m%d}", kept)
     if good.height:
         stored = store.append({"events": good})["events"]
-        result.accepted, result.duplicates = stored.accepted, stored.duplicates
-        result.rows = good
+        result.accepted, result.duplicates, result.forgotten = stored.accepted, stored.duplicates, stored.forgotten
+        # what was offered minus a forgotten listener's events, which the store refused
+        gone = store.refused(good["user_id"].unique().to_list()) if stored.forgotten else set()
+        result.rows = good.filter(~pl.col("user_id").is_in(sorted(gone))) if gone else good
     return result
 
 

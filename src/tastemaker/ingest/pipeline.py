@@ -2,7 +2,8 @@
 
 A reader turns one file into :class:`ReadBatch` es. Everything after that is here, once:
 rows that fail validation go to the quarantine file with their reason; the rest get stable
-ids and are appended in atomic commits, so ``read = accepted + duplicates + quarantined``.
+ids and are appended in atomic commits, so ``read = accepted + duplicates + quarantined + forgotten``
+(records of a forgotten listener are refused by the store and kept nowhere).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import IO, Any
 import numpy as np
 import polars as pl
 
-from tastemaker.domain import EVENT_TYPES, ITEM_KINDS
+from tastemaker.domain import EVENT_TYPES, ITEM_KINDS, MAX_USER_ID, USER_ID_PATTERN
 from tastemaker.errors import ImportFormatError
 from tastemaker.ingest.identity import EVENT_IDENTITY, row_ids
 from tastemaker.ingest.kinds import refresh_kinds
@@ -85,7 +86,8 @@ class Format:
 
 @dataclass(slots=True)
 class ImportSummary:
-    """The account of one import; ``read == accepted + duplicates + quarantined`` always."""
+    """The account of one import; ``read == accepted + duplicates + quarantined + forgotten`` always
+    (``forgotten``: records of listeners who were forgotten, refused and not kept anywhere)."""
 
     format: str
     path: str
@@ -95,6 +97,7 @@ class ImportSummary:
     accepted: int = 0
     duplicates: int = 0
     quarantined: int = 0
+    forgotten: int = 0
     quarantine_file: str | None = None
     seconds: float = 0.0
     tables: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -160,6 +163,9 @@ def _validate_events(frame: pl.DataFrame, now: datetime) -> pl.Expr:
 
     checks = [
         bad(pl.col("user_id").is_null() | (pl.col("user_id").str.strip_chars() == ""), "missing user id"),
+        bad(~pl.col("user_id").str.contains(USER_ID_PATTERN),
+            f"user id must be 1 to {MAX_USER_ID} characters, with no '/', no control character and no space "
+            "at either end (what every route of the server accepts)"),
         bad(pl.col("item_id").is_null() | (pl.col("item_id").str.strip_chars() == ""), "missing item id"),
         bad(pl.col("type").is_null(), "missing event type"),
         bad(~pl.col("type").is_in(sorted(EVENT_TYPES)), f"unknown event type (known: {', '.join(sorted(EVENT_TYPES))})"),
@@ -290,6 +296,7 @@ def run_import(
         for t, res in (store.append(primary) if primary else {}).items():
             summary.accepted += res.accepted
             summary.duplicates += res.duplicates
+            summary.forgotten += res.forgotten
             stats = summary.tables.setdefault(t, {"accepted": 0, "duplicates": 0})
             stats["accepted"] += res.accepted
             stats["duplicates"] += res.duplicates

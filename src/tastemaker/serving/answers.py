@@ -10,6 +10,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import polars as pl
+
+from tastemaker.engine.reads import collect
 from tastemaker.engine.recommend import Served
 from tastemaker.serving.impressions import Shown
 from tastemaker.serving.responses import ORJSONResponse
@@ -29,10 +32,20 @@ def body(served: Served, request_id: str, /, **fields: Any) -> dict[str, Any]:
 
 
 def log_shown(rt: Runtime, served: Served, request_id: str, user_id: str | None, surface: str) -> None:
-    """Queue the list's impressions (only for a known listener: an impression names who saw it)."""
-    if user_id is not None:
+    """Queue the list's impressions, only for a listener the service knows (with listening, or onboarded):
+    a made-up id in a URL must not grow the store. A forgotten listener's are refused by the store."""
+    if user_id is not None and known(rt, user_id):
         rt.impressions.record(Shown(request_id, user_id, surface, served.level, served.model, served.version,
                                     served.cause, served.items, datetime.now(UTC), served.ranker, served.variant))
+
+
+def known(rt: Runtime, user_id: str) -> bool:
+    """Whether ``user_id`` has listening in the server's state or a row in the ``users`` table (onboarded)."""
+    held = rt.listening.get(user_id)
+    if held.heard.height or held.history.height:
+        return True
+    users = collect(lambda: rt.store.scan("users").filter(pl.col("user_id") == user_id).select(pl.len()))
+    return bool(users.item())
 
 
 def answer(rt: Runtime, served: Served, shown_to: str | None, surface: str, /, **fields: Any) -> ORJSONResponse:

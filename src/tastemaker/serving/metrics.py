@@ -53,7 +53,7 @@ class Metrics:
                                  "Requests the personal model could not answer, by cause",
                                  ["surface", "cause"], registry=r)
         self.events = Counter("tastemaker_events", "Events received over HTTP, by outcome "
-                              "(accepted, duplicate, quarantined)", ["outcome"], registry=r)
+                              "(accepted, duplicate, quarantined, forgotten)", ["outcome"], registry=r)
         self.model_info = Gauge("tastemaker_model_loaded", "1 when the model of a role is loaded, else 0",
                                 ["role", "model", "version"], registry=r, multiprocess_mode="max")
         self.reloads = Counter("tastemaker_model_reloads", "Model reloads, by outcome (swapped: a new set "

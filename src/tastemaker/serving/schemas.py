@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from tastemaker.domain import EventType, ItemKind
+from tastemaker.domain import MAX_USER_ID, USER_ID_PATTERN, EventType, ItemKind
 
 #: most events one POST may carry, and most bytes its body may have
 MAX_EVENTS = 10_000
@@ -29,7 +29,7 @@ class EventIn(BaseModel):
 
     model_config = ConfigDict(extra="allow", use_enum_values=True)
 
-    user_id: str = Field(min_length=1, examples=["u1"])
+    user_id: str = Field(min_length=1, max_length=MAX_USER_ID, pattern=USER_ID_PATTERN, examples=["u1"])
     ts: str | int | float = Field(description="When it happened: ISO-8601 (Z or offset; none means UTC) "
                                   "or Unix epoch seconds or milliseconds", examples=["2024-05-01T10:00:00Z"])
     type: EventType = Field(examples=["play"])
@@ -78,12 +78,15 @@ class RejectedOut(BaseModel):
 
 
 class IngestOut(BaseModel):
-    """What became of a batch: ``received == accepted + duplicates + quarantined``; all of it is on disk."""
+    """What became of a batch: ``received == accepted + duplicates + quarantined + forgotten``; all of it
+    is on disk but ``forgotten``, the events of listeners who were forgotten, which are refused and kept
+    nowhere (until ``tastemaker unforget``)."""
 
     received: int
     accepted: int
     duplicates: int
     quarantined: int
+    forgotten: int = 0
     rejected: list[RejectedOut]
 
 
@@ -190,7 +193,7 @@ class OnboardingIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    user_id: str = Field(min_length=1, max_length=256, examples=["u-new"])
+    user_id: str = Field(min_length=1, max_length=MAX_USER_ID, pattern=USER_ID_PATTERN, examples=["u-new"])
     artists: list[Id] = Field(min_length=1, max_length=50, description="Artist ids, or names as the catalog "
                               "spells them (case-insensitive), in the listener's order",
                               examples=[["tm:artist:0001"]])

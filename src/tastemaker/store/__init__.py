@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -28,6 +28,8 @@ class Store(Protocol):
     def version(self) -> int: ...
     def forget_user(self, user_id: str) -> ForgetResult: ...
     def forgotten_at(self, user_id: str) -> int | None: ...
+    def refused(self, user_ids: Iterable[str]) -> set[str]: ...
+    def unforget(self, user_id: str) -> bool: ...
 
 
 def _open_lake(location: str) -> Store:

@@ -17,7 +17,7 @@ import fcntl
 import os
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,10 +41,12 @@ USER_COLUMNS: dict[str, tuple[str, ...]] = {"events": ("user_id",), "users": ("u
 
 @dataclass(frozen=True, slots=True)
 class AppendResult:
-    """How many rows an append wrote, and how many it dropped as already stored."""
+    """How many rows an append wrote, how many it dropped as already stored, and how many it refused
+    because they name a forgotten listener (kept nowhere)."""
 
     accepted: int
     duplicates: int
+    forgotten: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +66,7 @@ class LakeStore:
         self.root = root
         self.url = f"parquet://{root}"
         self._ids: dict[str, np.ndarray] = {}  # segment file -> sorted row ids (segments never change)
-        self._tombstones: tuple[tuple[int, int], dict[str, int]] | None = None
+        self._tombstones: tuple[tuple[int, int], tuple[dict[str, int], frozenset[str]]] | None = None
         root.mkdir(parents=True, exist_ok=True)
         (root / "segments").mkdir(exist_ok=True)
         (root / "quarantine").mkdir(exist_ok=True)
@@ -128,13 +130,36 @@ class LakeStore:
             tables = dict(manifest["tables"])  # type: ignore[arg-type]
             for name, frame in frames.items():
                 frame = conform(name, frame)
+                refused = self._of_forgotten(name, frame)
+                if refused is not None:
+                    frame = frame.filter(~refused)
                 new = self._new_rows(name, frame, tables.get(name, []))
-                results[name] = AppendResult(new.height, frame.height - new.height)
+                results[name] = AppendResult(new.height, frame.height - new.height,
+                                             0 if refused is None else int(refused.sum()))
                 if new.height:
                     tables[name] = [*tables.get(name, []), self._write_segment(name, new)]
             if any(r.accepted for r in results.values()):
                 self._write_manifest({"version": int(manifest["version"]) + 1, "tables": tables})  # type: ignore[call-overload]
         return results
+
+    def _of_forgotten(self, name: str, frame: pl.DataFrame) -> pl.Series | None:
+        """Which rows of ``frame`` name a listener who is forgotten now (None: none do)."""
+        columns = [c for c in USER_COLUMNS.get(name, ()) if c in frame.columns]
+        if not columns or not frame.height:
+            return None
+        refused = self.refused({u for c in columns for u in frame[c].drop_nulls().unique().to_list()})
+        if not refused:
+            return None
+        mask = pl.any_horizontal([pl.col(c).is_in(sorted(refused)).fill_null(False) for c in columns])
+        return frame.select(mask.alias("refused"))["refused"]
+
+    def refused(self, user_ids: Iterable[str]) -> set[str]:
+        """The ids among ``user_ids`` that are forgotten now (a tombstone not lifted by :meth:`unforget`):
+        every write naming them is refused."""
+        active = self._tombstone_state()[1]
+        if not active:
+            return set()
+        return {u for u in user_ids if isinstance(u, str) and user_hash(u) in active}
 
     def _new_rows(self, name: str, frame: pl.DataFrame, segments: list[dict[str, object]]) -> pl.DataFrame:
         if frame["row_id"].null_count():
@@ -283,20 +308,49 @@ class LakeStore:
             _fsync_dir(self.root / "quarantine")
         return removed
 
+    def unforget(self, user_id: str) -> bool:
+        """Lift ``user_id``'s tombstone so their events are accepted again (a listener who came back and
+        asked for it); returns whether one was lifted. What was forgotten stays forgotten, and
+        :meth:`forgotten_at` still tells models trained before the forget apart."""
+        if not isinstance(user_id, str) or not user_id:
+            raise ValueError(f"user_id must be a non-empty string, got {user_id!r}")
+        with self._write_lock():
+            if not self.refused([user_id]):
+                return False
+            entry = {"user": user_hash(user_id), "version": self.version(), "at": time.time(), "unforgotten": True}
+            with open(self.root / FORGOTTEN, "ab") as fh:
+                fh.write(orjson.dumps(entry) + b"\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+        return True
+
     def forgotten_at(self, user_id: str) -> int | None:
-        """The store version at which ``user_id`` was last forgotten, or None if never.
+        """The store version at which ``user_id`` was last forgotten, or None if never (an
+        :meth:`unforget` does not change it: models trained before the forget still held them).
 
         Tombstones hold a hash of the id, not the id; the file is re-read only when it changes.
         """
+        return self._tombstone_state()[0].get(user_hash(user_id))
+
+    def _tombstone_state(self) -> tuple[dict[str, int], frozenset[str]]:
+        """``(hash -> version of the last forget, hashes forgotten now)``, re-read when the file changes."""
         path = self.root / FORGOTTEN
         try:
             stat = path.stat()
         except FileNotFoundError:
-            return None
+            return {}, frozenset()
         key = (stat.st_mtime_ns, stat.st_size)
         if self._tombstones is None or self._tombstones[0] != key:
-            self._tombstones = (key, dict(_tombstones(path.read_bytes())))
-        return self._tombstones[1].get(user_hash(user_id))
+            last: dict[str, int] = {}
+            active: set[str] = set()
+            for user, version, lifted in _tombstone_lines(path.read_bytes()):
+                if lifted:
+                    active.discard(user)
+                else:
+                    last[user] = version
+                    active.add(user)
+            self._tombstones = (key, (last, frozenset(active)))
+        return self._tombstones[1]
 
     def tombstones(self) -> list[tuple[str, int]]:
         """Every tombstone as ``(hash of the id, store version that forgot them)``."""
@@ -354,13 +408,20 @@ def user_hash(user_id: str) -> str:
 
 
 def _tombstones(data: bytes) -> Iterator[tuple[str, int]]:
-    """``(hash, version)`` of each tombstone line; a torn last line (a forget killed mid-write, so
-    never acknowledged) is skipped."""
+    """``(hash, version)`` of each forget's tombstone line (lifts left out)."""
+    for user, version, lifted in _tombstone_lines(data):
+        if not lifted:
+            yield user, version
+
+
+def _tombstone_lines(data: bytes) -> Iterator[tuple[str, int, bool]]:
+    """``(hash, version, lifted)`` of each line: a forget, or an :meth:`LakeStore.unforget`; a torn last
+    line (a forget killed mid-write, so never acknowledged) is skipped."""
     for line in data.splitlines():
         try:
             entry = orjson.loads(line)
-            yield str(entry["user"]), int(entry["version"])
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            yield str(entry["user"]), int(entry["version"]), bool(entry.get("unforgotten", False))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
             continue
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 
+from tastemaker.domain import MAX_USER_ID, USER_ID_PATTERN
 from tastemaker.engine.items import radio_queue, similar_artists_of
 from tastemaker.serving.answers import answer
 from tastemaker.serving.auth import AUTH_RESPONSES, requires
@@ -24,7 +25,7 @@ def similar(
     artist_id: Annotated[str, Path(min_length=1, max_length=256, description="The artist's id or name",
                                    examples=["tm:artist:000001"])],
     n: Annotated[int, Query(ge=1, le=MAX_ITEMS)] = 10,
-    user_id: Annotated[str | None, Query(min_length=1, max_length=256,
+    user_id: Annotated[str | None, Query(min_length=1, max_length=MAX_USER_ID, pattern=USER_ID_PATTERN,
                                          description="The listener shown the list: logs it as impressions")]
     = None,
 ) -> ORJSONResponse:
@@ -47,7 +48,7 @@ def radio(
                                              "through (repeatable)")] = None,
     skipped: Annotated[list[Id] | None, Query(max_length=MAX_SESSION, description="A session track skipped "
                                               "(repeatable)")] = None,
-    user_id: Annotated[str | None, Query(min_length=1, max_length=256,
+    user_id: Annotated[str | None, Query(min_length=1, max_length=MAX_USER_ID, pattern=USER_ID_PATTERN,
                                          description="The listener: logs the tracks as impressions")]
     = None,
 ) -> ORJSONResponse:

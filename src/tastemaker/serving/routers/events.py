@@ -37,8 +37,10 @@ async def post_events(request: Request, rt: Annotated[Runtime, Depends(runtime)]
     rt.metrics.events.labels("accepted").inc(result.accepted)
     rt.metrics.events.labels("duplicate").inc(result.duplicates)
     rt.metrics.events.labels("quarantined").inc(result.quarantined)
+    rt.metrics.events.labels("forgotten").inc(result.forgotten)
     return ORJSONResponse({"received": result.received, "accepted": result.accepted,
                            "duplicates": result.duplicates, "quarantined": result.quarantined,
+                           "forgotten": result.forgotten,
                            "rejected": [{"index": i, "reason": r} for i, r in result.rejected]},
                           headers={"X-Request-ID": request_id})
 

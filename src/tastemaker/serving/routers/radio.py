@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from tastemaker.domain import MAX_USER_ID, USER_ID_PATTERN
 from tastemaker.engine.items import radio_queue
 from tastemaker.serving.answers import answer
 from tastemaker.serving.auth import AUTH_RESPONSES, requires
@@ -30,7 +31,7 @@ def radio(
                                              "through (repeatable)")] = None,
     skipped: Annotated[list[Id] | None, Query(max_length=MAX_SESSION, description="A session track skipped "
                                               "(repeatable)")] = None,
-    user_id: Annotated[str | None, Query(min_length=1, max_length=256,
+    user_id: Annotated[str | None, Query(min_length=1, max_length=MAX_USER_ID, pattern=USER_ID_PATTERN,
                                          description="The listener: logs the tracks as impressions")]
     = None,
 ) -> ORJSONResponse:

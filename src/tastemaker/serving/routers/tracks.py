@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 
+from tastemaker.domain import MAX_USER_ID, USER_ID_PATTERN
 from tastemaker.engine.items import similar_tracks
 from tastemaker.serving.answers import answer
 from tastemaker.serving.auth import AUTH_RESPONSES, requires
@@ -24,7 +25,7 @@ def similar(
                                   "(\"Back In Black\", \"AC/DC - Back In Black\")",
                                   examples=["tm:track:000001"])],
     n: Annotated[int, Query(ge=1, le=MAX_ITEMS)] = 10,
-    user_id: Annotated[str | None, Query(min_length=1, max_length=256,
+    user_id: Annotated[str | None, Query(min_length=1, max_length=MAX_USER_ID, pattern=USER_ID_PATTERN,
                                          description="The listener shown the list: logs it as impressions")]
     = None,
 ) -> ORJSONResponse:

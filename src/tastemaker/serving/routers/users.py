@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query
 from starlette.concurrency import run_in_threadpool
 
+from tastemaker.domain import MAX_USER_ID, USER_ID_PATTERN
 from tastemaker.engine.catalog import Catalog
 from tastemaker.engine.onboarding import register
 from tastemaker.engine.recommend import Served
@@ -25,7 +26,7 @@ router = APIRouter(prefix="/v1/users", tags=["users"], responses={**ERROR_RESPON
 Surface = Literal["for-you", "discover-weekly", "daily-mix", "home"]
 #: surfaces answered on the event loop itself (the array path of ranking/online.py)
 INLINE = frozenset({"for-you"})
-UserId = Annotated[str, Path(min_length=1, max_length=256)]
+UserId = Annotated[str, Path(min_length=1, max_length=MAX_USER_ID, pattern=USER_ID_PATTERN)]
 
 
 @router.get("/{user_id}/recommendations", response_model=RecommendationsOut,
