@@ -11,17 +11,18 @@ In order, each step durable before the next:
 3. their precomputed Discover Weekly list is removed from the batch files and the server re-reads
    them.
 
-The models: a retrain reads the store, where nothing of theirs is left, so the next version
-cannot learn from them — there is no separate exclusion list to keep. Until then the loaded
-model still holds their factors; the server does not use them (the tombstone is newer than the
-model's store version), so they get the cold-start list, and so does any older version rolled
-back to. The registry's older version folders keep the factors until they are deleted.
+4. every model version not in use that learnt from them is deleted (:func:`~tastemaker.candidates.registry.prune`).
+   The version in use still holds their factors until its model's next version is registered, which
+   deletes it; the server does not use them meanwhile (the tombstone is newer than the model's store
+   version), so they get the cold-start list. From the forget on, the store refuses every row naming
+   them (a re-sent batch, a re-import, an impression) until ``tastemaker unforget``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tastemaker.candidates.registry import prune
 from tastemaker.engine import precomputed
 from tastemaker.serving.reload import Reloader
 from tastemaker.serving.runtime import Runtime
@@ -39,6 +40,8 @@ class Forgotten:
     precomputed_rows: int
     buffered_impressions: int
     store_version: int
+    model_versions_removed: list[str]
+    model_versions_in_use: list[str]
 
 
 def forget_listener(rt: Runtime, reloader: Reloader, user_id: str) -> Forgotten:
@@ -49,7 +52,9 @@ def forget_listener(rt: Runtime, reloader: Reloader, user_id: str) -> Forgotten:
         rt.listening.forget(user_id)
     with rt.swap_lock:
         removed = precomputed.forget(reloader.sources.precomputed, user_id)
+        models = prune(reloader.sources.models_dir, [user_id])  # versions in use stay until their next version
     if removed:
         reloader.check()  # the batch file changed: swap in the lists without theirs before answering
     return Forgotten(user_id, result.rows.get("events", 0), result.rows.get("users", 0),
-                     result.rows.get("edges", 0), result.quarantined, removed, buffered, result.version)
+                     result.rows.get("edges", 0), result.quarantined, removed, buffered, result.version,
+                     models.removed, models.live)

@@ -222,6 +222,10 @@ class ForgottenOut(BaseModel):
     precomputed_rows: int = Field(description="Rows of their precomputed Discover Weekly list")
     buffered_impressions: int = Field(description="Impressions still in memory, dropped before flushing")
     store_version: int
+    model_versions_removed: list[str] = Field(default_factory=list, description="Model versions not in use "
+                                              "that held the listener, deleted (name/version)")
+    model_versions_in_use: list[str] = Field(default_factory=list, description="Versions in use that hold "
+                                             "them: not used for them, deleted when their model is retrained")
 
 
 class ReloadOut(BaseModel):

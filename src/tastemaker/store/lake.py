@@ -401,6 +401,19 @@ class LakeStore:
         return list(TABLES)
 
 
+def forgotten_hashes(url: str) -> set[str]:
+    """The hashes of every listener ever forgotten in the store at ``url`` (read only: nothing is created;
+    empty when it is not a local store or has no tombstones)."""
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme != "parquet":
+        return set()
+    try:
+        data = (Path(rest if sep else url).expanduser() / FORGOTTEN).read_bytes()
+    except OSError:
+        return set()
+    return {user for user, _ in _tombstones(data)}
+
+
 def user_hash(user_id: str) -> str:
     """What a tombstone holds instead of the listener's id."""
     return xxhash.xxh3_64_hexdigest(user_id.encode())

@@ -79,17 +79,22 @@ def onboard(rt: Annotated[Runtime, Depends(runtime)], listener: OnboardingIn) ->
 @router.delete("/{user_id}", response_model=ForgottenOut, dependencies=[requires("admin")])
 async def forget(rt: Annotated[Runtime, Depends(runtime)], reload: Annotated[Reloader, Depends(reloader)],
                  user_id: UserId) -> ORJSONResponse:
-    """Forget ``user_id`` everywhere: events, profile, quarantined records, impressions, precomputed lists.
+    """Forget ``user_id`` everywhere: events, profile, quarantined records, impressions, precomputed lists,
+    model versions not in use that learnt from them.
 
     Answered once all of it is gone from disk. Their next lists are the cold-start ones; the
-    loaded model's factors for them are not used, and the next training cannot see them.
+    loaded model's factors for them are not used, and the next training cannot see them (its
+    registration deletes the version in use). From now on every event naming them is refused
+    (``forgotten`` in the ingest answer) until ``tastemaker unforget``.
     """
     done = await run_in_threadpool(forget_listener, rt, reload, user_id)
     return ORJSONResponse({"user_id": done.user_id, "events": done.events, "profile_rows": done.profile_rows,
                            "edges": done.edges, "quarantined": done.quarantined,
                            "precomputed_rows": done.precomputed_rows,
                            "buffered_impressions": done.buffered_impressions,
-                           "store_version": done.store_version})
+                           "store_version": done.store_version,
+                           "model_versions_removed": done.model_versions_removed,
+                           "model_versions_in_use": done.model_versions_in_use})
 
 
 def _count(rt: Runtime, surface: str, served: Served) -> None:
