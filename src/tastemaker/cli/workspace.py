@@ -21,12 +21,26 @@ def register(app: typer.Typer) -> None:
     app.command()(stats)
 
 
-def init() -> None:
-    """Create the workspace folder and its store."""
+def init(
+    no_key: Annotated[bool, typer.Option("--no-key", help="Make no admin API key (the server then serves "
+                                         "127.0.0.1 only, unless --insecure).")] = False,
+) -> None:
+    """Create the workspace folder, its store and an admin API key (printed once, stored hashed).
+
+    The key has every scope (read, ingest, admin): `tastemaker serve` then asks every /v1 request for a
+    key, so the workspace is closed by default. Make narrower keys with `tastemaker keys create`.
+    """
     from tastemaker.api import Workspace
+    from tastemaker.serving.keys import create_key, keys_path, read_keys
 
     made = Workspace.create(settings().workspace, settings().store_url)
     out.print(f"workspace ready: [bold]{made.path}[/] (store {made.store.url})")
+    path = keys_path(made.path)
+    if no_key or read_keys(path) is not None:
+        return
+    _, key = create_key(path, ["read", "ingest", "admin"], "admin")
+    out.print(f"admin API key (shown this once; stored hashed in {path}, mode 0600):\n{key}\n"
+              "send it as `Authorization: Bearer KEY`; `tastemaker keys create` makes narrower ones")
 
 
 def import_(
