@@ -60,6 +60,7 @@ def register(root: Path, name: str, model: Saveable, data: dict[str, Any],
     meta = {"name": name, "version": version, "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "params": params, "data": data, "metrics": metrics or {}}
     (folder / "meta.json").write_text(json.dumps(meta, indent=1))
+    _private(folder)
     _point(root, name, version)
     store = data.get("store")
     if isinstance(store, str):  # the version it replaces may hold listeners forgotten since: delete it
@@ -172,6 +173,13 @@ def _strings(text: str) -> list[str]:
         except ValueError:
             found.extend(chunk.split())
     return found
+
+
+def _private(folder: Path) -> None:
+    """A version learnt from listeners' data: readable by its owner only (folders 0700, files 0600)."""
+    for path in [folder, *folder.rglob("*")]:
+        os.chmod(path, 0o700 if path.is_dir() else 0o600)
+    os.chmod(folder.parent, 0o700)
 
 
 def resolve(root: Path, name: str, version: str | None = None) -> Path:

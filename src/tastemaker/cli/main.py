@@ -6,6 +6,7 @@ in the order ``tastemaker --help`` shows their commands.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -41,6 +42,8 @@ def main(
     ] = None,
 ) -> None:
     """tastemaker: listening events in; playlists, radio and similar items out."""
+    # listening is personal data: everything a command writes is its owner's only (files 0600, folders 0700)
+    os.umask(0o077)
     use_workspace(workspace_dir)
 
 

@@ -47,12 +47,19 @@ def serve(
     workers: Annotated[int, typer.Option(help="Server processes sharing the port, each with the models and "
                                          "the listening in memory (kept in step through the store); one "
                                          "per core.", min=1)] = 1,
+    rate_limit: Annotated[float, typer.Option(help="Requests a second each API key may make (a burst of "
+                                              "twice that), per worker; over it: 429 with Retry-After. "
+                                              "0: no limit.", min=0.0)] = 1000.0,
+    insecure: Annotated[bool, typer.Option("--insecure", help="Serve on an address other than loopback "
+                                           "without API keys (refused otherwise): only behind something "
+                                           "that checks callers.")] = False,
 ) -> None:
     """Serve recommendations, similar tracks, radio and event ingest over HTTP (docs/serving.md)."""
     import uvicorn
 
     from tastemaker.serving import create_app
     from tastemaker.serving.keys import keys_path, read_keys
+    from tastemaker.serving.limits import BoundedHttpTools
     from tastemaker.serving.logs import log_config
 
     settings().workspace.mkdir(parents=True, exist_ok=True)
@@ -61,6 +68,11 @@ def serve(
         keys = read_keys(path)
     except ValueError as exc:
         raise fail(str(exc)) from None
+    if keys is None and not loopback(host) and not insecure:
+        raise fail(f"refusing to serve on {host} without API keys: anyone who can reach it could read every "
+                   "listener's lists, forget listeners and reload models. Create keys first (`tastemaker keys "
+                   "create --scope read --scope ingest --scope admin`; `tastemaker init` makes an admin key), "
+                   "bind to 127.0.0.1, or pass --insecure if something in front of it checks callers")
     if keys is None:
         err.print(f"[bold red]WARNING: no API keys ({path} does not exist): every route is open to anyone "
                   f"who can reach {host}:{port}, including forgetting listeners and reloading models.[/]\n"
@@ -72,10 +84,11 @@ def serve(
 
     options = {"personal": model or default_model(settings().models_dir, ("pipeline", "als")), "fallback": fallback, "reload_s": reload_interval,
                "impressions_flush_s": impressions_flush, "access_log": access_log, "ann_above": ann_above,
-               "explore": explore, "experiment": _experiment(experiment, arms)}
+               "explore": explore, "experiment": _experiment(experiment, arms), "rate_limit": rate_limit}
     # uvicorn's own access line has the raw path (user ids) and the client address: always off
+    # the httptools protocol with a bound on the request head (431 beyond 64 KiB: serving/limits.py)
     common = {"host": host, "port": port, "access_log": False, "log_config": log_config(access_log),
-              "log_level": "info"}
+              "log_level": "info", "http": BoundedHttpTools}
     if workers == 1:
         uvicorn.run(create_app(settings(), **options), **common)
         return
@@ -118,3 +131,15 @@ def _experiment(name: str | None, arms: str) -> dict[str, object] | None:
     except ValueError as exc:
         raise fail(f"--arms: {exc}") from None
     return {"name": name, "arms": weights}
+
+
+def loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from fastapi.openapi.utils import get_openapi
 
 import tastemaker
@@ -33,7 +34,7 @@ from tastemaker.serving import errors
 from tastemaker.serving.auth import Keyring
 from tastemaker.serving.impressions import ImpressionLog
 from tastemaker.serving.keys import keys_path
-from tastemaker.serving.limits import BodyLimit
+from tastemaker.serving.limits import BodyLimit, RateLimiter
 from tastemaker.serving.metrics import Metrics, MetricsMiddleware
 from tastemaker.serving.reload import Reloader
 from tastemaker.serving.responses import ORJSONResponse
@@ -44,10 +45,14 @@ from tastemaker.settings import Settings
 from tastemaker.store import open_store
 
 
+#: requests a second an API key may make by default (``serve --rate-limit``)
+DEFAULT_RATE = 1000.0
+
+
 def create_app(settings: Settings, *, personal: str = "als", fallback: str = "popularity",
                reload_s: float = 5.0, impressions_flush_s: float = 2.0, access_log: bool = False,
                ann_above: int = EXACT_BELOW, explore: float = 0.0,
-               experiment: dict[str, Any] | None = None) -> FastAPI:
+               experiment: dict[str, Any] | None = None, rate_limit: float = DEFAULT_RATE) -> FastAPI:
     """The FastAPI app serving the workspace of ``settings``.
 
     ``personal``: the registry name of the personal model (one with item vectors serves every
@@ -58,6 +63,7 @@ def create_app(settings: Settings, *, personal: str = "als", fallback: str = "po
     id); ``ann_above``: catalogs of the personal model with at least this many items are searched
     through an HNSW graph, smaller ones exactly (``docs/retrieval.md``); ``explore``: the share of
     for-you slots filled at random from the ranked candidates, with each item's propensity logged;
+    ``rate_limit``: requests a second each API key may make (a burst of twice that; 0: no limit);
     ``experiment``: ``{"name": ..., "arms": {"model": 1, "ranker": 1}}``, an A/B test of the for-you
     order whose arm is logged with every list it decides (``served_by.variant``, impressions). The precomputed lists are read from ``<workspace>/playlists/discover-weekly/playlists.parquet``
     when it exists; the API keys from ``<workspace>/api-keys.json`` (none: every route is open).
@@ -98,10 +104,12 @@ def create_app(settings: Settings, *, personal: str = "als", fallback: str = "po
             await asyncio.gather(*tasks, return_exceptions=True)
             await asyncio.to_thread(impressions.flush)  # a clean stop loses no impression
 
-    app = FastAPI(title="tastemaker", version=tastemaker.__version__, lifespan=lifespan,
-                  default_response_class=ORJSONResponse,
-                  description="Listening events in; recommendations, similar tracks and radio out.")
+    # /docs and /redoc load their JavaScript and CSS from the installed package, never from a CDN
+    app = FastAPIOffline(title="tastemaker", version=tastemaker.__version__, lifespan=lifespan,
+                         default_response_class=ORJSONResponse,
+                         description="Listening events in; recommendations, similar tracks and radio out.")
     app.state.keyring = Keyring(keys_path(settings.workspace))
+    app.state.limiter = RateLimiter(rate_limit) if rate_limit > 0 else None  # per key; 0: none
     for module in (health, events, users, tracks, artists, radio, search, admin):
         app.include_router(module.router)
     errors.install(app, metrics)

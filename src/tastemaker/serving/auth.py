@@ -2,7 +2,8 @@
 
 A request presents its key as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``. Without
 one: 401 ``missing_api_key``; with one the workspace does not hold: 401 ``invalid_api_key``;
-with a key lacking the route's scope: 403 ``insufficient_scope``. A workspace without a keys
+with a key lacking the route's scope: 403 ``insufficient_scope``; with a key over its rate
+(``serve --rate-limit``, requests a second per key): 429 ``rate_limited`` with ``Retry-After``. A workspace without a keys
 file is open (every request passes) — for local use; ``tastemaker serve`` warns about it.
 
 The keys file is looked at (one ``stat``) on every request that needs a scope and read again
@@ -14,6 +15,7 @@ there are none, lets no request through) and is reported in the log.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,6 +25,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from tastemaker.serving.errors import ApiError, ErrorOut
 from tastemaker.serving.keys import SCOPES, ApiKey, Scope, read_keys, split_key
+from tastemaker.serving.limits import RateLimiter
 
 log = logging.getLogger("tastemaker.serving")
 
@@ -38,6 +41,8 @@ AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "No API key (`missing_api_key`) or an unknown one "
           "(`invalid_api_key`)"},
     403: {"model": ErrorOut, "description": "The key lacks the scope of this route (`insufficient_scope`)"},
+    429: {"model": ErrorOut, "description": "The key is over its requests a second (`rate_limited`); "
+          "`Retry-After` says when to try again"},
 }
 
 
@@ -108,7 +113,14 @@ def requires(scope: Scope) -> Any:
                     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
                     api_key: Annotated[str | None, Security(_header)]) -> None:
         keyring: Keyring = request.app.state.keyring
-        keyring.authorize(scope, bearer.credentials if bearer is not None else api_key)
+        key = keyring.authorize(scope, bearer.credentials if bearer is not None else api_key)
+        limiter: RateLimiter | None = getattr(request.app.state, "limiter", None)
+        if key is not None and limiter is not None:
+            wait = limiter.take(key.id)
+            if wait > 0:
+                raise ApiError(429, "rate_limited", f"key {key.name!r} is over its {limiter.rate:g} requests a "
+                               f"second; retry after {math.ceil(wait)} s",
+                               headers={"Retry-After": str(math.ceil(wait))})
 
     check.__name__ = f"requires_{scope}"
     return Depends(check)

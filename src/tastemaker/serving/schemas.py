@@ -260,8 +260,8 @@ class ReadyOut(BaseModel):
     """
 
     ready: bool
-    store: str
+    store: str = Field(description="The store's kind (parquet), not where it is")
     store_version: int | None
     models: dict[str, ModelStatus]
-    process: int = Field(description="The id of the server process that answered (one of several under "
-                         "`serve --workers N`)")
+    process: str = Field(description="A random name of the server process that answered (one of several "
+                         "under `serve --workers N`); not its pid")

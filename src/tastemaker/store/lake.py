@@ -67,9 +67,10 @@ class LakeStore:
         self.url = f"parquet://{root}"
         self._ids: dict[str, np.ndarray] = {}  # segment file -> sorted row ids (segments never change)
         self._tombstones: tuple[tuple[int, int], tuple[dict[str, int], frozenset[str]]] | None = None
-        root.mkdir(parents=True, exist_ok=True)
-        (root / "segments").mkdir(exist_ok=True)
-        (root / "quarantine").mkdir(exist_ok=True)
+        # listening is personal data: the store's folders are its owner's only, and so is every file in them
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        (root / "segments").mkdir(mode=0o700, exist_ok=True)
+        (root / "quarantine").mkdir(mode=0o700, exist_ok=True)
 
     # ------------------------------------------------------------------ manifest
     def manifest(self) -> dict[str, object]:
@@ -188,6 +189,7 @@ class LakeStore:
         path = self.root / "segments" / file
         tmp = path.with_suffix(".tmp")
         frame.write_parquet(tmp, compression="zstd", statistics=True)
+        os.chmod(tmp, 0o600)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -202,7 +204,7 @@ class LakeStore:
         """Write rejected records (with their reasons) durably as JSON lines; returns the file."""
         path = self.root / "quarantine" / f"{name}.jsonl"
         payload = b"".join(orjson.dumps(r) + b"\n" for r in rows.iter_rows(named=True))
-        with self._quarantine_lock(), open(path, "ab") as fh:
+        with self._quarantine_lock(), open(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab") as fh:
             fh.write(payload)
             fh.flush()
             os.fsync(fh.fileno())
@@ -255,7 +257,7 @@ class LakeStore:
             _fsync_dir(self.root / "segments")
             quarantined = self._forget_quarantined(user_id)
             entry = {"user": user_hash(user_id), "version": version, "at": time.time()}
-            with open(self.root / FORGOTTEN, "ab") as fh:
+            with open(os.open(self.root / FORGOTTEN, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab") as fh:
                 fh.write(orjson.dumps(entry) + b"\n")
                 fh.flush()
                 os.fsync(fh.fileno())
@@ -318,7 +320,7 @@ class LakeStore:
             if not self.refused([user_id]):
                 return False
             entry = {"user": user_hash(user_id), "version": self.version(), "at": time.time(), "unforgotten": True}
-            with open(self.root / FORGOTTEN, "ab") as fh:
+            with open(os.open(self.root / FORGOTTEN, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab") as fh:
                 fh.write(orjson.dumps(entry) + b"\n")
                 fh.flush()
                 os.fsync(fh.fileno())
@@ -451,7 +453,7 @@ def _names_user(line: bytes, user_id: str) -> bool:
 
 
 def _write_durable(path: Path, data: bytes) -> None:
-    with open(path, "wb") as fh:
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())

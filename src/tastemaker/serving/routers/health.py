@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
@@ -16,6 +15,9 @@ from tastemaker.serving.runtime import Runtime, runtime
 from tastemaker.serving.schemas import HealthOut, ReadyOut
 
 router = APIRouter(tags=["health"], responses=ERROR_RESPONSES)
+
+#: names this server process in ``/readyz`` (tells the workers of one server apart) without its pid
+WORKER = uuid.uuid4().hex[:12]
 
 
 @router.get("/healthz", response_model=HealthOut)
@@ -38,8 +40,9 @@ def readyz(rt: Annotated[Runtime, Depends(runtime)]) -> ORJSONResponse:
               "precomputed": snap.precomputed.describe()}
     if snap.models.ranker is not None:
         models["ranker"] = snap.models.ranker.describe()
-    body = {"ready": ready, "store": rt.store.url, "store_version": version, "models": models,
-            "process": os.getpid()}
+    # the store's kind, not its location: readiness is for load balancers, not a map of the disk
+    body = {"ready": ready, "store": rt.store.url.partition("://")[0] or "parquet", "store_version": version,
+            "models": models, "process": WORKER}
     return ORJSONResponse(body, status_code=200 if ready else 503)
 
 
