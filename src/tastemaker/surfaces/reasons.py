@@ -142,8 +142,11 @@ def because_you_played(recs: pl.DataFrame, history: pl.DataFrame, space: ItemSpa
         because[at[found]] = heard[best[found]]
         unplaced = own & ~found  # a same-artist track the space cannot compare: the heaviest of them
         because[at[unplaced]] = heard[same[unplaced].argmax(axis=1)]
-    known = pl.Series("because", because, dtype=pl.String)
-    text = pl.Series("_text", [None if b is None else reason("because", name=names.get(b, b)) for b in because],
+    # from a list of str and None, never the object array: Polars cannot cast an object Series to String
+    # when its first value is None (a listener, first in the batch, with nothing the space can place)
+    chosen = [None if b is None else str(b) for b in because]
+    known = pl.Series("because", chosen, dtype=pl.String)
+    text = pl.Series("_text", [None if b is None else reason("because", name=names.get(b, b)) for b in chosen],
                      dtype=pl.String)
     previous = pl.col("reason") if "reason" in recs.columns else pl.lit(None, dtype=pl.String)
     return (framed.with_columns(known, text)
