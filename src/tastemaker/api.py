@@ -191,12 +191,19 @@ class Workspace:
     def model(self, name: str | None = None, version: str | None = None) -> Recommender:
         """A trained model from the registry: ``version`` of ``name`` (default its latest); ``name=None``: the
         pipeline once trained, else als, else popularity (what every surface uses by default)."""
+        return self._trained(name, version)[0]
+
+    def _trained(self, name: str | None = None, version: str | None = None) -> tuple[Recommender, int | None]:
+        """:meth:`model`, and the store version it was trained on (None when its registry entry does not say):
+        a listener forgotten since is not personalised by it (:func:`tastemaker.surfaces.lists.strangers`)."""
         from tastemaker.candidates.catalogue import load
-        from tastemaker.candidates.registry import default_model, resolve
+        from tastemaker.candidates.registry import default_model, describe, resolve
 
         chosen = name or default_model(self.models_dir)
         try:
-            return load(resolve(self.models_dir, chosen, version))
+            folder = resolve(self.models_dir, chosen, version)
+            trained_on = describe(self.models_dir, chosen, folder.name).get("data", {}).get("store_version")
+            return load(folder), None if trained_on is None else int(trained_on)
         except ValueError as exc:
             raise ValueError(f"{exc} (workspace {self.path})") from None
 
@@ -218,7 +225,8 @@ class Workspace:
         """
         from tastemaker.surfaces import lists
 
-        return lists.recommend(self.store, self.model(model), user, k)
+        trained, trained_on = self._trained(model)
+        return lists.recommend(self.store, trained, user, k, trained_on=trained_on)
 
     def discover_weekly(self, user: str | None = None, size: int = 30, model: str | None = None) -> pl.DataFrame:
         """``user``'s Discover Weekly (every listener's when ``None``): ``user_id, position, track_id, name,
@@ -228,7 +236,9 @@ class Workspace:
         """
         from tastemaker.surfaces import lists
 
-        return lists.discover_weekly(self.store, self.model(model), None if user is None else [user], size)
+        trained, trained_on = self._trained(model)
+        return lists.discover_weekly(self.store, trained, None if user is None else [user], size,
+                                     trained_on=trained_on)
 
     def daily_mixes(self, user: str | None = None, model: str | None = None) -> pl.DataFrame:
         """``user``'s Daily Mixes (every listener's when ``None``), taste clusters mostly familiar with a few
@@ -239,7 +249,8 @@ class Workspace:
         """
         from tastemaker.surfaces import lists
 
-        return lists.daily_mixes(self.store, self.model(model), None if user is None else [user])
+        trained, trained_on = self._trained(model)
+        return lists.daily_mixes(self.store, trained, None if user is None else [user], trained_on=trained_on)
 
     def search(self, query: str, kind: str | None = None, limit: int = 10) -> pl.DataFrame:
         """Tracks, artists and podcast shows named like ``query`` (fuzzy; case, accents and punctuation aside),
@@ -256,12 +267,17 @@ class Workspace:
         return pl.DataFrame([m.as_dict() for m in found], schema=schema)
 
     def _ids(self, kind: str, queries: Sequence[str]) -> list[str]:
-        """The id of the ``kind`` (track or artist) each of ``queries`` names: an id as it is, a name through the
-        catalogue search (a warning says which item a name that is not exact was taken for)."""
+        """The id of the ``kind`` (track or artist) each of ``queries`` names: an id as it is (one of the
+        catalogue, or one the listening names that the catalogue has no row for), a name through the catalogue
+        search (a warning says which item a name that is not exact was taken for)."""
         from tastemaker.surfaces.search import CatalogueSearch
 
         tracks = self.store.entities("tracks")
         known = set(tracks[f"{kind}_id"].drop_nulls().to_list()) if tracks.height else set()
+        if unlisted := sorted(set(queries) - known):  # an item an event names, without a catalogue row
+            column = "item_id" if kind == "track" else "artist_id"
+            named = self.store.events().filter(pl.col(column).is_in(unlisted)).select(column).unique().collect()
+            known |= set(named[column].to_list())
         search: CatalogueSearch | None = None
         ids = []
         for query in queries:
@@ -315,12 +331,12 @@ class Workspace:
         """
         from tastemaker.surfaces import lists
 
-        personal = self.model(model)
+        personal, trained_on = self._trained(model)
         try:
             charts: Recommender | None = self.model(chart)
         except ValueError:
             charts = None
-        return lists.home(self.store, personal, user, charts, cards)
+        return lists.home(self.store, personal, user, charts, cards, trained_on=trained_on)
 
     def episodes(self, user: str, k: int = 10, encoder: str = "words") -> pl.DataFrame:
         """``user``'s "Episodes for you": ``item_id, kind, title, subtitle, score, reason``; ``encoder``: show

@@ -90,7 +90,7 @@ class DailyMixes:
         rows = self.space.rows(played["item_id"].to_numpy().astype(str))
         played = played.filter(pl.Series(rows >= 0)).head(p.max_history)
         if played.is_empty():
-            return pl.DataFrame(schema=_schema())
+            return pl.DataFrame(schema=mix_schema())
         ids = played["item_id"].to_numpy().astype(str)
         weights = played["weight"].to_numpy().astype(np.float64)
         unit = self.space.unit[self.space.rows(ids)]
@@ -110,7 +110,7 @@ class DailyMixes:
             if mix.height:
                 taken.update(mix["item_id"].to_list())
                 mixes.append(mix)
-        return pl.concat(mixes) if mixes else pl.DataFrame(schema=_schema())
+        return pl.concat(mixes) if mixes else pl.DataFrame(schema=mix_schema())
 
     def _clusters(self, unit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Labels and unit centres of at most ``n_mixes`` clusters of at least ``min_tracks`` tracks."""
@@ -133,7 +133,7 @@ class DailyMixes:
         p = self.params
         familiar = apply(self.chain, self._frame(ids, weights), Context(shown=ctx.shown)).head(p.size - p.new)
         if familiar.is_empty():
-            return pl.DataFrame(schema=_schema())
+            return pl.DataFrame(schema=mix_schema())
         closeness = pool_unit @ centre if len(pool_ids) else np.zeros(0)
         order = np.argsort(-closeness, kind="stable")
         new = Context(heard=ctx.heard, shown=ctx.shown, listed=familiar)
@@ -156,7 +156,7 @@ class DailyMixes:
             "position": list(range(1, len(tracks) + 1)), "item_id": [t[0] for t in tracks],
             "artist_id": [self.artists.get(t[0]) for t in tracks], "familiar": [t[1] for t in tracks],
             "score": [t[2] for t in tracks], "because": [t[3] for t in tracks], "reason": [t[4] for t in tracks],
-        }, schema=_schema())
+        }, schema=mix_schema())
         if self.order is not None:
             mix = self.order(mix).with_columns(pl.int_range(1, pl.len() + 1).alias("position")).select(COLUMNS)
         return mix
@@ -176,7 +176,7 @@ class DailyMixes:
                                                for (u,), rows in candidates.group_by("user_id")}
         parts = [self.for_user(u, by_user[u], pools.get(u)) for u in users if u in by_user]
         parts = [p for p in parts if p.height]
-        return pl.concat(parts) if parts else pl.DataFrame(schema=_schema())
+        return pl.concat(parts) if parts else pl.DataFrame(schema=mix_schema())
 
 
 def _spread(familiar: list[tuple], new: list[tuple]) -> list[tuple]:  # type: ignore[type-arg]
@@ -194,7 +194,7 @@ def _normed(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def _schema() -> dict[str, pl.DataType]:
+def mix_schema() -> dict[str, pl.DataType]:
     return {"user_id": pl.String(), "mix": pl.Int64(), "mix_name": pl.String(), "description": pl.String(),
             "position": pl.Int64(), "item_id": pl.String(), "artist_id": pl.String(), "familiar": pl.Boolean(),
             "score": pl.Float64(), "because": pl.String(), "reason": pl.String()}

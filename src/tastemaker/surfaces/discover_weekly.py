@@ -66,7 +66,10 @@ def discover_weekly_batch(
 
     ``history``: ``user_id, item_id, weight`` (e.g. recency-weighted listens). When it is given
     and the model has item vectors (ALS, BPR), each track's reason names the listener's played
-    track closest to it ("because you played X", with X's id in ``because``).
+    track of the catalogue closest to it ("because you played X", with X's id in ``because``); a
+    listener with none the model places keeps "new to you".
+
+    A track the catalogue has no row for is never listed; one whose row has no name is listed by its id.
 
     ``impressions``: ``user_id, item_id, shown``, on how many days each listener was shown each track
     (:func:`shown_counts`). Shown is not heard: those tracks stay candidates, but the chain's
@@ -93,17 +96,19 @@ def discover_weekly_batch(
             lists = pl.concat([lists.filter(~pl.col("user_id").is_in(short)), deeper])
         parts.append(lists.select(
             "user_id", pl.int_range(1, pl.len() + 1).over("user_id").alias("position"),
-            pl.col("item_id").alias("track_id"), "name", "artist_name", "score",
-            pl.lit(f"new to you, picked by {model.name}").alias("reason"),
+            pl.col("item_id").alias("track_id"), pl.coalesce("name", "item_id").alias("name"), "artist_name",
+            "score", pl.lit(f"new to you, picked by {model.name}").alias("reason"),
             (pl.col("shown") if "shown" in lists.columns else pl.lit(0, dtype=pl.Int64)).alias("shown")))
     if not parts:
         return pl.DataFrame()
     playlists = pl.concat(parts).sort("user_id", "position")
     vectors = model.item_vectors() if history is not None else None
-    if vectors is not None:
+    if history is not None and vectors is not None:
         from tastemaker.surfaces.reasons import ItemSpace, because_you_played, display_names, track_artists
 
-        playlists = because_you_played(playlists.rename({"track_id": "item_id"}), history,
+        # a reason names a catalogue track: not an item without a row (an event from elsewhere), nor an episode
+        known = history.join(cat.select("item_id"), on="item_id", how="semi")
+        playlists = because_you_played(playlists.rename({"track_id": "item_id"}), known,
                                        ItemSpace(model.item_ids, vectors),  # type: ignore[attr-defined]
                                        display_names(tracks), artists=track_artists(tracks)
                                        ).rename({"item_id": "track_id"})

@@ -201,9 +201,8 @@ def standard_shelves(user_id: str, src: HomeSources, *, recommended: Chain = HOM
     space = ItemSpace(model.item_ids, vectors) if vectors is not None else None  # type: ignore[attr-defined]
     if recs.height:
         recs = apply(recommended, _with_artists(recs, src.tracks), Context(space=space, k=src.depth)).head(src.depth)
-        if space is not None:
-            played = src.history.select(pl.lit(user_id).alias("user_id"), "item_id",
-                                        pl.col("recency").alias("weight"))
+        if space is not None:  # the reason names a catalogue track, never an item without a row or an episode
+            played = recent.select(pl.lit(user_id).alias("user_id"), "item_id", pl.col("recency").alias("weight"))
             wanted = pl.concat([recs["item_id"], played["item_id"]]).cast(pl.String)
             recs = because_you_played(recs, played, space, names, artists=track_artists(
                 src.tracks.filter(pl.col("track_id").cast(pl.String).is_in(wanted.implode()))))

@@ -5,6 +5,11 @@ Each function takes the store and already loaded models (the registry is the cal
 a Polars frame whose rows carry the track's ``name`` and ``artist_name`` next to its id, and raises
 ``ValueError`` with the fix when the question cannot be answered (an unknown seed, a model without item
 vectors).
+
+Odd data never fails a list (``docs/surfaces.md``, *Odd data*): an event naming an item the catalogue has no
+row for is listening (it is never recommended again) but seeds no Daily Mix and names no reason; a catalogue
+row without a name is listed by its id; a listener the store forgot is asked of a model as a stranger
+(:func:`strangers`), so their lists are the model's popularity, never what it learnt of them.
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ from tastemaker.surfaces.reasons import ItemSpace
 if TYPE_CHECKING:
     from tastemaker.candidates.similarity import CoListening
 
+#: what a forgotten listener's id becomes when a model is asked for them: an id no model learnt
+STRANGER = "\x00forgotten:"
+
 
 @dataclass(frozen=True)
 class Names:
@@ -42,9 +50,10 @@ class Names:
         tracks = store.entities("tracks")
         if tracks.is_empty():
             return cls(tracks, {}, {})
-        artists = dict(zip(tracks["track_id"].to_list(), tracks["artist_id"].to_list(), strict=True))
+        owned = tracks.select("track_id", "artist_id").drop_nulls()  # a row without an artist is nobody's
         named = tracks.select("artist_id", "artist_name").drop_nulls().unique("artist_id")
-        return cls(tracks, artists, dict(zip(named["artist_id"].to_list(), named["artist_name"].to_list(), strict=True)))
+        return cls(tracks, dict(zip(owned["track_id"].to_list(), owned["artist_id"].to_list(), strict=True)),
+                   dict(zip(named["artist_id"].to_list(), named["artist_name"].to_list(), strict=True)))
 
 
 def with_names(rows: pl.DataFrame, tracks: pl.DataFrame) -> pl.DataFrame:
@@ -78,6 +87,23 @@ def similarity(store: Any, model: Recommender | None = None) -> CoListening:
     return for_model(model, listened, Names.of(store).artist_of, store.entities("audio_features"))
 
 
+def strangers(store: Any, users: Sequence[str], trained_on: int | None = None) -> dict[str, str]:
+    """``user -> id to ask the model for`` of the ``users`` the store forgot at or after ``trained_on``, the
+    store version the model was trained on (``None``, not known: forgotten at all): the model may still hold
+    what they did, and must not build their lists from it. Their id becomes one no model learnt, so a model
+    answers with what it gives a stranger (its popularity). Everyone else is asked as themselves.
+
+    >>> strangers(store, ["u1", "u2"], trained_on=12)  # doctest: +SKIP
+    {'u2': '\\x00forgotten:u2'}
+    """
+    out = {}
+    for user in users:
+        at = store.forgotten_at(user)
+        if at is not None and (trained_on is None or trained_on <= at):
+            out[user] = STRANGER + user
+    return out
+
+
 def heard(store: Any, user: str) -> pl.DataFrame:
     """``user_id, item_id`` of what ``user`` played (impressions are not listening)."""
     return heard_items(store.events().filter(pl.col("user_id") == user)).collect()
@@ -88,24 +114,36 @@ def weighted(events: pl.LazyFrame) -> pl.DataFrame:
     return interactions(events).select("user_id", "item_id", pl.col("recency").alias("weight"))
 
 
-def recommend(store: Any, model: Recommender, user: str, k: int = 10) -> pl.DataFrame:
-    """Top ``k`` tracks ``user`` has not heard: ``rank, item_id, name, artist_name, score``."""
-    recs = model.recommend([user], k=k, exclude=heard(store, user))
+def recommend(store: Any, model: Recommender, user: str, k: int = 10, *, trained_on: int | None = None
+              ) -> pl.DataFrame:
+    """Top ``k`` tracks ``user`` has not heard: ``rank, item_id, name, artist_name, score``. ``trained_on``: the
+    store version ``model`` was trained on (a listener forgotten since gets its popularity, :func:`strangers`)."""
+    asked = strangers(store, [user], trained_on).get(user, user)
+    recs = model.recommend([asked], k=k, exclude=heard(store, user).with_columns(pl.lit(asked).alias("user_id")))
     return with_names(recs.select("rank", "item_id", "score"), store.entities("tracks"))
 
 
 def discover_weekly(store: Any, model: Recommender, users: Sequence[str] | None = None,
-                    size: int = 30) -> pl.DataFrame:
+                    size: int = 30, *, trained_on: int | None = None) -> pl.DataFrame:
     """Discover Weekly of ``users`` (every listener when ``None``): ``user_id, position, track_id, name,
     artist_name, score, reason, shown``: unplayed tracks (what they were only shown counts as unheard, but
-    tracks shown three times without a play go last), at most two per artist."""
+    tracks shown three times without a play go last), at most two per artist. ``trained_on``: see
+    :func:`recommend`."""
     from tastemaker.surfaces.discover_weekly import discover_weekly_batch, shown_counts
 
     events = store.events() if users is None else store.events().filter(pl.col("user_id").is_in(list(users)))
     played = heard_items(events).collect()
     chosen = played["user_id"].unique().sort().to_list() if users is None else list(users)
-    return discover_weekly_batch(model, chosen, played, store.entities("tracks"), size=size, history=weighted(events),
-                                 impressions=shown_counts(events))
+    asked = strangers(store, chosen, trained_on)
+    if asked:  # their listening since stays theirs (heard, reasons); the model's picks are a stranger's
+        events = events.with_columns(pl.col("user_id").replace(asked))
+        played = played.with_columns(pl.col("user_id").replace(asked))
+    made = discover_weekly_batch(model, [asked.get(u, u) for u in chosen], played, store.entities("tracks"),
+                                 size=size, history=weighted(events), impressions=shown_counts(events))
+    if not asked or made.is_empty():
+        return made
+    return (made.with_columns(pl.col("user_id").replace({a: u for u, a in asked.items()}))
+            .sort("user_id", "position"))
 
 
 def _ordering(store: Any) -> Any:
@@ -118,11 +156,14 @@ def _ordering(store: Any) -> Any:
     return lambda mix: order_playlist(mix, features)
 
 
-def daily_mixes(store: Any, model: Recommender, users: Sequence[str] | None = None) -> pl.DataFrame:
+def daily_mixes(store: Any, model: Recommender, users: Sequence[str] | None = None, *,
+                trained_on: int | None = None) -> pl.DataFrame:
     """Daily Mixes of ``users`` (every listener when ``None``): ``user_id, mix, mix_name, description,
     position, item_id, name, artist_name, familiar, reason, ...``; empty when the model knows none of
-    their tracks."""
+    their catalogue tracks. ``trained_on``: see :func:`recommend` (a forgotten listener's new tracks are
+    the model's popular ones)."""
     from tastemaker.surfaces.daily_mix import DailyMixes
+    from tastemaker.surfaces.home import music_history
     from tastemaker.surfaces.reasons import display_names
 
     space = item_space(model)
@@ -130,15 +171,28 @@ def daily_mixes(store: Any, model: Recommender, users: Sequence[str] | None = No
     if users is not None:
         events = events.filter(pl.col("user_id").is_in(list(users)))
     history = interactions(events)
-    if history.is_empty():
-        return history
     names = Names.of(store)
-    chosen = list(users) if users is not None else history["user_id"].unique().sort().to_list()
-    candidates = model.recommend(chosen, k=300, exclude=history.select("user_id", "item_id"))
+    mine = music_history(history, names.tracks)  # a mix is made of catalogue music, not of items without a row
+    if mine.is_empty():
+        return _empty_mixes()
+    chosen = list(users) if users is not None else mine["user_id"].unique().sort().to_list()
+    asked = strangers(store, chosen, trained_on)
+    pool = model.recommend([asked.get(u, u) for u in chosen], k=300,
+                           exclude=history.select(pl.col("user_id").replace(asked), "item_id"))
+    candidates = music_history(pool, names.tracks)  # the new tracks too: catalogue music, each with a name
+    if asked:
+        candidates = candidates.with_columns(pl.col("user_id").replace({a: u for u, a in asked.items()}))
     mixes = DailyMixes(space, names.artist_of, names.artist_names, order=_ordering(store),
                        names=display_names(names.tracks))
-    made = mixes.batch(chosen, history.select("user_id", "item_id", pl.col("recency").alias("weight")), candidates)
-    return with_names(made, names.tracks) if made.height else made
+    made = mixes.batch(chosen, mine.select("user_id", "item_id", pl.col("recency").alias("weight")), candidates)
+    return with_names(made, names.tracks) if made.height else _empty_mixes()
+
+
+def _empty_mixes() -> pl.DataFrame:
+    """No Daily Mix, with the columns of one."""
+    from tastemaker.surfaces.daily_mix import mix_schema
+
+    return with_names(pl.DataFrame(schema=mix_schema()), pl.DataFrame())
 
 
 def radio(store: Any, model: Recommender, *, seed: str | None = None, artist: str | None = None,
@@ -230,7 +284,7 @@ def similar(store: Any, model: Recommender | None = None, *, track: str | None =
         found = like.similar_items(track, k=k)  # empty: no track shares enough of its listeners yet
         titles = (dict(zip(names.tracks["track_id"].to_list(), names.tracks["name"].to_list(), strict=True))
                   if names.tracks.height else {})
-        return with_names(found, names.tracks).with_columns(explained(found, titles.get(track, track)))
+        return with_names(found, names.tracks).with_columns(explained(found, titles.get(track) or track))
     try:
         rows = similar_artists(artist, like, k=k)
     except KeyError:
@@ -243,25 +297,29 @@ def similar(store: Any, model: Recommender | None = None, *, track: str | None =
 
 
 def home(store: Any, personal: Recommender, user: str, charts: Recommender | None = None,
-         cards: int = 10) -> pl.DataFrame:
+         cards: int = 10, *, trained_on: int | None = None) -> pl.DataFrame:
     """``user``'s home page: ``shelf, shelf_title, relevance, card_position, item_id, kind, title, subtitle,
-    reason``, shelves ranked for them, no card twice. ``charts``: a chart model for the popular shelf."""
+    reason``, shelves ranked for them, no card twice. ``charts``: a chart model for the popular shelf;
+    ``trained_on``: see :func:`recommend` (a forgotten listener's page is the model's popular tracks, their
+    country unknown to the chart)."""
     from tastemaker.surfaces.discover_weekly import discover_weekly as weekly
     from tastemaker.surfaces.home import HomeSources, standard_shelves
     from tastemaker.surfaces.home import home as build_home
 
     item_space(personal)
-    history = interactions(store.events().filter(pl.col("user_id") == user))
+    asked = strangers(store, [user], trained_on).get(user, user)
+    history = interactions(store.events().filter(pl.col("user_id") == user)).with_columns(
+        pl.lit(asked).alias("user_id"))
     tracks = store.entities("tracks")
-    mixes = daily_mixes(store, personal, [user]) if history.height else None
-    discover = weekly(personal, user, history.select("user_id", "item_id"), tracks,
+    mixes = daily_mixes(store, personal, [user], trained_on=trained_on) if history.height else None
+    discover = weekly(personal, asked, history.select("user_id", "item_id"), tracks,
                       history=history.select("user_id", "item_id", pl.col("recency").alias("weight"))) \
         if tracks.height else None
     today = history["last_ts"].max().date() if history.height else date.today()  # type: ignore[union-attr]
     podcasts = episode_cards(store, [user])
-    shelves, relevance = standard_shelves(user, HomeSources(personal, history, tracks, charts, mixes, discover,
-                                                            podcasts.drop("user_id") if podcasts.height else None,
-                                                            today=today, similarity=similarity(store, personal)))
+    shelves, relevance = standard_shelves(asked, HomeSources(personal, history, tracks, charts, mixes, discover,
+                                                             podcasts.drop("user_id") if podcasts.height else None,
+                                                             today=today, similarity=similarity(store, personal)))
     return build_home(user, shelves, relevance, cards=cards)
 
 
