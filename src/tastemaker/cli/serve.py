@@ -50,6 +50,9 @@ def serve(
     rate_limit: Annotated[float, typer.Option(help="Requests a second each API key may make (a burst of "
                                               "twice that), per worker; over it: 429 with Retry-After. "
                                               "0: no limit.", min=0.0)] = 1000.0,
+    compact_interval: Annotated[float, typer.Option(help="Seconds between looks at the store's small "
+                                                    "segments, merged once there are 32 (docs/store.md).",
+                                                    min=0.1)] = 30.0,
     insecure: Annotated[bool, typer.Option("--insecure", help="Serve on an address other than loopback "
                                            "without API keys (refused otherwise): only behind something "
                                            "that checks callers.")] = False,
@@ -84,7 +87,8 @@ def serve(
 
     options = {"personal": model or default_model(settings().models_dir, ("pipeline", "als")), "fallback": fallback, "reload_s": reload_interval,
                "impressions_flush_s": impressions_flush, "access_log": access_log, "ann_above": ann_above,
-               "explore": explore, "experiment": _experiment(experiment, arms), "rate_limit": rate_limit}
+               "explore": explore, "experiment": _experiment(experiment, arms), "rate_limit": rate_limit,
+               "compact_s": compact_interval}
     # uvicorn's own access line has the raw path (user ids) and the client address: always off
     # the httptools protocol with a bound on the request head (431 beyond 64 KiB: serving/limits.py)
     common = {"host": host, "port": port, "access_log": False, "log_config": log_config(access_log),

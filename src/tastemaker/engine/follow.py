@@ -2,21 +2,26 @@
 
 Several server processes (``tastemaker serve --workers 2``) share one store, and so do a running
 server and ``tastemaker import``: each holds its own :class:`~tastemaker.engine.state.ListeningState`.
-Every request that reads listening first asks :meth:`StoreFollower.catch_up`, which costs one
-``stat`` of the manifest when nothing changed. When it did, the follower reads the events segments
-it has not read yet and adds the rows it has not applied yet, by ``row_id``: so a row counts once
-however it arrives (this process's own ingest goes through the same call), and the segments a
-forget rewrites (the same rows minus one listener's) add nothing. Then it reads the tombstones:
-a listener forgotten by another process is dropped from memory too. Segments holding only
-served lists (impressions) are skipped: a server counts as shown what it logged itself and what
-was stored when it started, not what another worker showed since.
+A background loop (:meth:`StoreFollower.run`, started with the server) looks at the manifest every
+0.1 s (one ``stat`` when nothing changed) and reads the events segments it has not read yet in
+steps of at most :data:`STEP_ROWS` rows, each in a worker thread, adding the rows it has not
+applied yet, by ``row_id``: so a row counts once however it arrives, and the segments a forget
+or a compaction rewrites (the same rows, minus one listener's or merged) add nothing. Then it
+reads the tombstones: a listener forgotten by another process is dropped from memory too.
+Segments holding only served lists (impressions) are skipped: a server counts as shown what it
+logged itself and what was stored when it started, not what another worker showed since.
 
-A request therefore sees every event acknowledged by any process before it started, at the cost
-of reading the new segments once per process (about a millisecond for a 1,000-event batch).
+A request that reads listening applies what is new itself only when all of it fits in
+:data:`REQUEST_ROWS` rows (another worker's ingest batch: seen at once); a bigger write (an
+outside import of a million events) is left to the loop, so no request waits on it. This
+process's own ingest adds its rows directly (:meth:`StoreFollower.apply_own`) without reading
+the store.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import threading
 from pathlib import Path
@@ -31,6 +36,14 @@ from tastemaker.store.tables import spec
 
 #: recently applied row ids are merged into the sorted base array past this many
 MERGE_AT = 262_144
+#: the background loop's look at the store, seconds
+FOLLOW_S = 0.1
+#: most rows one background step reads (a bigger import is absorbed in several steps)
+STEP_ROWS = 100_000
+#: most rows a request applies itself before answering (more: the background loop does it)
+REQUEST_ROWS = 20_000
+
+log = logging.getLogger("tastemaker.engine")
 
 
 class AppliedIds:
@@ -107,23 +120,71 @@ class StoreFollower:
         state = ListeningState(events, shown=shown, **kwargs)
         return state, cls(store, state, set(files), AppliedIds(ids))
 
-    def catch_up(self) -> int:
-        """Apply what was stored since the last look; returns the listening rows added (0: nothing new)."""
+    def catch_up(self, budget: int | None = None, whole: bool = False) -> int:
+        """Apply what was stored since the last look; returns the listening rows added (0: nothing new).
+
+        ``budget``: read at most the segments holding this many rows in this call (at least one; the
+        rest at the next); ``whole``: with a budget, apply nothing unless everything new fits in it (a
+        request's call: a small write by another worker is seen at once, a big import is left to the
+        background loop, :meth:`run`). Without a budget everything new is applied.
+        """
         if _stat(self._manifest) == self._key and _stat(self._graves) == self._graves_key:
             return 0
         with self._lock:
             key, graves = _stat(self._manifest), _stat(self._graves)
             added = 0
             if key != self._key:
-                added = self._apply(_event_segments(self.store))
-                self._key = key
+                unseen = [seg for seg in _event_segments(self.store) if str(seg["file"]) not in self._files]
+                rows = np.cumsum([int(seg.get("rows", 0)) for seg in unseen]) if unseen else np.zeros(0)
+                if budget is not None and len(unseen) and rows[-1] > budget:
+                    if whole:
+                        return 0
+                    unseen = unseen[:max(1, int(np.searchsorted(rows, budget, side="right")))]
+                    added = self._apply(unseen)  # more is left: the manifest key stays, the next call goes on
+                else:
+                    added = self._apply(unseen)
+                    self._key = key
             if graves != self._graves_key:
                 self._bury()
                 self._graves_key = graves
             return added
 
-    def _apply(self, segments: list[dict[str, object]]) -> int:
-        unseen = [seg for seg in segments if str(seg["file"]) not in self._files]
+    @property
+    def behind(self) -> bool:
+        """Whether the store holds writes this follower has not applied yet."""
+        return _stat(self._manifest) != self._key or _stat(self._graves) != self._graves_key
+
+    def apply_own(self, rows: pl.DataFrame) -> int:
+        """Add rows this process just stored (with ``row_id``; duplicates and rows applied already are left
+        out), without reading the store: an ingest request never waits on anyone else's import."""
+        if rows.is_empty():
+            return 0
+        with self._lock:
+            fresh = rows.filter(pl.Series(self._applied.missing(rows["row_id"].to_numpy())))
+            self._applied.add(fresh["row_id"].to_numpy())
+            listening = fresh.filter(pl.col("type") != "impression")
+            self.state.add(listening.select(c for c in COLUMNS if c in listening.columns))
+            return listening.height
+
+    async def run(self, interval_s: float = FOLLOW_S, budget: int = STEP_ROWS) -> None:
+        """Follow the store in the background until cancelled: every ``interval_s`` seconds, apply what is
+        new in steps of at most ``budget`` rows, each in a worker thread, so requests keep being answered
+        while a big outside import is absorbed."""
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                while self.behind:
+                    if not await asyncio.to_thread(self.catch_up, budget) and self.behind_segments() == 0:
+                        break
+                    await asyncio.sleep(0)  # let requests in between two steps
+            except Exception as exc:  # a bad segment must not end following: logged, retried next time
+                log.warning("following the store failed, retrying: %s", exc)
+
+    def behind_segments(self) -> int:
+        """How many event segments are listed and not applied yet."""
+        return sum(1 for seg in _event_segments(self.store) if str(seg["file"]) not in self._files)
+
+    def _apply(self, unseen: list[dict[str, object]]) -> int:
         self._files.update(str(seg["file"]) for seg in unseen if seg.get("impressions_only"))
         new = [str(seg["file"]) for seg in unseen if not seg.get("impressions_only")]  # served lists: no listening
         if not new:

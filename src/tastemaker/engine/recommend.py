@@ -25,7 +25,7 @@ import polars as pl
 
 from tastemaker.engine.catalog import Catalog
 from tastemaker.engine.errors import ModelUnavailable
-from tastemaker.engine.follow import StoreFollower
+from tastemaker.engine.follow import REQUEST_ROWS, StoreFollower
 from tastemaker.engine.models import ModelSet
 from tastemaker.engine.onboarding import picked_rows, profile
 from tastemaker.engine.precomputed import MODEL as PRECOMPUTED_MODEL
@@ -123,10 +123,11 @@ class RecommendationService:
             "home": self._home}
 
     def listening(self, user_id: str) -> Listening:
-        """``user_id``'s listening as the server holds it at this moment (impressions are not listening),
-        with whatever any process stored before this call (see ``follow.py``)."""
-        if self.follower is not None:
-            self.follower.catch_up()
+        """``user_id``'s listening as the server holds it at this moment (impressions are not listening):
+        what this process stored, and what others stored before this call when it is small, else as
+        far as the background follower got (see ``follow.py``)."""
+        if self.follower is not None:  # a small write by another process at once; a big one in the background
+            self.follower.catch_up(REQUEST_ROWS, whole=True)
         held = self.state.get(user_id)
         return Listening(user_id, held.heard, held.history, held.shown)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -45,6 +46,10 @@ from tastemaker.settings import Settings
 from tastemaker.store import open_store
 
 
+log = logging.getLogger("tastemaker.serving")
+
+#: the events' small segments that trigger a compaction (checked every ``compact_s`` seconds)
+COMPACT_AT = 32
 #: requests a second an API key may make by default (``serve --rate-limit``)
 DEFAULT_RATE = 1000.0
 
@@ -52,7 +57,8 @@ DEFAULT_RATE = 1000.0
 def create_app(settings: Settings, *, personal: str = "als", fallback: str = "popularity",
                reload_s: float = 5.0, impressions_flush_s: float = 2.0, access_log: bool = False,
                ann_above: int = EXACT_BELOW, explore: float = 0.0,
-               experiment: dict[str, Any] | None = None, rate_limit: float = DEFAULT_RATE) -> FastAPI:
+               experiment: dict[str, Any] | None = None, rate_limit: float = DEFAULT_RATE,
+               compact_s: float = 30.0) -> FastAPI:
     """The FastAPI app serving the workspace of ``settings``.
 
     ``personal``: the registry name of the personal model (one with item vectors serves every
@@ -64,6 +70,8 @@ def create_app(settings: Settings, *, personal: str = "als", fallback: str = "po
     through an HNSW graph, smaller ones exactly (``docs/retrieval.md``); ``explore``: the share of
     for-you slots filled at random from the ranked candidates, with each item's propensity logged;
     ``rate_limit``: requests a second each API key may make (a burst of twice that; 0: no limit);
+    ``compact_s``: how often the store's small event segments are counted, and merged past
+    :data:`COMPACT_AT`;
     ``experiment``: ``{"name": ..., "arms": {"model": 1, "ranker": 1}}``, an A/B test of the for-you
     order whose arm is logged with every list it decides (``served_by.variant``, impressions). The precomputed lists are read from ``<workspace>/playlists/discover-weekly/playlists.parquet``
     when it exists; the API keys from ``<workspace>/api-keys.json`` (none: every route is open).
@@ -96,6 +104,10 @@ def create_app(settings: Settings, *, personal: str = "als", fallback: str = "po
         settle_heap()
         tasks = [asyncio.create_task(app.state.reloader.watch(reload_s)),
                  asyncio.create_task(impressions.run())]
+        if follower is not None:  # what other processes store is absorbed here, in bounded steps
+            tasks.append(asyncio.create_task(follower.run()))
+        if hasattr(store, "compact"):  # small segments merged before they pile up
+            tasks.append(asyncio.create_task(compact_loop(store, compact_s)))
         try:
             yield
         finally:
@@ -123,6 +135,20 @@ def create_app(settings: Settings, *, personal: str = "als", fallback: str = "po
 
 #: the environment variable a worker process reads its ``create_app`` options from (``serve --workers``)
 SERVE_OPTIONS = "TASTEMAKER_SERVE_OPTIONS"
+
+
+async def compact_loop(store: Any, every_s: float, small: int = COMPACT_AT) -> None:
+    """Every ``every_s`` seconds, merge the events' small segments once there are ``small`` of them
+    (each ingest request and impression flush adds one), in a worker thread; under ``--workers N``
+    the store's write lock makes the workers take turns."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            if store.small_segments("events") >= small:
+                done = await asyncio.to_thread(store.compact, "events")
+                log.info("compacted events: %d segments -> %d", done.before, done.after)
+        except Exception as exc:  # a failed compaction loses nothing (crash-safe): logged, tried again later
+            log.warning("compaction failed, retrying later: %s", exc)
 
 
 def from_environment() -> FastAPI:

@@ -265,3 +265,5 @@ class ReadyOut(BaseModel):
     models: dict[str, ModelStatus]
     process: str = Field(description="A random name of the server process that answered (one of several "
                          "under `serve --workers N`); not its pid")
+    behind: bool | None = Field(None, description="Whether the store holds writes of other processes this one "
+                                "has not absorbed yet (its background follower is at work); null: not followed")

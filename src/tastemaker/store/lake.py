@@ -7,8 +7,9 @@ Why this design (measurements in docs/store.md):
 - readers take no lock, so a training job can read while an import or the server appends;
 - writers serialise on an ``flock`` so de-duplication by ``row_id`` is exact across processes;
 - segments are plain Parquet, so DuckDB, Polars or Spark read the store without tastemaker;
-- forgetting a listener (:meth:`LakeStore.forget_user`) is the one operation that replaces
-  segments: it rewrites those holding the listener's rows under the same lock and commit point.
+- forgetting a listener (:meth:`LakeStore.forget_user`) and compaction (:meth:`LakeStore.compact`,
+  many small segments merged into a few) are the operations that replace segments, under the same
+  lock and commit point.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ from tastemaker.store.tables import TABLES, conform, spec
 MANIFEST = "manifest.json"
 #: one line per forgotten listener: the hash of their id and the store version that forgot them
 FORGOTTEN = "forgotten.jsonl"
+#: a segment with fewer rows than this is merged by :meth:`LakeStore.compact`
+SMALL_ROWS = 50_000
+#: most rows of a segment compaction writes
+TARGET_ROWS = 1_000_000
 #: the columns that name a listener, per table: what :meth:`LakeStore.forget_user` removes rows by
 USER_COLUMNS: dict[str, tuple[str, ...]] = {"events": ("user_id",), "users": ("user_id",),
                                             "edges": ("src", "dst")}
@@ -47,6 +52,16 @@ class AppendResult:
     accepted: int
     duplicates: int
     forgotten: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CompactResult:
+    """What :meth:`LakeStore.compact` did: the table's segments before and after, and the rows moved."""
+
+    table: str
+    before: int
+    after: int
+    rows_merged: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +234,58 @@ class LakeStore:
                 yield
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+    # ------------------------------------------------------------------ compaction
+    def compact(self, table: str = "events", small_rows: int = SMALL_ROWS,
+                target_rows: int = TARGET_ROWS) -> CompactResult:
+        """Merge ``table``'s segments of fewer than ``small_rows`` rows into segments of up to ``target_rows``.
+
+        Every ingest request and every impression flush adds a segment; without this, every scan (a
+        server's start, a forget, a training job) opens them all. The same rows, ``row_id`` and all,
+        move into fewer files, so de-duplication and followers (who skip rows they applied) see no
+        change. Crash-safe like an append: the merged segments are written and ``fsync``-ed, then the
+        manifest listing them instead of the small ones is swapped in (the commit point), then the
+        small ones are deleted. Killed before the swap, the merged files are orphans the next writer
+        deletes; after it, the small ones are. A log (``events``) merges its listening segments and
+        its impression-only segments apart (readers of listening skip the latter unread); an entity
+        table merges only neighbouring segments, so the latest value still wins.
+        """
+        if small_rows < 1 or target_rows < 1:
+            raise ValueError(f"small_rows and target_rows must be at least 1, got {small_rows}, {target_rows}")
+        log_table = spec(table).key is None
+        doomed: list[Path] = []
+        with self._write_lock():
+            manifest = self.manifest()
+            tables = dict(manifest["tables"])  # type: ignore[arg-type]
+            segments: list[dict[str, object]] = list(tables.get(table, []))
+            runs = _runs(segments, small_rows, target_rows, by_flag=log_table)
+            if not runs:
+                return CompactResult(table, len(segments), len(segments), 0)
+            names = self.root / "segments"
+            replaced: dict[int, dict[str, object]] = {}
+            dropped: set[int] = set()
+            merged_rows = 0
+            for run in runs:
+                files = [names / str(segments[i]["file"]) for i in run]
+                frame = pl.scan_parquet(files, missing_columns="insert", schema=spec(table).schema).collect()
+                replaced[run[0]] = self._write_segment(table, frame)
+                dropped.update(run[1:])
+                doomed.extend(files)
+                merged_rows += frame.height
+            kept = [replaced.get(i, seg) for i, seg in enumerate(segments) if i not in dropped]
+            tables[table] = kept
+            self._write_manifest({"version": int(manifest["version"]) + 1, "tables": tables})  # type: ignore[call-overload]
+            for path in doomed:
+                path.unlink(missing_ok=True)
+                self._ids.pop(path.name, None)
+            _fsync_dir(names)
+        return CompactResult(table, len(segments), len(kept), merged_rows)
+
+    def small_segments(self, table: str = "events", small_rows: int = SMALL_ROWS) -> int:
+        """How many of ``table``'s segments hold fewer than ``small_rows`` rows (from the manifest)."""
+        tables = self.manifest()["tables"]
+        assert isinstance(tables, dict)
+        return sum(1 for s in tables.get(table, []) if int(s["rows"]) < small_rows)
 
     # ------------------------------------------------------------------ forgetting
     def forget_user(self, user_id: str) -> ForgetResult:
@@ -401,6 +468,29 @@ class LakeStore:
     def table_names(self) -> list[str]:
         """Every table the store knows."""
         return list(TABLES)
+
+
+def _runs(segments: list[dict[str, object]], small_rows: int, target_rows: int,
+          by_flag: bool) -> list[list[int]]:
+    """Positions of the segments to merge, one list per merged segment (each of two or more): small
+    segments, up to ``target_rows`` rows each; ``by_flag``: any small ones with the same
+    ``impressions_only`` flag (a log), else only neighbours (an entity table)."""
+    runs: list[list[int]] = []
+    open_runs: dict[object, tuple[list[int], int]] = {}
+    for i, seg in enumerate(segments):
+        rows = int(seg["rows"])  # type: ignore[call-overload]
+        key = bool(seg.get("impressions_only")) if by_flag else None
+        if rows >= small_rows:
+            if not by_flag and key in open_runs:  # a big segment ends a run of neighbours
+                runs.append(open_runs.pop(key)[0])
+            continue
+        run, total = open_runs.get(key, ([], 0))
+        if run and total + rows > target_rows:
+            runs.append(run)
+            run, total = [], 0
+        open_runs[key] = ([*run, i], total + rows)
+    runs.extend(run for run, _ in open_runs.values())
+    return [r for r in runs if len(r) > 1]
 
 
 def forgotten_hashes(url: str) -> set[str]:

@@ -49,8 +49,8 @@ def _ingest(rt: Runtime, records: list[object], request_id: str) -> IngestResult
     """Store ``records``, then add what was stored to the in-memory listening (blocking)."""
     mark = rt.listening.mark()
     result = ingest_events(rt.store, records, request_id)
-    if rt.follower is not None:  # reads back what was stored, each row once (follow.py)
-        rt.follower.catch_up()
+    if rt.follower is not None:  # its own rows, each once (follow.py); others' writes: the background loop
+        rt.follower.apply_own(result.rows)
     elif result.duplicates:  # which rows the store already had is not known: read those listeners back
         rt.listening.reload(rt.store, result.rows["user_id"].unique().to_list())
     elif result.accepted:

@@ -41,8 +41,9 @@ def readyz(rt: Annotated[Runtime, Depends(runtime)]) -> ORJSONResponse:
     if snap.models.ranker is not None:
         models["ranker"] = snap.models.ranker.describe()
     # the store's kind, not its location: readiness is for load balancers, not a map of the disk
+    behind = rt.follower.behind if rt.follower is not None else None
     body = {"ready": ready, "store": rt.store.url.partition("://")[0] or "parquet", "store_version": version,
-            "models": models, "process": WORKER}
+            "models": models, "process": WORKER, "behind": behind}
     return ORJSONResponse(body, status_code=200 if ready else 503)
 
 
