@@ -129,7 +129,7 @@ def recommend(
     ws = workspace()
     try:
         trained = ws.model(model)
-        recs = lists.recommend(ws.store, trained, user, k)
+        recs = ws.recommend(user, k, model)  # knows when the model was trained: a forgotten listener is no one
     except ValueError as exc:
         raise fail(str(exc)) from None
     if as_json:

@@ -64,8 +64,13 @@ class Names:
         self._search: CatalogueSearch | None = None
 
     def __call__(self, query: str, kind: str) -> str:
-        """The id of the ``kind`` (``track`` or ``artist``) that ``query`` names."""
+        """The id of the ``kind`` (``track`` or ``artist``) that ``query`` names: an id of the catalogue, or
+        one the listening names that the catalogue has no row for, as it is; else a name."""
         if query in self.ids.get(kind, ()):
+            return query
+        column = "item_id" if kind == "track" else "artist_id"
+        if self.store.events().filter(pl.col(column) == query).select(pl.len()).collect().item():
+            self.ids.setdefault(kind, set()).add(query)  # an item events name, without a catalogue row
             return query
         if self._search is None:
             self._search = CatalogueSearch.from_store(self.store)

@@ -159,7 +159,8 @@ class RecommendationService:
                 elif rows.height:
                     return Served(served_items(rows), "model", personal.name, personal.version)
                 cause = "empty"
-        if self.precomputed is not None and surface in PRECOMPUTED_SURFACES:
+        # a batch list written before a forget is the forgotten listener's old listening: never theirs now
+        if self.precomputed is not None and surface in PRECOMPUTED_SURFACES and cause != "forgotten":
             rows = self.precomputed.for_user(user_id, listening.heard, n)
             if rows.height:
                 return Served(served_items(rows), "precomputed", PRECOMPUTED_MODEL, self.precomputed.version,
@@ -267,8 +268,11 @@ class RecommendationService:
 
     def _item(self, position: int, item_id: str, score: float, played: str | None, explored: bool,
               chance: float | None) -> dict[str, Any]:
-        """One served track of an array path, named from the catalog."""
+        """One served track of an array path, named from the catalog. A reason names only a catalogue music
+        track: a played item the catalogue has no row for (an id only) is named by no reason."""
         title, artist = self.catalog.titles.get(item_id, (item_id, None))
+        if played is not None and (played not in self.catalog.titles or played in self.catalog.not_music):
+            played = None
         why = (reason("exploration") if explored else
                reason("because", name=self.catalog.names.get(played, played)) if played else reason("discovery"))
         return {"position": position, "item_id": item_id, "kind": "track", "title": title, "subtitle": artist,
@@ -294,7 +298,8 @@ class RecommendationService:
         if space is None:
             raise Unservable("no_item_vectors")
         model = self.models.personal.model
-        candidates = model.recommend([listening.user_id], k=MIX_POOL, exclude=listening.heard)
+        # music of the catalogue only, as the batch mixes: a track without a row would be a mix's unnamed track
+        candidates = self.catalog.music(model.recommend([listening.user_id], k=MIX_POOL, exclude=listening.heard))
         mixes = DailyMixes(space, self.catalog.artists, self.catalog.artist_names,
                            MixParams(size=n, new=min(MixParams().new, n // 4)), names=self.catalog.names)
         return mixes.for_user(listening.user_id, _weights(listening, self.catalog).drop("user_id"), candidates)
