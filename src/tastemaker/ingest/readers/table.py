@@ -180,7 +180,7 @@ def coerce(frame: pl.DataFrame, table: str, options: ReadOptions) -> pl.DataFram
     if options.user is not None and "user_id" in schema and "user_id" not in frame.columns:
         typed = typed.with_columns(pl.lit(options.user).alias("user_id"))
     elif options.user_prefix and "user_id" in typed.columns:
-        typed = typed.with_columns(pl.lit(options.user_prefix) + pl.col("user_id"))
+        typed = typed.with_columns((pl.lit(options.user_prefix) + pl.col("user_id")).alias("user_id"))
     problems = [
         pl.when(frame[c].is_not_null() & typed[c].is_null()).then(pl.lit(f"column {c!r} is not a valid {schema[c]}"))
         for c in frame.columns
