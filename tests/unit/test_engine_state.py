@@ -98,3 +98,21 @@ def test_impressions_are_counted_as_shown_days_apart_from_listening() -> None:
     assert state.get("u1").shown.is_empty()
     state.add_shown(served)  # a list served just before the forget, flushed after it
     assert state.get("u1").shown.is_empty() and state.get("u3").shown.height == 1
+
+
+def test_consolidating_changes_nothing_a_reader_sees_and_keeps_who_changed() -> None:
+    state = ListeningState(_events(FIRST))
+    more = _events([("u1", "t9", "play", 4, 200_000), ("u3", "t1", "play", 5, 200_000),
+                    ("u3", "t2", "impression", 5, 0)])
+    state.add(more)
+    state.add_shown(more)
+    before = {u: state.get(u) for u in ("u1", "u2", "u3")}
+    assert state.pending() > 0 and state.consolidate() > 0 and state.pending() == 0
+    for user, held in before.items():
+        after = state.get(user)
+        assert after.heard.sort("item_id").equals(held.heard.sort("item_id"))
+        assert after.history.sort("item_id").equals(held.history.sort("item_id"))
+        assert after.shown.sort("item_id").equals(held.shown.sort("item_id"))
+    assert state.changed("u1") and state.changed("u3") and not state.changed("u2")  # fold-in still knows
+    state.forget("u3")
+    assert state.get("u3").heard.is_empty() and "u3" not in state.user_ids()

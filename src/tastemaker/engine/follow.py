@@ -24,6 +24,7 @@ import asyncio
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +39,12 @@ from tastemaker.store.tables import spec
 MERGE_AT = 262_144
 #: the background loop's look at the store, seconds
 FOLLOW_S = 0.1
-#: most rows one background step reads (a bigger import is absorbed in several steps)
-STEP_ROWS = 100_000
+#: most rows one background step reads (a bigger import is absorbed in several steps, a big segment in slices)
+STEP_ROWS = 5_000
 #: most rows a request applies itself before answering (more: the background loop does it)
 REQUEST_ROWS = 20_000
+#: listeners held apart from the state's base past which the loop folds them in (memory)
+CONSOLIDATE_AT = 2_000
 
 log = logging.getLogger("tastemaker.engine")
 
@@ -96,6 +99,7 @@ class StoreFollower:
         self._key = _stat(self._manifest)
         self._graves_key = _stat(self._graves)
         self._buried: set[tuple[str, int]] = set(store.tombstones())
+        self._offsets: dict[str, int] = {}  # segments read in part: the next row to read
         self._lock = threading.Lock()
 
     @classmethod
@@ -123,31 +127,52 @@ class StoreFollower:
     def catch_up(self, budget: int | None = None, whole: bool = False) -> int:
         """Apply what was stored since the last look; returns the listening rows added (0: nothing new).
 
-        ``budget``: read at most the segments holding this many rows in this call (at least one; the
-        rest at the next); ``whole``: with a budget, apply nothing unless everything new fits in it (a
-        request's call: a small write by another worker is seen at once, a big import is left to the
-        background loop, :meth:`run`). Without a budget everything new is applied.
+        ``budget``: read at most this many rows in this call (a big segment is read in slices; the rest
+        at the next call); ``whole``: a request's call, which applies nothing unless everything new fits
+        in the budget and nobody else is applying (a small write by another worker is seen at once; a big
+        import is left to the background loop, :meth:`run`, and the request never waits for it).
+        Without a budget everything new is applied.
         """
         if _stat(self._manifest) == self._key and _stat(self._graves) == self._graves_key:
             return 0
-        with self._lock:
+        if not self._lock.acquire(blocking=not whole):
+            return 0  # the background loop is applying: answer from what is held
+        try:
             key, graves = _stat(self._manifest), _stat(self._graves)
             added = 0
             if key != self._key:
-                unseen = [seg for seg in _event_segments(self.store) if str(seg["file"]) not in self._files]
-                rows = np.cumsum([int(seg.get("rows", 0)) for seg in unseen]) if unseen else np.zeros(0)
-                if budget is not None and len(unseen) and rows[-1] > budget:
-                    if whole:
-                        return 0
-                    unseen = unseen[:max(1, int(np.searchsorted(rows, budget, side="right")))]
-                    added = self._apply(unseen)  # more is left: the manifest key stays, the next call goes on
-                else:
-                    added = self._apply(unseen)
+                parts, done = self._parts(budget, whole)
+                added = self._apply(parts) if parts else 0
+                if done:
                     self._key = key
             if graves != self._graves_key:
                 self._bury()
                 self._graves_key = graves
             return added
+        finally:
+            self._lock.release()
+
+    def _parts(self, budget: int | None, whole: bool) -> tuple[list[tuple[dict[str, object], int, int]], bool]:
+        """The ``(segment, first row, rows)`` slices to read now within ``budget``, and whether they are all
+        that is new (``whole``: nothing unless they are)."""
+        unseen = [seg for seg in _event_segments(self.store) if str(seg["file"]) not in self._files]
+        left = [(seg, self._offsets.get(str(seg["file"]), 0)) for seg in unseen]
+        total = sum(int(seg.get("rows", 0)) - at for seg, at in left if not seg.get("impressions_only"))
+        if budget is None or total <= budget:
+            return [(seg, at, int(seg.get("rows", 0)) - at) for seg, at in left], True
+        if whole:
+            return [], False
+        parts, room = [], budget
+        for seg, at in left:
+            rows = int(seg.get("rows", 0)) - at
+            if seg.get("impressions_only"):  # nothing to read: only marked as seen
+                parts.append((seg, at, rows))
+                continue
+            if room <= 0:
+                break
+            parts.append((seg, at, min(rows, room)))
+            room -= rows
+        return parts, False
 
     @property
     def behind(self) -> bool:
@@ -168,15 +193,20 @@ class StoreFollower:
 
     async def run(self, interval_s: float = FOLLOW_S, budget: int = STEP_ROWS) -> None:
         """Follow the store in the background until cancelled: every ``interval_s`` seconds, apply what is
-        new in steps of at most ``budget`` rows, each in a worker thread, so requests keep being answered
-        while a big outside import is absorbed."""
+        new in steps of at most ``budget`` rows, each in a worker thread and each followed by a pause
+        twice as long as it took, so requests keep two thirds of the process while a big outside import is
+        absorbed; once caught up, fold what piled up into the state's base (:meth:`ListeningState.consolidate`)."""
         while True:
             await asyncio.sleep(interval_s)
             try:
                 while self.behind:
-                    if not await asyncio.to_thread(self.catch_up, budget) and self.behind_segments() == 0:
+                    started = time.perf_counter()
+                    added = await asyncio.to_thread(self.catch_up, budget)
+                    if not added and self.behind_segments() == 0:
                         break
-                    await asyncio.sleep(0)  # let requests in between two steps
+                    await asyncio.sleep(2 * (time.perf_counter() - started))  # two thirds of the time for requests
+                if self.state.pending() >= CONSOLIDATE_AT:
+                    await asyncio.to_thread(self.state.consolidate)
             except Exception as exc:  # a bad segment must not end following: logged, retried next time
                 log.warning("following the store failed, retrying: %s", exc)
 
@@ -184,19 +214,28 @@ class StoreFollower:
         """How many event segments are listed and not applied yet."""
         return sum(1 for seg in _event_segments(self.store) if str(seg["file"]) not in self._files)
 
-    def _apply(self, unseen: list[dict[str, object]]) -> int:
-        self._files.update(str(seg["file"]) for seg in unseen if seg.get("impressions_only"))
-        new = [str(seg["file"]) for seg in unseen if not seg.get("impressions_only")]  # served lists: no listening
-        if not new:
+    def _apply(self, parts: list[tuple[dict[str, object], int, int]]) -> int:
+        """Read the segment slices ``parts`` and add the rows not applied yet; a segment read to its end is
+        done (its file is not read again)."""
+        frames = []
+        for seg, start, rows in parts:
+            file = str(seg["file"])
+            if not seg.get("impressions_only"):  # served lists: no listening
+                scan = pl.scan_parquet(self.store.root / "segments" / file, missing_columns="insert",
+                                       schema=spec("events").schema)
+                frames.append(scan.slice(start, rows).select("row_id", *COLUMNS))
+            if start + rows >= int(seg.get("rows", 0)):
+                self._files.add(file)
+                self._offsets.pop(file, None)
+            else:
+                self._offsets[file] = start + rows
+        if not frames:
             return 0
-        frame = pl.scan_parquet([self.store.root / "segments" / f for f in new], missing_columns="insert",
-                                schema=spec("events").schema)
-        rows = frame.select("row_id", *COLUMNS).collect()
-        fresh = rows.filter(pl.Series(self._applied.missing(rows["row_id"].to_numpy())))
+        rows_read = pl.concat(pl.collect_all(frames))
+        fresh = rows_read.filter(pl.Series(self._applied.missing(rows_read["row_id"].to_numpy())))
         self._applied.add(fresh["row_id"].to_numpy())
         listening = fresh.filter(pl.col("type") != "impression").drop("row_id")
         self.state.add(listening)
-        self._files.update(new)
         return listening.height
 
     def _bury(self) -> None:

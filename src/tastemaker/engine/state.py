@@ -82,9 +82,12 @@ class ListeningState:
         days = shown_days(events) if shown is None else pl.concat([shown_days(events), shown.select(*SHOWN_SCHEMA)],
                                                                  how="vertical_relaxed").unique(maintain_order=True)
         days = days.sort("user_id", maintain_order=True)
-        self._shown, self._shown_at = days, _index(days)
+        self._shown_base = (days, _index(days))  # one attribute: a reader never pairs a frame with another's index
         self._shown_changed: dict[str, pl.DataFrame] = {}
         self._changed: dict[str, Held] = {}
+        #: every listener whose listening changed since it was loaded (kept when :meth:`consolidate` folds
+        #: their rows into the base)
+        self._touched: set[str] = set()
         #: serialises writers; readers never take it
         self._lock = threading.Lock()
         #: counts forgets; a write that started before a listener's forget leaves them out
@@ -101,7 +104,7 @@ class ListeningState:
         """``user_id``'s listening now (empty frames for a listener with none)."""
         shown = self._shown_changed.get(user_id)
         if shown is None:
-            shown = _slice(self._shown, self._shown_at, user_id)
+            shown = _slice(*self._shown_base, user_id)
         held = self._changed.get(user_id)
         if held is not None:
             return Held(held.heard, held.history, shown)
@@ -159,6 +162,7 @@ class ListeningState:
             merged_heard = merged_heard.sort("user_id", maintain_order=True)
             merged_history = merged_history.sort("user_id", maintain_order=True)
             heard_at, history_at = _index(merged_heard), _index(merged_history)
+            self._touched.update(users)
             for user_id, old in zip(users, olds, strict=True):
                 self._changed[user_id] = Held(
                     _slice(merged_heard, heard_at, user_id) if user_id in heard_at else old.heard.clear(),
@@ -173,7 +177,8 @@ class ListeningState:
         with self._lock:
             events = collect(lambda: _listening_events(store.events().filter(pl.col("user_id").is_in(users))))
             heard, history = _listening(events, self.half_life_days)
-            empty = self._base.heard.clear(), self._base.history.clear(), self._shown.clear()
+            empty = self._base.heard.clear(), self._base.history.clear(), self._shown_base[0].clear()
+            self._touched.update(users)
             for user_id in users:
                 self._changed[user_id] = Held(heard.filter(pl.col("user_id") == user_id) if heard.height
                                               else empty[0],
@@ -186,10 +191,11 @@ class ListeningState:
             self._forgets += 1
             self._forgotten[user_id] = self._forgets
             self._changed.pop(user_id, None)
+            self._touched.discard(user_id)
             self._shown_changed.pop(user_id, None)
-            if user_id in self._shown_at:
-                self._shown = self._shown.filter(pl.col("user_id") != user_id)
-                self._shown_at = _index(self._shown)
+            if user_id in self._shown_base[1]:
+                days = self._shown_base[0].filter(pl.col("user_id") != user_id)
+                self._shown_base = (days, _index(days))
             base = self._base
             if user_id in base.heard_at or user_id in base.history_at:
                 keep = pl.col("user_id") != user_id
@@ -206,7 +212,46 @@ class ListeningState:
 
     def changed(self, user_id: str) -> bool:
         """Whether ``user_id``'s listening changed since it was loaded (an ingest, a follow, a reload)."""
-        return user_id in self._changed
+        return user_id in self._touched
+
+    def pending(self) -> int:
+        """How many listeners' listening is held apart from the base (see :meth:`consolidate`)."""
+        return len(self._changed) + len(self._shown_changed)
+
+    def consolidate(self) -> int:
+        """Fold every listener changed since the load into the base frames; returns how many.
+
+        A changed listener is held as slices of the frames of the batch that changed them: cheap to
+        publish, but tens of thousands of them (a big import absorbed) cost far more memory than the
+        same rows in two frames. Run in the background (the follower's loop) when many are pending;
+        readers see each listener's rows before or after, never a mix, and nothing else changes.
+        """
+        with self._lock:
+            changed, shown = dict(self._changed), dict(self._shown_changed)
+            if not changed and not shown:
+                return 0
+            base = self._base
+            if changed:
+                users = list(changed)
+                keep = ~pl.col("user_id").is_in(users)
+                heard = pl.concat([base.heard.filter(keep), *(h.heard for h in changed.values() if h.heard.height)],
+                                  how="vertical_relaxed").sort("user_id", maintain_order=True)
+                history = pl.concat([base.history.filter(keep),
+                                     *(h.history for h in changed.values() if h.history.height)],
+                                    how="vertical_relaxed").sort("user_id", maintain_order=True)
+                self._base = _indexed(heard.rechunk(), history.rechunk())
+            if shown:
+                keep = ~pl.col("user_id").is_in(list(shown))
+                days = pl.concat([self._shown_base[0].filter(keep), *(d for d in shown.values() if d.height)],
+                                 how="vertical_relaxed").sort("user_id", maintain_order=True).rechunk()
+                self._shown_base = (days, _index(days))
+            for user_id, held in changed.items():  # published: the base holds them now
+                if self._changed.get(user_id) is held:
+                    del self._changed[user_id]
+            for user_id, days in shown.items():
+                if self._shown_changed.get(user_id) is days:
+                    del self._shown_changed[user_id]
+            return len(changed) + len(shown)
 
     def user_ids(self) -> list[str]:
         """Every listener with listening held."""
