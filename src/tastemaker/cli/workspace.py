@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import orjson
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -56,7 +57,9 @@ def import_(
 ) -> None:
     """Import a file or folder of FORMAT into the workspace store.
 
-    Counts reported in progress lines are committed: they survive a crash of this process.
+    Counts reported in progress lines are committed: they survive a crash of this process. Files of a
+    folder that were not read, and files with a problem (a format mismatch, a truncated gzip, text that is
+    not UTF-8), are listed; the exit code is 1 when nothing was imported and a file had a problem.
     """
     try:
         pairs = dict(_split_mapping(m) for m in mapping or [])
@@ -89,6 +92,8 @@ def import_(
         raise fail(str(exc)) from None
     if as_json:
         print_json(summary.as_dict())
+        if summary.failed:
+            raise typer.Exit(1)
         return
     grid = Table(title=f"import {fmt} {path}", show_header=True)
     for col in ("read", "accepted", "duplicates", "quarantined", "seconds"):
@@ -101,6 +106,25 @@ def import_(
         out.print(f"content kinds: {kinds} (music lists use music only; `tastemaker catalogue kinds` re-decides)")
     if summary.quarantine_file:
         out.print(f"rejected records and their reasons: {summary.quarantine_file}")
+    _print_files("skipped", [(s["file"], s["reason"]) for s in summary.skipped])
+    _print_files("problems", [(p["file"], p["problem"]) for p in summary.problems])
+    if summary.failed:
+        raise fail(f"nothing was imported from {escape(str(path))}: see the problems above "
+                   "(docs/ingest.md, 'When an import goes wrong')", code=1)
+
+
+#: lines of skipped files or problems printed before "... and N more" (``--json`` has them all)
+SHOWN_FILES = 20
+
+
+def _print_files(title: str, rows: list[tuple[str, str]]) -> None:
+    if not rows:
+        return
+    out.print(f"[bold]{title}[/] ({len(rows):,} file{'s' if len(rows) != 1 else ''}):")
+    for file, why in rows[:SHOWN_FILES]:
+        out.print(f"  {escape(file)}: {escape(why)}", soft_wrap=True)
+    if len(rows) > SHOWN_FILES:
+        out.print(f"  ... and {len(rows) - SHOWN_FILES:,} more (`--json` lists them all)")
 
 
 def _split_mapping(text: str) -> tuple[str, str]:

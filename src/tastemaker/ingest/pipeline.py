@@ -8,15 +8,13 @@ ids and are appended in atomic commits, so ``read = accepted + duplicates + quar
 
 from __future__ import annotations
 
-import gzip
-import io
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -25,12 +23,17 @@ from tastemaker.domain import EVENT_TYPES, ITEM_KINDS, MAX_USER_ID, USER_ID_PATT
 from tastemaker.errors import ImportFormatError
 from tastemaker.ingest.identity import EVENT_IDENTITY, row_ids
 from tastemaker.ingest.kinds import refresh_kinds
+from tastemaker.ingest.readers.raw import NOT_UTF8, SOME_NOT_UTF8
 from tastemaker.store import Store, conform, spec
 
 #: Events before this instant are rejected as clock garbage (epoch zero, 1900 defaults).
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 MAX_MS_PLAYED = 24 * 3600 * 1000
-META = ("_file", "_line", "_reject")
+#: Float values at or beyond this are refused: a row's id hashes a float as an integer of millionths.
+MAX_FLOAT = 9e12
+#: reader columns that are not data: ``_line`` (record number), ``_reject`` (reason), ``_record``
+#: (the raw record for the quarantine file, when the row's columns cannot show it)
+META = ("_file", "_line", "_reject", "_record")
 
 
 @dataclass(slots=True)
@@ -50,12 +53,15 @@ class ReadBatch:
     ``primary`` rows are the records read — each is counted, and is accepted, a duplicate or
     quarantined. They may carry ``_line`` (1-based record number) and ``_reject`` (a reason,
     set by the reader when a field did not parse). ``derived`` rows (e.g. the tracks named by
-    play events) are stored too but not counted.
+    play events) are stored too but not counted. ``problems``: what went wrong with the file as a
+    whole (a format mismatch, a truncated gzip, text that is not UTF-8), for the summary; a reject
+    with no line is such a problem too.
     """
 
     primary: dict[str, pl.DataFrame] = field(default_factory=dict)
     derived: dict[str, pl.DataFrame] = field(default_factory=dict)
     rejects: list[Reject] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +93,13 @@ class Format:
 @dataclass(slots=True)
 class ImportSummary:
     """The account of one import; ``read == accepted + duplicates + quarantined + forgotten`` always
-    (``forgotten``: records of listeners who were forgotten, refused and not kept anywhere)."""
+    (``forgotten``: records of listeners who were forgotten, refused and not kept anywhere).
+
+    ``skipped``: the files of a folder that were not read, ``{"file", "reason"}`` each; ``problems``:
+    what went wrong with a file as a whole, ``{"file", "problem"}`` each (``docs/ingest.md``, *When an
+    import goes wrong*, lists them with what to do). :attr:`failed`: nothing was imported, and why is
+    in ``problems``.
+    """
 
     format: str
     path: str
@@ -103,23 +115,18 @@ class ImportSummary:
     tables: dict[str, dict[str, int]] = field(default_factory=dict)
     #: items per content kind after the import re-decided them (:mod:`tastemaker.ingest.kinds`)
     kinds: dict[str, int] = field(default_factory=dict)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    problems: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        """Nothing was taken in (accepted, already stored or refused as forgotten) and a file had a problem."""
+        return bool(self.problems) and not (self.accepted or self.duplicates or self.forgotten)
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain JSON-able form."""
-        return {k: getattr(self, k) for k in self.__slots__}  # type: ignore[attr-defined]
-
-
-def open_text(path: Path) -> IO[str]:
-    """Open a text file, gunzipping when its name ends in ``.gz``."""
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="replace", newline="")
-    return open(path, encoding="utf-8", errors="replace", newline="")
-
-
-def read_bytes(path: Path) -> bytes:
-    """A file's bytes, gunzipped when its name ends in ``.gz``."""
-    data = path.read_bytes()
-    return gzip.decompress(data) if path.suffix == ".gz" else data
+        """Plain JSON-able form (with ``failed``)."""
+        fields = {k: getattr(self, k) for k in self.__slots__}  # type: ignore[attr-defined]
+        return {**fields, "failed": self.failed}
 
 
 def _matches(path: Path, patterns: tuple[str, ...]) -> bool:
@@ -127,8 +134,10 @@ def _matches(path: Path, patterns: tuple[str, ...]) -> bool:
     return any(name.match(p) for p in patterns)
 
 
-def discover(path: Path, fmt: Format, user: str | None) -> list[tuple[Path, str | None]]:
-    """The files to read under ``path`` and the user each belongs to.
+def discover(
+    path: Path, fmt: Format, user: str | None
+) -> tuple[list[tuple[Path, str | None]], list[dict[str, str]]]:
+    """The files to read under ``path`` with the user each belongs to, and the files skipped with why.
 
     For formats with ``user_folders``, a folder of per-listener subfolders gives each file its
     subfolder's name as the user; every other file belongs to ``user``. A ``user`` given owns every
@@ -136,13 +145,20 @@ def discover(path: Path, fmt: Format, user: str | None) -> list[tuple[Path, str 
     """
     if not path.exists():
         raise ImportFormatError(f"{path} does not exist")
+    skipped: list[dict[str, str]] = []
     if path.is_file():
         files = [(path, user)]
     else:
-        found = sorted(p for p in path.rglob("*") if p.is_file() and _matches(p, fmt.patterns))
+        everything = sorted(p for p in path.rglob("*") if p.is_file())
+        found = [p for p in everything if _matches(p, fmt.patterns)]
+        looked_for = f"{', '.join(fmt.patterns)}, optionally .gz"
+        skipped = [{"file": str(p), "reason": f"not a {fmt.name} file name (looked for {looked_for})"}
+                   for p in everything if not _matches(p, fmt.patterns)]
         if not found:
+            others = ", ".join(p.name for p in everything[:10]) + (" ..." if len(everything) > 10 else "")
             raise ImportFormatError(
-                f"no {fmt.name} files under {path} (looked for {', '.join(fmt.patterns)}, optionally .gz)"
+                f"no {fmt.name} files under {path} (looked for {looked_for}); "
+                + (f"it holds {len(everything)} other files: {others}" if everything else "it holds no files")
             )
         by_folder = fmt.user_folders and user is None
         files = [(p, _folder_user(p.relative_to(path), user) if by_folder else user) for p in found]
@@ -150,7 +166,7 @@ def discover(path: Path, fmt: Format, user: str | None) -> list[tuple[Path, str 
         raise ImportFormatError(
             f"{fmt.name} exports carry no user id: pass --user ID, or import a folder of per-listener subfolders"
         )
-    return files
+    return files, skipped
 
 
 def _folder_user(relative: Path, user: str | None) -> str | None:
@@ -184,6 +200,13 @@ def _validate_entities(key: str) -> pl.Expr:
     return _first_reason([(cond.fill_null(False), f"missing {key}")])
 
 
+def _floats_in_range(table: str) -> pl.Expr:
+    floats = [c for c, t in spec(table).schema.items() if t.is_float()]
+    checks = [((~pl.col(c).is_finite() | (pl.col(c).abs() >= MAX_FLOAT)).fill_null(False),
+               f"column {c!r} is out of range (a finite number under {MAX_FLOAT:,.0f} is needed)") for c in floats]
+    return _first_reason(checks)
+
+
 def _first_reason(checks: list[tuple[pl.Expr, str]]) -> pl.Expr:
     expr: pl.Expr = pl.lit(None, dtype=pl.String)
     for cond, reason in reversed(checks):
@@ -200,6 +223,8 @@ def prepare(
     if "_line" not in frame.columns:
         frame = frame.with_row_index("_line", offset=1)
     data = conform(table, frame.drop([c for c in META if c in frame.columns] + (["row_id"] if "row_id" in frame.columns else [])))
+    if data.height != frame.height:  # no column of the table at all: rows of nulls, rejected by the reader
+        data = data.clear(frame.height)
     key = spec(table).key
     if table == "events":
         data = data.with_columns(
@@ -214,6 +239,7 @@ def prepare(
         reason = _validate_entities(key)
     else:
         reason = pl.lit(None, dtype=pl.String)
+    reason = pl.coalesce(reason, _floats_in_range(table))
     reasons = data.select(pl.coalesce(frame["_reject"], reason).alias("reason"))["reason"]
     bad = reasons.is_not_null()
     quarantined = pl.DataFrame(
@@ -221,9 +247,7 @@ def prepare(
             "file": pl.Series([file] * int(bad.sum()), dtype=pl.String),
             "line": frame["_line"].filter(bad).cast(pl.Int64),
             "reason": reasons.filter(bad),
-            "record": frame.drop([c for c in META if c in frame.columns]).filter(bad).select(
-                pl.struct(pl.all()).struct.json_encode().alias("record")
-            )["record"] if bad.any() else pl.Series([], dtype=pl.String),
+            "record": _records(frame, bad),
         }
     )
     good = _with_ids(table, data.filter(~bad))
@@ -231,6 +255,18 @@ def prepare(
         # Inferred rows live in their own id space, so a file's own identical row still counts as new.
         good = good.with_columns(row_ids(good.select("row_id", pl.lit(1).alias("derived")), ["row_id", "derived"]))
     return good, quarantined
+
+
+def _records(frame: pl.DataFrame, bad: pl.Series) -> pl.Series:
+    """The quarantined rows as JSON text: the reader's ``_record`` where it gave one, else the columns."""
+    if not bad.any():
+        return pl.Series([], dtype=pl.String)
+    columns = frame.drop([c for c in META if c in frame.columns]).filter(bad)
+    encoded = columns.select(pl.struct(pl.all()).struct.json_encode())[:, 0] if columns.width else None
+    if "_record" not in frame.columns:
+        return encoded if encoded is not None else pl.Series([""] * int(bad.sum()), dtype=pl.String)
+    raw = frame["_record"].filter(bad).cast(pl.String)
+    return raw if encoded is None else pl.select(pl.coalesce(raw, encoded)).to_series()
 
 
 def _with_ids(table: str, frame: pl.DataFrame) -> pl.DataFrame:
@@ -280,8 +316,8 @@ def run_import(
     started = time.perf_counter()
     now = datetime.now(UTC)
     import_id = f"{now:%Y%m%dT%H%M%S}-{fmt.name}-{uuid.uuid4().hex[:6]}"
-    files = discover(path, fmt, options.user)
-    summary = ImportSummary(format=fmt.name, path=str(path), import_id=import_id)
+    files, skipped = discover(path, fmt, options.user)
+    summary = ImportSummary(format=fmt.name, path=str(path), import_id=import_id, skipped=skipped)
     pending = _Pending()
 
     def commit() -> None:
@@ -348,6 +384,10 @@ def _take(
         )
     ]
     summary.read += len(batch.rejects)
+    for problem in [*batch.problems, *(r.reason for r in batch.rejects if r.line is None)]:
+        entry = {"file": file, "problem": problem}
+        if entry not in summary.problems:
+            summary.problems.append(entry)
     for table, frame in batch.primary.items():
         summary.read += frame.height
         good, bad = prepare(table, frame, fmt.name, file, now)
@@ -358,6 +398,12 @@ def _take(
         good, _ = prepare(table, frame, fmt.name, file, now, derived=True)
         pending.derived.setdefault(table, []).append(good)
     rejected = pl.concat(quarantine)
+    not_utf8 = rejected.filter(pl.col("reason").str.ends_with(NOT_UTF8))["line"]
+    said = any(p["file"] == file and p["problem"].startswith(SOME_NOT_UTF8) for p in summary.problems)
+    if not_utf8.len() and not said:
+        first = "" if not_utf8.min() is None else f", the first at line {not_utf8.min()}"
+        fix = "re-save the file as UTF-8 and import it again (what was imported counts as duplicates)"
+        summary.problems.append({"file": file, "problem": f"{SOME_NOT_UTF8}{first}: {fix}"})
     if rejected.height:
         summary.quarantined += rejected.height
         summary.quarantine_file = str(store.write_quarantine(import_id, rejected.with_columns(pl.lit(fmt.name).alias("source"))))

@@ -25,8 +25,10 @@ from pathlib import Path
 
 import polars as pl
 
+from tastemaker.ingest.delimited import read_whole_csv
 from tastemaker.ingest.identity import artist_ids, track_ids
-from tastemaker.ingest.pipeline import ReadBatch, ReadOptions, Reject, read_bytes
+from tastemaker.ingest.pipeline import ReadBatch, ReadOptions, Reject
+from tastemaker.ingest.readers.sniff import hint
 from tastemaker.ingest.readers.spotify import _hex_ids
 from tastemaker.ingest.records import add_reason
 
@@ -62,38 +64,42 @@ FEATURES: dict[str, pl.DataType] = {
 STORED = [c for c in FEATURES if c not in ("duration_ms", "chorus_hit", "sections", "target")]
 
 
-def _read_csv(path: Path) -> tuple[pl.DataFrame | None, Reject | None]:
-    """All columns as trimmed strings (empty -> null), or one reject for an unreadable file."""
-    try:
-        raw = pl.read_csv(read_bytes(path), infer_schema=False)
-    except (pl.exceptions.PolarsError, OSError, EOFError) as exc:
-        return None, Reject(str(path), None, f"file is not valid CSV: {exc}", "")
-    if "uri" not in raw.columns and not {"track", "artist"} <= set(raw.columns):
-        expected = ", ".join((*NAMES, *FEATURES))
-        reason = f"no 'uri' or 'track'+'artist' columns; expected: {expected}"
-        return None, Reject(str(path), None, reason, ",".join(raw.columns)[:2000])
-    raw = raw.with_columns(pl.col(c).str.strip_chars().replace("", None) for c in raw.columns)
+def _read_csv(path: Path) -> tuple[pl.DataFrame | None, ReadBatch]:
+    """All columns as trimmed strings (empty -> null) with ``_line`` and ``_reject``, and what could
+    not be read (the whole file, when it has no columns to key its rows by)."""
+    raw, batch = read_whole_csv(path)
+    if raw is None:
+        return None, batch
+    data = [c for c in raw.columns if c not in ("_line", "_reject")]
+    if "uri" not in data and not {"track", "artist"} <= set(data):
+        reason = f"no 'uri' or 'track'+'artist' columns; expected: {', '.join((*NAMES, *FEATURES))}"
+        reason += hint("audio-features", data)
+        batch.rejects.append(Reject(str(path), None, reason, ",".join(data)[:2000]))
+        return None, batch
+    raw = raw.with_columns(pl.col(c).str.strip_chars().replace("", None) for c in data)
     missing = [pl.lit(None, dtype=pl.String).alias(c) for c in (*NAMES, *FEATURES) if c not in raw.columns]
-    return raw.with_columns(missing).with_row_index("_line", offset=1).cast({"_line": pl.Int64}), None
+    return raw.with_columns(missing), batch
 
 
 def _typed(raw: pl.DataFrame) -> pl.DataFrame:
     """Features cast to their types; ``_reject`` names the first column that did not parse."""
     number = {c: pl.col(c).cast(pl.Float64, strict=False) for c in FEATURES}
-    frame = raw.with_columns(pl.lit(None, dtype=pl.String).alias("_reject"))
+    frame = raw
     for col, dtype in FEATURES.items():
         bad = pl.col(col).is_not_null() & (number[col].is_null() | ~number[col].is_finite())
         frame = frame.with_columns(add_reason(bad, f"column {col!r} is not a number"))
         if dtype.is_integer():
             frac = number[col].is_not_null() & (number[col] != number[col].round())
             frame = frame.with_columns(add_reason(frac, f"column {col!r} is not a whole number"))
+            too_big = number[col].is_finite() & number[col].cast(dtype, strict=False).is_null()
+            frame = frame.with_columns(add_reason(too_big.fill_null(False), f"column {col!r} is out of range"))
     no_key = pl.col("uri").is_null() & (pl.col("artist").is_null() | pl.col("track").is_null())
     label = ~number["target"].is_in([0.0, 1.0])
     frame = frame.with_columns(add_reason(label, "column 'target' is not 0 or 1"))
     frame = frame.with_columns(
         add_reason(no_key & pl.col("artist").is_null(), "missing 'artist' (and no 'uri' to key by)")
     ).with_columns(add_reason(no_key, "missing 'track' (and no 'uri' to key by)"))
-    return frame.with_columns(number[c].cast(t) for c, t in FEATURES.items())
+    return frame.with_columns(number[c].cast(t, strict=False) for c, t in FEATURES.items())
 
 
 def _keyed(frame: pl.DataFrame) -> pl.DataFrame:
@@ -122,9 +128,9 @@ def _catalog(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
 
 def read_features(path: Path, options: ReadOptions) -> Iterator[ReadBatch]:
     """Read one audio-feature CSV into ``audio_features`` rows keyed by canonical track id."""
-    raw, bad = _read_csv(path)
+    raw, read = _read_csv(path)
     if raw is None:
-        yield ReadBatch(rejects=[bad] if bad else [])
+        yield read
         return
     frame = _keyed(_typed(raw))
     rows = frame.select(
@@ -135,4 +141,5 @@ def read_features(path: Path, options: ReadOptions) -> Iterator[ReadBatch]:
         "_line",
         "_reject",
     )
-    yield ReadBatch(primary={"audio_features": rows}, derived=_catalog(frame))
+    yield ReadBatch(primary={"audio_features": rows}, derived=_catalog(frame), rejects=read.rejects,
+                    problems=read.problems)

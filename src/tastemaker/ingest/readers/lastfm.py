@@ -37,6 +37,7 @@ from tastemaker.ingest.delimited import (
     blank_to_null,
     cannot_read,
     first_line,
+    header_names,
     read_guarded,
     reasons,
     split_lines,
@@ -44,6 +45,7 @@ from tastemaker.ingest.delimited import (
 )
 from tastemaker.ingest.identity import artist_ids, track_ids
 from tastemaker.ingest.pipeline import ReadBatch, ReadOptions, Reject
+from tastemaker.ingest.readers.sniff import hint
 from tastemaker.ingest.records import parse_ts
 
 HETREC_PATTERNS: tuple[str, ...] = (
@@ -74,10 +76,12 @@ def _load(path: Path, name: str, names: Sequence[str]) -> pl.DataFrame:
     empty = pl.DataFrame(schema={n: pl.String for n in names})
     for source in (path.parent / name, path.parent / f"{name}.gz"):
         if source.is_file():
-            try:
-                frames = [frame.select(names) for frame, _ in split_lines(source, names, header=True)]
+            frames = []
+            try:  # a file cut short: the lines before the cut
+                for frame, _ in split_lines(source, names, header=True):
+                    frames.append(frame.select(names))
             except READ_ERRORS:
-                return empty
+                pass
             return pl.concat([empty, *frames]).with_columns(blank_to_null(*names))
     return empty
 
@@ -194,6 +198,7 @@ def read_hetrec(path: Path, options: ReadOptions) -> Iterator[ReadBatch]:
     if key not in _HETREC:
         known = ", ".join("/".join(names) for names, _ in _HETREC.values())
         reason = f"not a HetRec Last.fm-2k file: unknown header (expected one of: {known})"
+        reason += hint("lastfm-hetrec", header_names(header))
         yield ReadBatch(rejects=[Reject(str(path), None, reason, header[:2000])])
         return
     names, handler = _HETREC[key]

@@ -28,10 +28,12 @@ from typing import Any
 import orjson
 import polars as pl
 
+from tastemaker.ingest.delimited import reasons
 from tastemaker.ingest.identity import artist_ids, track_ids
-from tastemaker.ingest.pipeline import ReadBatch, ReadOptions, Reject, read_bytes
-from tastemaker.ingest.delimited import READ_ERRORS, reasons
-from tastemaker.ingest.records import split_objects, typed_frame
+from tastemaker.ingest.pipeline import ReadBatch, ReadOptions, Reject
+from tastemaker.ingest.readers.raw import NOT_UTF8, CutShort, is_utf8, read_all
+from tastemaker.ingest.readers.sniff import fits, mismatch
+from tastemaker.ingest.records import parse_json, raw_records, split_objects, typed_frame
 
 #: Listen files only: the export zip's month files (``listens/2024/1.jsonl``), ``listens*``
 #: files and the old web export ``<user>_lb-<date>.json`` (not feedback or pinned recordings).
@@ -54,25 +56,34 @@ SPOTIFY_TRACK = r"(?:open\.spotify\.com/(?:intl-[a-z]+/)?track/|spotify:track:)(
 
 
 # ---------------------------------------------------------------------- parsing
-def _json_lines(data: bytes, file: str) -> tuple[list[Any], list[int], list[Reject]]:
-    """Records of a JSON-lines file with their line numbers; bad lines become rejects."""
+def _json_lines(data: bytes, file: str, cut: CutShort | None) -> tuple[list[Any], list[int], ReadBatch]:
+    """Records of a JSON-lines file with their line numbers; bad lines become rejects, and so does
+    the incomplete last line of a file cut short."""
     records: list[Any] = []
     lines: list[int] = []
-    rejects: list[Reject] = []
-    for number, line in enumerate(data.split(b"\n"), start=1):
+    batch = ReadBatch()
+    rejects = batch.rejects
+    split = data.split(b"\n")
+    if cut is not None:
+        last = len(split)
+        reason = cut.after(f"line {last - 1}") if last > 1 else f"cannot read file: {cut}"
+        rejects.append(Reject(file, last if last > 1 else None, reason, _raw(split.pop())))
+        batch.problems.append(reason)
+    for number, line in enumerate(split, start=1):
         if not line.strip():
             continue
         try:
             record = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
-            rejects.append(Reject(file, number, f"line is not valid JSON: {exc}", _raw(line)))
+            reason = f"line is {NOT_UTF8}" if not is_utf8(line) else f"line is not valid JSON: {exc}"
+            rejects.append(Reject(file, number, reason, _raw(line)))
             continue
         if isinstance(record, dict):
             records.append(record)
             lines.append(number)
         else:
             rejects.append(Reject(file, number, "record is not a JSON object", _raw(line)))
-    return records, lines, rejects
+    return records, lines, batch
 
 
 def _listens_of(document: Any) -> list[Any]:
@@ -87,21 +98,41 @@ def _listens_of(document: Any) -> list[Any]:
     return [document]
 
 
-def load_listens(path: Path) -> tuple[list[dict[str, Any]], list[int], list[Reject]]:
-    """The listen objects of a file, their record/line numbers, and the records that are not listens."""
+def load_listens(path: Path) -> tuple[list[dict[str, Any]], list[int], ReadBatch]:
+    """The listen objects of a file, their record/line numbers, and a batch of the records that are
+    not listens and of what could not be read (a file cut short keeps the listens before the cut)."""
     file = str(path)
     try:
-        data = read_bytes(path)
-    except READ_ERRORS as exc:
-        return [], [], [Reject(file, None, f"cannot read file: {exc}", "")]
+        data, cut = read_all(path)
+    except OSError as exc:
+        return [], [], ReadBatch(rejects=[Reject(file, None, f"cannot read file: {exc}", "")])
+    if _one_document(data):
+        loaded = parse_json(data, cut, file, "a valid JSON array" if data.lstrip()[:1] == b"[" else "valid JSON")
+        objects, lines, rejects = split_objects(_listens_of(loaded.document), file, loaded.lossy)
+        return objects, lines, ReadBatch(rejects=rejects + loaded.rejects, problems=loaded.problems)
+    return _json_lines(data, file, cut)
+
+
+def _one_document(data: bytes) -> bool:
+    """Whether ``data`` is one JSON document, whole or cut short; else it is JSON lines (one of its
+    first lines is an object on its own)."""
     head = data.lstrip()[:1]
-    if head in (b"[", b"{"):
-        try:
-            return split_objects(_listens_of(orjson.loads(data)), file)
-        except orjson.JSONDecodeError as exc:
-            if head == b"[":
-                return [], [], [Reject(file, None, f"file is not a valid JSON array: {exc}", _raw(data))]
-    return _json_lines(data, file)
+    if head != b"{":
+        return head == b"["
+    try:
+        orjson.loads(data)
+        return True
+    except orjson.JSONDecodeError:
+        pass
+    first = [line for line in data.split(b"\n", 20)[:20] if line.strip()][:5]
+    return not any(isinstance(_parsed(line), dict) for line in first)
+
+
+def _parsed(line: bytes) -> Any:
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
 
 
 def _raw(data: bytes) -> str:
@@ -210,6 +241,7 @@ def _batch(frame: pl.DataFrame) -> ReadBatch:
         pl.col("client").alias("platform"),
         "_line",
         "_reject",
+        *(["_record"] if "_record" in frame.columns else []),
     )
     ok = frame.filter(pl.col("_reject").is_null())
     tracks = ok.select(
@@ -230,12 +262,18 @@ def _batch(frame: pl.DataFrame) -> ReadBatch:
 
 def read_listens(path: Path, options: ReadOptions) -> Iterator[ReadBatch]:
     """Read one ListenBrainz listens file (JSON array, API/submission document or JSON lines)."""
-    objects, lines, rejects = load_listens(path)
+    objects, lines, read = load_listens(path)
     if not objects:
-        yield ReadBatch(rejects=rejects)
+        yield read
         return
     owner = export_user(path)
     fallback = options.user_prefix + owner if owner else options.user
-    batch = _batch(_frame(objects, lines, fallback, options.user_prefix))
-    batch.rejects.extend(rejects)
+    frame = _frame(objects, lines, fallback, options.user_prefix)
+    if not fits(objects, ("listened_at", "track_metadata")):
+        wrong = mismatch("listenbrainz", "listened_at, track_metadata", {k for o in objects[:1000] for k in o})
+        frame = frame.with_columns(pl.lit(wrong).alias("_reject"), raw_records(objects))
+        read.problems.append(wrong)
+    batch = _batch(frame)
+    batch.rejects.extend(read.rejects)
+    batch.problems.extend(read.problems)
     yield batch

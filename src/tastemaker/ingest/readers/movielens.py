@@ -22,17 +22,19 @@ from pathlib import Path
 
 import polars as pl
 
-from tastemaker.ingest.pipeline import ReadBatch, ReadOptions, Reject
 from tastemaker.ingest.delimited import (
     READ_ERRORS,
     bad_whole,
     blank_to_null,
     cannot_read,
     first_line,
+    header_names,
     read_guarded,
     reasons,
     user_ids,
 )
+from tastemaker.ingest.pipeline import ReadBatch, ReadOptions, Reject
+from tastemaker.ingest.readers.sniff import hint
 
 PATTERNS: tuple[str, ...] = ("u.data", "ratings.csv")
 
@@ -87,6 +89,7 @@ def read_ratings(path: Path, options: ReadOptions) -> Iterator[ReadBatch]:
         return
     if [h.strip().strip('"').lower() for h in header.split(",")] != [n.lower() for n in RATINGS_CSV]:
         reason = f"not a MovieLens ratings.csv: header is not {','.join(RATINGS_CSV)}"
+        reason += hint("movielens", header_names(header))
         yield ReadBatch(rejects=[Reject(str(path), None, reason, header[:2000])])
         return
     yield from read_guarded(

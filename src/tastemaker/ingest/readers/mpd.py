@@ -23,12 +23,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
 import polars as pl
 
 from tastemaker.ingest.identity import artist_ids, track_ids
-from tastemaker.ingest.pipeline import ReadBatch, ReadOptions, Reject, read_bytes
-from tastemaker.ingest.records import add_reason, typed_frame
+from tastemaker.ingest.pipeline import ReadBatch, ReadOptions, Reject
+from tastemaker.ingest.readers.raw import NOT_UTF8
+from tastemaker.ingest.readers.sniff import hint
+from tastemaker.ingest.records import add_reason, load_json, typed_frame
 
 PATTERNS: tuple[str, ...] = ("mpd.slice.*.json", "mpd_slice_*.json", "mpd-slice-*.json")
 
@@ -52,16 +53,22 @@ TRACK_FIELDS: dict[str, pl.DataType] = {
 }
 
 
-def _load_playlists(path: Path) -> tuple[list[Any] | None, Reject | None]:
-    """The ``playlists`` array of a slice file; a file that is not one becomes a single reject."""
-    try:
-        data = orjson.loads(read_bytes(path))
-    except (orjson.JSONDecodeError, OSError, EOFError) as exc:
-        return None, Reject(str(path), None, f"file is not valid JSON: {exc}", "")
+def _load_playlists(path: Path) -> tuple[list[Any] | None, ReadBatch, bool]:
+    """The ``playlists`` array of a slice file (the complete playlists before any cut), a batch of
+    what could not be read (a file that is not a slice is a single reject), and whether text that was
+    not UTF-8 was replaced (see :class:`tastemaker.ingest.records.JsonFile`)."""
+    loaded = load_json(path)
+    read = ReadBatch(rejects=loaded.rejects, problems=loaded.problems)
+    data = loaded.document
+    if data is None:
+        return None, read, loaded.lossy
     if not isinstance(data, dict) or not isinstance(data.get("playlists"), list):
+        first = data[0] if isinstance(data, list) and data else data
         reason = "file is not an MPD slice (a JSON object with a 'playlists' array)"
-        return None, Reject(str(path), None, reason, str(data)[:2000])
-    return data["playlists"], None
+        reason += hint("mpd", list(first) if isinstance(first, dict) else [])
+        read.rejects.append(Reject(str(path), None, reason, str(data)[:2000]))
+        return None, read, loaded.lossy
+    return data["playlists"], read, loaded.lossy
 
 
 def _flatten(playlists: list[Any], file: str) -> tuple[dict[str, list[Any]], list[Reject]]:
@@ -152,16 +159,29 @@ def _catalog(entries: pl.DataFrame, events: pl.DataFrame) -> dict[str, pl.DataFr
     return {"tracks": tracks, "artists": artists.unique(maintain_order=True)}
 
 
+def _replaced(frame: pl.DataFrame) -> pl.Expr:
+    """True where a text column holds U+FFFD (a byte sequence that was not UTF-8)."""
+    text = [c for c, t in frame.schema.items() if t == pl.String and not c.startswith("_")]
+    if not text:
+        return pl.lit(False)
+    return pl.any_horizontal(pl.col(c).str.contains("\ufffd", literal=True) for c in text)
+
+
 def read_slice(path: Path, options: ReadOptions) -> Iterator[ReadBatch]:
     """Read one MPD slice: playlists as ``playlists`` rows, their track entries as events."""
-    playlists, bad = _load_playlists(path)
+    playlists, read, lossy = _load_playlists(path)
     if playlists is None:
-        yield ReadBatch(rejects=[bad] if bad else [])
+        yield read
         return
     records, rejects = _flatten(playlists, str(path))
     lists = _playlist_frame(records["playlists"], records["playlist_lines"])
+    if lossy:  # a playlist whose text held bytes that are not UTF-8 is rejected, its entries with it
+        lists = lists.with_columns(add_reason(_replaced(lists), f"playlist is {NOT_UTF8}"))
     entries = _entry_frame(records["tracks"], records["track_lines"], records["parent"], lists)
+    if lossy:
+        entries = entries.with_columns(add_reason(_replaced(entries), f"entry is {NOT_UTF8}"))
     events = _events(entries, options)
     rows = lists.select(*PLAYLIST_COLUMNS, "_line", "_reject")
     catalog = _catalog(entries, events)
-    yield ReadBatch(primary={"playlists": rows, "events": events}, derived=catalog, rejects=rejects)
+    primary = {"playlists": rows, "events": events}
+    yield ReadBatch(primary=primary, derived=catalog, rejects=rejects + read.rejects, problems=read.problems)

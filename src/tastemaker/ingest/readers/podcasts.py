@@ -29,7 +29,9 @@ from pathlib import Path
 
 import polars as pl
 
-from tastemaker.ingest.pipeline import ReadBatch, ReadOptions, Reject, read_bytes
+from tastemaker.ingest.delimited import read_whole_csv
+from tastemaker.ingest.pipeline import ReadBatch, ReadOptions, Reject
+from tastemaker.ingest.readers.sniff import hint
 from tastemaker.ingest.readers.spotify import _hex_ids
 from tastemaker.ingest.records import add_reason
 
@@ -49,16 +51,14 @@ EPISODE_COLUMNS = ("Podcast Name", "Podcast ID", "Episode Name", "Description")
 _WRAPPED = r"(?s)^\s*The show description is:\s*(.*?)\s*The episode description is:\s*(.*?)\s*$"
 
 
-def _read_csv(path: Path) -> tuple[pl.DataFrame | None, Reject | None]:
-    """All columns as strings (blank -> null) with ``_line`` and ``_reject``, or one reject."""
-    try:
-        raw = pl.read_csv(read_bytes(path), infer_schema=False)
-    except (pl.exceptions.PolarsError, OSError, EOFError) as exc:
-        return None, Reject(str(path), None, f"file is not valid CSV: {exc}", "")
-    blank = [pl.when(pl.col(c).str.strip_chars() != "").then(pl.col(c)).alias(c) for c in raw.columns]
-    return raw.with_columns(blank).with_row_index("_line", offset=1).with_columns(
-        pl.col("_line").cast(pl.Int64), pl.lit(None, dtype=pl.String).alias("_reject")
-    ), None
+def _read_csv(path: Path) -> tuple[pl.DataFrame | None, ReadBatch]:
+    """All columns as strings (blank -> null) with ``_line`` and ``_reject``, and what could not be read."""
+    raw, batch = read_whole_csv(path)
+    if raw is None:
+        return None, batch
+    data = [c for c in raw.columns if c not in ("_line", "_reject")]
+    blank_to_null = (pl.when(pl.col(c).str.strip_chars() != "").then(pl.col(c)).alias(c) for c in data)
+    return raw.with_columns(blank_to_null), batch
 
 
 def _show_ids(ids: pl.Series) -> tuple[pl.Series, pl.Series]:
@@ -131,17 +131,20 @@ def _episodes(raw: pl.DataFrame) -> ReadBatch:
 
 def read_metadata(path: Path, options: ReadOptions) -> Iterator[ReadBatch]:
     """Read one podcast CSV: shows-by-category rows, or episode rows with their shows."""
-    raw, bad = _read_csv(path)
+    raw, read = _read_csv(path)
     if raw is None:
-        yield ReadBatch(rejects=[bad] if bad else [])
+        yield read
         return
     if set(SHOW_COLUMNS) <= set(raw.columns):
-        yield _shows(raw)
+        batch = _shows(raw)
     elif set(EPISODE_COLUMNS) <= set(raw.columns):
-        yield _episodes(raw)
+        batch = _episodes(raw)
     else:
         reason = (
             f"unknown podcast CSV header; expected the shows columns ({', '.join(SHOW_COLUMNS)}) "
             f"or the episodes columns ({', '.join(EPISODE_COLUMNS)})"
-        )
-        yield ReadBatch(rejects=[Reject(str(path), None, reason, ",".join(raw.columns)[:2000])])
+        ) + hint("podcasts", raw.columns)
+        batch = ReadBatch(rejects=[Reject(str(path), None, reason, ",".join(raw.columns)[:2000])])
+    batch.rejects.extend(read.rejects)
+    batch.problems.extend(read.problems)
+    yield batch

@@ -8,21 +8,36 @@ Extended history (``Streaming_History_Audio_*.json``, ``endsong_*.json``, or the
 as CSV): ``ts``, ``ms_played``, names, ``spotify_track_uri``, episode fields, ``reason_start``,
 ``reason_end``, ``shuffle``, ``skipped``, ``offline``, ``platform``, ``conn_country``.
 Every stream becomes a ``play`` event with ``ms_played`` and the export's own skip flag.
+
+A file of one export given to the other reader (no record has ``endTime`` and ``msPlayed``, or
+``ts`` and ``ms_played``) has every record quarantined with the command that reads it
+(:mod:`tastemaker.ingest.readers.sniff`), and the summary lists the file as a problem. A file cut
+short keeps the records before the cut (:func:`tastemaker.ingest.records.load_json`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import orjson
 import polars as pl
 
 from tastemaker.domain import SKIP_THRESHOLD_MS
 from tastemaker.errors import ImportFormatError
+from tastemaker.ingest.delimited import read_whole_csv
 from tastemaker.ingest.identity import artist_ids, map_unique, track_ids
-from tastemaker.ingest.pipeline import ReadBatch, ReadOptions, Reject, read_bytes
-from tastemaker.ingest.records import add_reason, parse_ts, split_objects, typed_frame, unparsed
+from tastemaker.ingest.pipeline import ReadBatch, ReadOptions, Reject
+from tastemaker.ingest.readers.sniff import fits, mismatch
+from tastemaker.ingest.records import (
+    add_reason,
+    load_json,
+    parse_ts,
+    raw_records,
+    split_objects,
+    typed_frame,
+    unparsed,
+)
 
 EXTENDED_FIELDS = (
     "ts",
@@ -50,15 +65,29 @@ EXTENDED_FIELDS = (
 )
 
 
-def load_json_array(path: Path) -> tuple[list[object] | None, Reject | None]:
-    """Parse a file holding one JSON array; a file that is not one becomes a single reject."""
-    try:
-        data = orjson.loads(read_bytes(path))
-    except (orjson.JSONDecodeError, OSError, EOFError) as exc:
-        return None, Reject(str(path), None, f"file is not valid JSON: {exc}", "")
-    if not isinstance(data, list):
-        return None, Reject(str(path), None, "file is not a JSON array of records", str(data)[:2000])
-    return data, None
+ACCOUNT_NEEDS = ("endTime", "msPlayed")
+EXTENDED_NEEDS = ("ts", "ms_played")
+
+
+def load_records(
+    path: Path, needs: tuple[str, ...], fmt: str
+) -> tuple[list[dict[str, Any]], list[int], ReadBatch, str | None]:
+    """The objects of a file holding one JSON array (as far as it could be read) with their record
+    numbers; a batch of the records that are not objects and of what could not be read; and, when no
+    object has all of ``needs``, the reason every record is rejected (naming the format they fit)."""
+    loaded = load_json(path)
+    batch = ReadBatch(rejects=loaded.rejects, problems=loaded.problems)
+    records = loaded.document
+    if records is not None and not isinstance(records, list):
+        batch.rejects.append(Reject(str(path), None, "file is not a JSON array of records", str(records)[:2000]))
+        records = None
+    objects, lines, rejects = split_objects(records or [], str(path), loaded.lossy)
+    batch.rejects.extend(rejects)
+    wrong = None
+    if objects and not fits(objects, needs):
+        wrong = mismatch(fmt, ", ".join(needs), {k for o in objects[:1000] for k in o})
+        batch.problems.append(wrong)
+    return objects, lines, batch, wrong
 
 
 def _hex_ids(prefix: str, *cols: pl.Series) -> pl.Series:
@@ -103,13 +132,14 @@ def _catalog(events: pl.DataFrame, album: pl.Series | None = None, uri: pl.Serie
 
 def read_account(path: Path, options: ReadOptions) -> Iterator[ReadBatch]:
     """Read one ``StreamingHistory*.json`` file of Spotify's account-data export."""
-    records, bad = load_json_array(path)
-    if records is None:
-        yield ReadBatch(rejects=[bad] if bad else [])
+    objects, lines, read, wrong = load_records(path, ACCOUNT_NEEDS, "spotify-account")
+    if not objects:
+        yield read
         return
-    objects, lines, rejects = split_objects(records, str(path))
     fields = {k: pl.String() for k in ("endTime", "artistName", "trackName", "podcastName", "episodeName")}
-    frame = typed_frame(objects, lines, {**fields, "msPlayed": pl.Int64()}, required=("endTime", "msPlayed"))
+    frame = typed_frame(objects, lines, {**fields, "msPlayed": pl.Int64()}, required=ACCOUNT_NEEDS)
+    if wrong is not None:
+        frame = frame.with_columns(pl.lit(wrong).alias("_reject"), raw_records(objects))
     is_episode = pl.col("podcastName").is_not_null() & pl.col("artistName").is_null()
     frame = frame.with_columns(
         parse_ts(pl.col("endTime"), "%Y-%m-%d %H:%M").alias("ts"),
@@ -140,19 +170,23 @@ def read_account(path: Path, options: ReadOptions) -> Iterator[ReadBatch]:
         (pl.col("msPlayed") < SKIP_THRESHOLD_MS).alias("skipped"),
         "_line",
         "_reject",
+        *(["_record"] if wrong is not None else []),
     )
     catalog = _catalog(frame.filter(pl.col("_reject").is_null()))
-    yield ReadBatch(primary={"events": events}, derived=catalog, rejects=rejects)
+    yield ReadBatch(primary={"events": events}, derived=catalog, rejects=read.rejects, problems=read.problems)
 
 
-def _extended_events(raw: pl.DataFrame, options: ReadOptions, file: str) -> ReadBatch:
-    """Map string columns of the extended export to events plus the catalog they name."""
+def _extended_events(raw: pl.DataFrame, options: ReadOptions, file: str, wrong: str | None) -> ReadBatch:
+    """Map string columns of the extended export to events plus the catalog they name.
+
+    ``wrong``: the records are not this export's; each is rejected with this reason (and no user is needed).
+    """
     if "user_id" in raw.columns and raw["user_id"].null_count() < raw.height:
         user = pl.col("user_id")
         if options.user_prefix:
             user = pl.lit(options.user_prefix) + user
-    elif options.user is not None:
-        user = pl.lit(options.user)
+    elif options.user is not None or wrong is not None:
+        user = pl.lit(options.user, dtype=pl.String)
     else:
         raise ImportFormatError(f"{file}: extended exports carry no user id: pass --user ID")
     for col in EXTENDED_FIELDS:
@@ -179,6 +213,8 @@ def _extended_events(raw: pl.DataFrame, options: ReadOptions, file: str) -> Read
         frame = frame.with_row_index("_line", offset=1)
     if "_reject" not in frame.columns:
         frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias("_reject"))
+    if wrong is not None:
+        frame = frame.with_columns(pl.lit(wrong).alias("_reject"))
     frame = frame.with_columns(add_reason(unparsed("ts", "_ts") | pl.col("ts").is_null(), "ts is missing or not ISO-8601"))
     frame = frame.with_columns(add_reason(unparsed("ms_played", "_ms") | pl.col("ms_played").is_null(), "ms_played is missing or not a number"))
     frame = frame.with_columns(add_reason(pl.col("item_kind").is_null(), "no track, episode or audiobook in record"))
@@ -210,6 +246,7 @@ def _extended_events(raw: pl.DataFrame, options: ReadOptions, file: str) -> Read
         flag("offline").alias("offline"),
         "_line",
         "_reject",
+        *(["_record"] if "_record" in frame.columns else []),
     )
     ok = frame.filter(pl.col("_reject").is_null())
     catalog = _catalog(ok, ok["master_metadata_album_album_name"], ok["spotify_track_uri"])
@@ -218,21 +255,26 @@ def _extended_events(raw: pl.DataFrame, options: ReadOptions, file: str) -> Read
 
 def read_extended(path: Path, options: ReadOptions) -> Iterator[ReadBatch]:
     """Read one file of Spotify's extended streaming history (JSON array or CSV)."""
-    name = path.name.removesuffix(".gz")
-    if name.endswith(".csv"):
-        try:
-            raw = pl.read_csv(read_bytes(path), infer_schema=False, truncate_ragged_lines=False)
-        except pl.exceptions.PolarsError as exc:
-            yield ReadBatch(rejects=[Reject(str(path), None, f"file is not valid CSV: {exc}", "")])
+    if path.name.removesuffix(".gz").endswith(".csv"):
+        raw, read = read_whole_csv(path)
+        if raw is None:
+            yield read
             return
-        yield _extended_events(raw, options, str(path))
-        return
-    records, bad = load_json_array(path)
-    if records is None:
-        yield ReadBatch(rejects=[bad] if bad else [])
-        return
-    objects, lines, rejects = split_objects(records, str(path))
-    raw = typed_frame(objects, lines, {k: pl.String() for k in EXTENDED_FIELDS})
-    batch = _extended_events(raw, options, str(path))
-    batch.rejects.extend(rejects)
+        columns = [c for c in raw.columns if c not in ("_line", "_reject")]
+        wrong = None
+        if raw.height and not fits([columns], EXTENDED_NEEDS):
+            wrong = mismatch("spotify-extended", ", ".join(EXTENDED_NEEDS), columns)
+            read.problems.append(wrong)
+        raw = raw.select(*(c for c in columns if c in EXTENDED_FIELDS), "_line", "_reject")
+    else:
+        objects, lines, read, wrong = load_records(path, EXTENDED_NEEDS, "spotify-extended")
+        if not objects:
+            yield read
+            return
+        raw = typed_frame(objects, lines, {k: pl.String() for k in EXTENDED_FIELDS})
+        if wrong is not None:
+            raw = raw.with_columns(raw_records(objects))
+    batch = _extended_events(raw, options, str(path), wrong)
+    batch.rejects.extend(read.rejects)
+    batch.problems.extend(read.problems)
     yield batch

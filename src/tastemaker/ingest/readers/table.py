@@ -1,9 +1,11 @@
-"""Generic tables: CSV/TSV, Parquet or JSON lines, mapped onto a stored table by column name.
+"""Generic tables: CSV/TSV, Parquet, JSON lines or JSON, mapped onto a stored table by column name.
 
 The target table is the file's stem when that names a table (``events.csv``, ``tracks.parquet``,
 ``audio_features.jsonl``), otherwise ``--table`` (default ``events``). Columns are taken by
 name; ``--map item_id=song`` takes ``item_id`` from the source column ``song``. Source columns
-no table knows are ignored. Large files stream in blocks, so memory stays bounded.
+no table knows are ignored. Large files stream in blocks, so memory stays bounded. A ``.json``
+file is an array of records, or an object holding one array of them (``{"events": [...]}``), or
+one record; it is read whole.
 
 An events file without a ``type`` column is a listening log: every row is a ``play``;
 ``item_kind`` defaults to ``track``.
@@ -11,30 +13,53 @@ An events file without a ``type`` column is a listening log: every row is a ``pl
 Value rules: timestamps are ISO-8601 (``Z`` or offset) or Unix epoch seconds/milliseconds;
 booleans are true/false/1/0/yes/no; list columns (``genres``) are ``|``-separated in text
 formats. A value that does not convert rejects its row with the column named in the reason.
+
+When a file cannot be read as asked, every record is still counted: a file without the table's
+required columns (``user_id`` and ``item_id`` for events, the key for the others) has each row
+quarantined with the columns missing, the columns found and the ``--map`` that fixes it; a line
+that is not UTF-8 is quarantined (re-save the file as UTF-8); a gzip stream cut short keeps the
+lines before the cut (see ``docs/ingest.md``, *When an import goes wrong*).
 """
 
 from __future__ import annotations
 
 import csv
-import gzip
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-
 import orjson
 import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from tastemaker.ingest.pipeline import ReadBatch, ReadOptions, Reject, open_text
+from tastemaker.errors import ImportFormatError
+from tastemaker.ingest.pipeline import ReadBatch, ReadOptions, Reject
+from tastemaker.ingest.readers.raw import NOT_UTF8, CutShort, is_utf8, line_blocks, lossy_utf8
+from tastemaker.ingest.readers.sniff import hint
+from tastemaker.ingest.records import load_json, split_objects
 from tastemaker.store import TABLES, spec
 
-PATTERNS: tuple[str, ...] = ("*.csv", "*.tsv", "*.parquet", "*.jsonl", "*.ndjson")
+PATTERNS: tuple[str, ...] = ("*.csv", "*.tsv", "*.parquet", "*.jsonl", "*.ndjson", "*.json")
 BLOCK_BYTES = 32 << 20
 PARQUET_BATCH_ROWS = 1_000_000
 _TRUE = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False, "t": True, "f": False}
+
+
+@dataclass(slots=True)
+class _Block:
+    """Source rows of one block: String columns (typed for Parquet), their line or record numbers,
+    reasons set while reading (text that is not UTF-8), and the records that did not parse at all."""
+
+    frame: pl.DataFrame
+    lines: pl.Series
+    reasons: pl.Series | None = None
+    rejects: list[Reject] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
 
 
 def target_table(path: Path, options: ReadOptions) -> str:
@@ -44,24 +69,80 @@ def target_table(path: Path, options: ReadOptions) -> str:
 
 
 def read_table(path: Path, options: ReadOptions) -> Iterator[ReadBatch]:
-    """Read a CSV/TSV/Parquet/JSONL file in blocks of typed rows for its target table."""
+    """Read a CSV/TSV/Parquet/JSON lines/JSON file in blocks of typed rows for its target table.
+
+    Raises :class:`ImportFormatError` for a file whose extension is none of these, ValueError for a
+    ``--map`` naming a column the table does not have.
+    """
     table = target_table(path, options)
+    columns = spec(table).schema
+    unknown = [c for c in options.mapping if c not in columns]
+    if unknown:
+        raise ValueError(f"--map names columns {unknown} that table {table!r} does not have: {list(columns)}")
     suffix = path.name.removesuffix(".gz").rsplit(".", 1)[-1].lower()
-    readers = {"csv": _csv_blocks, "tsv": _csv_blocks, "parquet": _parquet_blocks, "jsonl": _jsonl_blocks,
-               "ndjson": _jsonl_blocks}
+    blocks = _READERS.get(suffix)
+    if blocks is None:
+        kinds = ", ".join(f".{s}" for s in _READERS)
+        raise ImportFormatError(f"{path}: the table format reads {kinds} files (optionally .gz), not .{suffix}")
+    if suffix == "parquet" and path.name.endswith(".gz"):
+        reason = "cannot read file: Parquet compresses itself; gunzip the file and import the .parquet"
+        yield ReadBatch(rejects=[Reject(str(path), None, reason, "")])
+        return
     line = 1
     try:
-        for block, rejects in readers[suffix](path):
-            lines = block["_line"] if "_line" in block.columns else pl.int_range(line, line + block.height, eager=True)
-            frame = coerce(_rename(block.drop("_line", strict=False), table, options), table, options)
-            frame = frame.with_columns(lines.cast(pl.Int64).alias("_line"))
-            line = int(frame["_line"].max() or line) + 1
-            yield ReadBatch(primary={table: frame}, rejects=rejects)
-    except (pa.ArrowInvalid, pl.exceptions.PolarsError, OSError, EOFError) as exc:
-        yield ReadBatch(rejects=[Reject(str(path), line, f"cannot read the rest of the file from here: {exc}", "")])
+        for block in blocks(path):
+            yield _batch(block, table, options, str(path))
+            line = int(block.lines.max() or line) + 1 if len(block.lines) else line
+    except CutShort as cut:
+        where = f"line {cut.line - 1}" if cut.line and cut.line > 1 else None
+        reason = cut.after(where) if where else f"cannot read file: {cut}"
+        tail = cut.tail[:2000].decode("utf-8", "replace")
+        rest = Reject(str(path), cut.line if where else None, reason, tail)
+        yield ReadBatch(rejects=[rest], problems=[reason])
+    except (pa.ArrowException, pl.exceptions.PolarsError, OSError, EOFError) as exc:
+        reason = f"cannot read the rest of the file from line {line}: {exc}"
+        yield ReadBatch(rejects=[Reject(str(path), line, reason, "")], problems=[reason])
 
 
-def _csv_blocks(path: Path) -> Iterator[tuple[pl.DataFrame, list[Reject]]]:
+def _batch(block: _Block, table: str, options: ReadOptions, file: str) -> ReadBatch:
+    """The typed rows of a block; all of them rejected, with how to fix it, when required columns are missing."""
+    lines = block.lines.cast(pl.Int64).alias("_line")
+    missing = _missing_columns(block.frame.columns, table, options)
+    if missing:
+        records = block.frame.select(pl.struct(pl.all()).struct.json_encode().alias("_record"))
+        frame = records.with_columns(lines, pl.lit(missing).alias("_reject"))
+        return ReadBatch(primary={table: frame}, rejects=block.rejects, problems=[missing, *block.problems])
+    frame = coerce(_rename(block.frame, table, options), table, options).with_columns(lines)
+    if block.reasons is not None:
+        frame = frame.with_columns(pl.coalesce(block.reasons, pl.col("_reject")).alias("_reject"))
+    return ReadBatch(primary={table: frame}, rejects=block.rejects, problems=block.problems)
+
+
+def required_columns(table: str, options: ReadOptions) -> list[str]:
+    """The columns a file for ``table`` must have: an event's user (unless ``--user``) and item, an edge's ends,
+    an entity's key."""
+    if table == "events":
+        return ["item_id"] if options.user is not None else ["user_id", "item_id"]
+    key = spec(table).key
+    return [key] if key else ["src", "dst"]
+
+
+def _missing_columns(found: list[str], table: str, options: ReadOptions) -> str | None:
+    """Why a file with columns ``found`` cannot fill ``table`` (which columns to add or map), or None."""
+    if not found:
+        return None
+    missing = [c for c in required_columns(table, options) if options.mapping.get(c, c) not in found]
+    if not missing:
+        return None
+    shown = ", ".join(found[:30]) + (f" and {len(found) - 30} more" if len(found) > 30 else "")
+    maps = " ".join(f"--map {c}=COLUMN" for c in missing)
+    needs = f"the {table} table needs column{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
+    fix = f"rename them in the file, or name the file's columns with {maps}"
+    return f"{needs}, which the file lacks (columns found: {shown}): {fix}" + hint("table", found)
+
+
+# ---------------------------------------------------------------------- CSV / TSV
+def _csv_blocks(path: Path) -> Iterator[_Block]:
     """Parse a delimited file in blocks of whole lines we read ourselves.
 
     pyarrow's own streaming reader reads far ahead of the parser (1.8 GB resident on a 1.8 GB
@@ -69,27 +150,34 @@ def _csv_blocks(path: Path) -> Iterator[tuple[pl.DataFrame, list[Reject]]]:
     parses each block on every core.
     """
     delimiter = "\t" if path.name.removesuffix(".gz").endswith(".tsv") else ","
-    names = _csv_header(path, delimiter)
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rb") as fh:
-        fh.readline()
-        first_line = 2
-        while chunk := fh.read(BLOCK_BYTES):
-            chunk += fh.readline()
-            frame, rejects, n_lines = _parse_block(chunk, names, delimiter, first_line, str(path))
-            first_line += n_lines
-            yield frame, rejects
+    blocks = line_blocks(path, BLOCK_BYTES)
+    line = 1
+    try:
+        first = next(blocks, b"")
+        header, _, rest = first.partition(b"\n")
+        names = _csv_header(header, delimiter)
+        if not names:
+            return
+        line = 2
+        for chunk in chain([rest] if rest else [], blocks):
+            block = _parse_block(chunk, names, delimiter, line, str(path))
+            line += chunk.count(b"\n")
+            yield block
+    except CutShort as cut:
+        cut.line = line
+        raise
 
 
-def _parse_block(
-    chunk: bytes, names: list[str], delimiter: str, first_line: int, file: str
-) -> tuple[pl.DataFrame, list[Reject], int]:
+def _parse_block(chunk: bytes, names: list[str], delimiter: str, first_line: int, file: str) -> _Block:
     invalid: list[str] = []
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
         invalid.append(row.text or "")
         return "skip"
 
+    lossy = not is_utf8(chunk)
+    if lossy:  # parse what is there; the rows that held bytes that are not UTF-8 are rejected below
+        chunk = lossy_utf8(chunk)
     table = pacsv.read_csv(
         pa.py_buffer(chunk),
         read_options=pacsv.ReadOptions(column_names=names, use_threads=True),
@@ -112,57 +200,125 @@ def _parse_block(
         if index >= 0:
             keep[index] = False
         reason = f"expected {len(names)} fields, got {_fields(text, delimiter)}"
+        if lossy and "\ufffd" in text:
+            reason = f"line is {NOT_UTF8}"
         rejects.append(Reject(file, int(numbers[index]) if index >= 0 else None, reason, text[:2000]))
     frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
     lines = numbers[keep]
     if len(lines) != frame.height:  # a quoted line break moved rows; fall back to row order
         lines = first_line + np.arange(frame.height)
-    return frame.with_columns(pl.Series("_line", lines, dtype=pl.Int64)), rejects, len(starts)
+    block = _Block(frame, pl.Series("_line", lines, dtype=pl.Int64), rejects=rejects)
+    if lossy:
+        bad = frame.select(pl.any_horizontal(pl.all().str.contains("\ufffd", literal=True).fill_null(False)))
+        block.reasons = pl.select(pl.when(bad.to_series()).then(pl.lit(f"line is {NOT_UTF8}"))).to_series()
+    return block
 
 
-def _csv_header(path: Path, delimiter: str) -> list[str]:
-    with open_text(path) as fh:
-        first = fh.readline().rstrip("\r\n")
-    return [c.strip().strip('"') for c in first.split(delimiter)]
+def _csv_header(line: bytes, delimiter: str) -> list[str]:
+    """The column names of a header line; a name given twice is kept once (later ones are renamed away)."""
+    text = line.decode("utf-8", "replace").removeprefix("\ufeff").rstrip("\r")
+    names: list[str] = []
+    for name in (c.strip() for c in _split(text, delimiter)):
+        names.append(name if name not in names else f"{name} (again {len(names) + 1})")
+    return names
 
 
 def _fields(text: str, delimiter: str) -> int:
-    return len(next(csv.reader([text], delimiter=delimiter), []))
+    return len(_split(text, delimiter))
 
 
-def _parquet_blocks(path: Path) -> Iterator[tuple[pl.DataFrame, list[Reject]]]:
+def _split(text: str, delimiter: str) -> list[str]:
+    """The fields of one line, quotes understood; split plainly where the csv module refuses (a stray CR)."""
+    try:
+        return next(csv.reader([text], delimiter=delimiter), [])
+    except csv.Error:
+        return text.split(delimiter)
+
+
+# ---------------------------------------------------------------------- Parquet
+def _parquet_blocks(path: Path) -> Iterator[_Block]:
+    line = 1
     for batch in pq.ParquetFile(path).iter_batches(batch_size=PARQUET_BATCH_ROWS):
-        yield pl.from_arrow(pa.Table.from_batches([batch])), []  # type: ignore[misc]
+        frame = pl.from_arrow(pa.Table.from_batches([batch]))
+        assert isinstance(frame, pl.DataFrame)
+        yield _Block(frame, pl.int_range(line, line + frame.height, eager=True))
+        line += frame.height
 
 
-def _jsonl_blocks(path: Path) -> Iterator[tuple[pl.DataFrame, list[Reject]]]:
-    objects: list[dict[str, object]] = []
-    rejects: list[Reject] = []
-    with open_text(path) as fh:
-        for number, text in enumerate(fh, start=1):
-            if not text.strip():
-                continue
-            try:
-                obj = orjson.loads(text)
-            except orjson.JSONDecodeError as exc:
-                rejects.append(Reject(str(path), number, f"line is not valid JSON: {exc}", text[:2000]))
-                continue
-            if not isinstance(obj, dict):
-                rejects.append(Reject(str(path), number, "line is not a JSON object", text[:2000]))
-                continue
-            objects.append({k: None if v is None else v if isinstance(v, str) else orjson.dumps(v).decode()
-                            for k, v in obj.items()})
-    names = sorted({k for o in objects for k in o})
-    frame = pl.DataFrame({n: [o.get(n) for o in objects] for n in names}, schema={n: pl.String for n in names})
-    yield frame, rejects
+# ---------------------------------------------------------------------- JSON lines / JSON
+def _jsonl_blocks(path: Path) -> Iterator[_Block]:
+    """One block per block of lines: the objects of its lines; a line that is not one is a reject."""
+    file, line = str(path), 1
+    try:
+        for chunk in line_blocks(path, BLOCK_BYTES):
+            objects: list[dict[str, Any]] = []
+            lines: list[int] = []
+            rejects: list[Reject] = []
+            for number, text in enumerate(chunk.split(b"\n"), start=line):
+                if not text.strip():
+                    continue
+                try:
+                    obj = orjson.loads(text)
+                except orjson.JSONDecodeError as exc:
+                    reason = f"line is {NOT_UTF8}" if not is_utf8(text) else f"line is not valid JSON: {exc}"
+                    rejects.append(Reject(file, number, reason, text[:2000].decode("utf-8", "replace")))
+                    continue
+                if not isinstance(obj, dict):
+                    rejects.append(Reject(file, number, "line is not a JSON object", text[:2000].decode()))
+                    continue
+                objects.append(obj)
+                lines.append(number)
+            line += chunk.count(b"\n")
+            yield _Block(_objects_frame(objects), pl.Series(lines, dtype=pl.Int64), rejects=rejects)
+    except CutShort as cut:
+        cut.line = line
+        raise
+
+
+def _json_blocks(path: Path) -> Iterator[_Block]:
+    """The records of a JSON file as one block (see the module docstring for the shapes read)."""
+    loaded = load_json(path)
+    records, why = _json_records(loaded.document)
+    rejects = list(loaded.rejects)
+    if why is not None:
+        rejects.append(Reject(str(path), None, why, str(loaded.document)[:2000]))
+        records = []
+    objects, lines, bad = split_objects(records, str(path), loaded.lossy)
+    yield _Block(_objects_frame(objects), pl.Series(lines, dtype=pl.Int64), rejects=bad + rejects,
+                 problems=loaded.problems)
+
+
+def _json_records(document: Any) -> tuple[list[Any], str | None]:
+    """The records of a parsed JSON document, or why it holds none."""
+    if document is None or isinstance(document, list):
+        return document or [], None
+    if not isinstance(document, dict):
+        return [], "file is not a JSON array or object of records"
+    arrays = [k for k, v in document.items() if isinstance(v, list) and any(isinstance(x, dict) for x in v)]
+    if len(arrays) > 1:
+        return [], f"file is a JSON object with several arrays of records ({', '.join(arrays)}): give it one"
+    return (document[arrays[0]], None) if arrays else ([document], None)
+
+
+def _objects_frame(objects: list[dict[str, Any]]) -> pl.DataFrame:
+    """String columns from JSON objects: strings as they are, other values as JSON text."""
+    names = list(dict.fromkeys(k for o in objects for k in o))
+    def text(value: Any) -> str | None:
+        return value if value is None or isinstance(value, str) else orjson.dumps(value).decode()
+
+    rows = [{k: text(v) for k, v in o.items()} for o in objects]
+    return pl.DataFrame({n: [o.get(n) for o in rows] for n in names}, schema={n: pl.String for n in names})
+
+
+_READERS: dict[str, Callable[[Path], Iterator[_Block]]] = {
+    "csv": _csv_blocks, "tsv": _csv_blocks, "parquet": _parquet_blocks, "jsonl": _jsonl_blocks,
+    "ndjson": _jsonl_blocks, "json": _json_blocks,
+}  # fmt: skip
 
 
 def _rename(frame: pl.DataFrame, table: str, options: ReadOptions) -> pl.DataFrame:
     columns = spec(table).schema
-    unknown = [c for c in options.mapping if c not in columns]
-    if unknown:
-        raise ValueError(f"--map names columns {unknown} that table {table!r} does not have: {list(columns)}")
     picked = {target: source for target, source in options.mapping.items() if source in frame.columns}
     for col in columns:
         if col not in picked and col in frame.columns and col not in options.mapping.values():
