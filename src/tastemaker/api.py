@@ -107,7 +107,7 @@ class Workspace:
                 on_progress: Callable[[ImportSummary, int], None] | None = None) -> ImportSummary:
         """Import a file or folder of ``format`` (``spotify-account``, ``spotify-extended``, ``lastfm-hetrec``,
         ``table``... see ``docs/ingest.md``) and return the account: ``read == accepted + duplicates +
-        quarantined``. ``user``: the listener of an export that names none (Spotify's); ``mapping`` and
+        quarantined + forgotten`` (records of forgotten listeners, refused and kept nowhere). ``user``: the listener of an export that names none (Spotify's); ``mapping`` and
         ``table``: the ``table`` format's columns and target; ``on_progress(summary, total_files)`` after
         every durable commit of ``commit_rows`` rows.
 

@@ -58,10 +58,10 @@ def test_real_slice_counts_and_values(store: Store, shared_data: Path) -> None:
 
 @pytest.mark.realdata
 def test_user_prefix_applies_to_users_not_playlists(store: Store, shared_data: Path) -> None:
-    run_import(store, MPD, shared_data / "spotify-mpd-slice-sample", ReadOptions(user_prefix="mpdtest/"))
+    run_import(store, MPD, shared_data / "spotify-mpd-slice-sample", ReadOptions(user_prefix="mpdtest:"))
     users = store.events().select("user_id", "playlist_id").unique().collect()
     assert users.height == 29
-    assert users.filter(pl.col("user_id") != "mpdtest/" + pl.col("playlist_id")).height == 0
+    assert users.filter(pl.col("user_id") != "mpdtest:" + pl.col("playlist_id")).height == 0
 
 
 def _entry(pos: object, artist: str | None = "Artist A", title: str | None = "Song A") -> dict[str, Any]:
