@@ -115,7 +115,7 @@ class StoreFollower:
         if paths:
             frame = pl.scan_parquet(paths, missing_columns="insert", schema=spec("events").schema)
             events = frame.filter(pl.col("type") != "impression").select(COLUMNS).collect()
-            shown = shown_days(frame.select("user_id", "item_id", "type", "ts"))
+            shown = shown_days(frame.select("user_id", "item_id", "type", "ts", "surface"))
             ids = frame.select("row_id").collect()["row_id"].to_numpy()
         else:  # no segments yet: the empty table
             events, ids = pl.DataFrame(schema=spec("events").schema), np.empty(0, dtype=np.int64)

@@ -38,6 +38,8 @@ COLUMNS = ("user_id", "item_id", "artist_id", "type", "ts", "ms_played", "skippe
 Index = dict[str, tuple[int, int]]
 
 
+#: the surface whose impressions count as shown for the no-repeat policy
+SHOWN_SURFACE = "discover-weekly"
 #: the schema of shown days: one row per listener, item and UTC day it was shown to them
 SHOWN_SCHEMA = {"user_id": pl.String, "item_id": pl.String, "day": pl.Date}
 
@@ -98,7 +100,7 @@ class ListeningState:
     def load(cls, store: Any, half_life_days: float = HALF_LIFE_DAYS) -> ListeningState:
         """The state of every listener in ``store`` now (one scan of the events table)."""
         return cls(collect(lambda: _listening_events(store.events())), half_life_days,
-                   shown=collect(lambda: _shown_days(store.events().select("user_id", "item_id", "type", "ts"))))
+                   shown=collect(lambda: _shown_days(store.events().select("user_id", "item_id", "type", "ts", "surface"))))
 
     def get(self, user_id: str) -> Held:
         """``user_id``'s listening now (empty frames for a listener with none)."""
@@ -265,14 +267,20 @@ class ListeningState:
 
 
 def shown_days(events: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
-    """``user_id, item_id, day``: each UTC day an item was shown to a listener (their impression events)."""
+    """``user_id, item_id, day``: each UTC day an item was on a listener's Discover Weekly (its impression
+    events): the no-repeat policy's count, which only that list reads (the other surfaces' impressions
+    would only cost memory)."""
     return _shown_days(events.lazy()).collect()
 
 
 def _shown_days(events: pl.LazyFrame) -> pl.LazyFrame:
-    if "type" not in events.collect_schema().names():
+    names = events.collect_schema().names()
+    if "type" not in names:
         return pl.DataFrame(schema=SHOWN_SCHEMA).lazy()
-    return (events.filter(pl.col("type") == "impression")
+    shown = pl.col("type") == "impression"
+    if "surface" in names:
+        shown = shown & (pl.col("surface") == SHOWN_SURFACE)
+    return (events.filter(shown)
             .select(pl.col("user_id").cast(pl.String), pl.col("item_id").cast(pl.String),
                     pl.col("ts").dt.date().alias("day"))
             .unique(maintain_order=True))

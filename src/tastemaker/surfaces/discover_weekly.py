@@ -119,9 +119,14 @@ def discover_weekly_batch(
 
 
 def shown_counts(events: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
-    """``user_id, item_id, shown``: on how many UTC days each listener was shown each item (impression
-    events). Days, not impressions: a list reloaded five times in an afternoon was seen once."""
-    return (events.lazy().filter(pl.col("type") == "impression").group_by("user_id", "item_id")
+    """``user_id, item_id, shown``: on how many UTC days each listener was shown each item on their Discover
+    Weekly (impression events of that surface). Days, not impressions: a list reloaded five times in an
+    afternoon was seen once."""
+    frame = events.lazy()
+    shown = pl.col("type") == "impression"
+    if "surface" in frame.collect_schema().names():
+        shown = shown & (pl.col("surface") == "discover-weekly")
+    return (frame.filter(shown).group_by("user_id", "item_id")
             .agg(pl.col("ts").dt.date().n_unique().cast(pl.Int64).alias("shown")).collect())
 
 
