@@ -86,7 +86,9 @@ class ListeningState:
         days = days.sort("user_id", maintain_order=True)
         self._shown_base = (days, _index(days))  # one attribute: a reader never pairs a frame with another's index
         self._shown_changed: dict[str, pl.DataFrame] = {}
-        self._changed: dict[str, Held] = {}
+        #: listener -> the frames of the batch that changed them last (one object per batch: publishing a
+        #: batch of thousands of listeners is a dict assignment each, not two frame slices each)
+        self._changed: dict[str, _Base] = {}
         #: every listener whose listening changed since it was loaded (kept when :meth:`consolidate` folds
         #: their rows into the base)
         self._touched: set[str] = set()
@@ -107,10 +109,7 @@ class ListeningState:
         shown = self._shown_changed.get(user_id)
         if shown is None:
             shown = _slice(*self._shown_base, user_id)
-        held = self._changed.get(user_id)
-        if held is not None:
-            return Held(held.heard, held.history, shown)
-        base = self._base
+        base = self._changed.get(user_id) or self._base  # the batch that changed them last, else the base
         return Held(_slice(base.heard, base.heard_at, user_id), _slice(base.history, base.history_at, user_id),
                     shown)
 
@@ -155,21 +154,28 @@ class ListeningState:
             users = sorted({*heard["user_id"].to_list(), *history["user_id"].to_list()})
             if not users:  # e.g. a batch of impressions only: nothing to listen to
                 return
-            olds = [self.get(u) for u in users]
+            old_heard, old_history = self._rows_of(users)
             # one merge for the whole batch: per-listener frame work would cost milliseconds each
-            merged_heard = _merge_heard(pl.concat([o.heard for o in olds], how="vertical_relaxed"), heard)
-            merged_history = _merge_history(pl.concat([o.history for o in olds], how="vertical_relaxed"), history,
-                                            self.half_life_days)
-            # one sort and an offset index, then zero-copy slices: partition_by costs a query per listener
-            merged_heard = merged_heard.sort("user_id", maintain_order=True)
-            merged_history = merged_history.sort("user_id", maintain_order=True)
-            heard_at, history_at = _index(merged_heard), _index(merged_history)
+            merged_heard = _merge_heard(old_heard, heard).sort("user_id", maintain_order=True)
+            merged_history = _merge_history(old_history, history, self.half_life_days).sort("user_id",
+                                                                                          maintain_order=True)
+            batch = _indexed(merged_heard, merged_history)  # one offset index; readers slice it zero-copy
             self._touched.update(users)
-            for user_id, old in zip(users, olds, strict=True):
-                self._changed[user_id] = Held(
-                    _slice(merged_heard, heard_at, user_id) if user_id in heard_at else old.heard.clear(),
-                    _slice(merged_history, history_at, user_id) if user_id in history_at else old.history.clear(),
-                    old.shown.clear())  # get() reads shown days from their own index
+            for user_id in users:
+                self._changed[user_id] = batch
+
+    def _rows_of(self, users: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """``users``' heard and history rows now, read per batch that holds them (vectorised)."""
+        holders: dict[int, tuple[_Base, list[str]]] = {}
+        for user_id in users:
+            base = self._changed.get(user_id) or self._base
+            holders.setdefault(id(base), (base, []))[1].append(user_id)
+        heard, history = [], []
+        for base, mine in holders.values():
+            wanted = pl.col("user_id").is_in(mine)
+            heard.append(base.heard.filter(wanted))
+            history.append(base.history.filter(wanted))
+        return pl.concat(heard, how="vertical_relaxed"), pl.concat(history, how="vertical_relaxed")
 
     def reload(self, store: Any, user_ids: Iterable[str]) -> None:
         """Re-read ``user_ids``' listening from ``store`` (after a write whose stored rows are not known)."""
@@ -179,13 +185,10 @@ class ListeningState:
         with self._lock:
             events = collect(lambda: _listening_events(store.events().filter(pl.col("user_id").is_in(users))))
             heard, history = _listening(events, self.half_life_days)
-            empty = self._base.heard.clear(), self._base.history.clear(), self._shown_base[0].clear()
+            batch = _indexed(heard.sort("user_id", maintain_order=True), history.sort("user_id", maintain_order=True))
             self._touched.update(users)
             for user_id in users:
-                self._changed[user_id] = Held(heard.filter(pl.col("user_id") == user_id) if heard.height
-                                              else empty[0],
-                                              history.filter(pl.col("user_id") == user_id) if history.height
-                                              else empty[1], empty[2])
+                self._changed[user_id] = batch
 
     def forget(self, user_id: str) -> None:
         """Drop ``user_id``'s listening, from memory too (call after the store forgot them)."""
@@ -209,8 +212,7 @@ class ListeningState:
         if not changed:
             return base.history
         kept = base.history.filter(~pl.col("user_id").is_in(list(changed)))
-        return pl.concat([kept, *(h.history for h in changed.values() if h.history.height)],
-                         how="vertical_relaxed")
+        return pl.concat([kept, _rows(changed, "history")], how="vertical_relaxed")
 
     def changed(self, user_id: str) -> bool:
         """Whether ``user_id``'s listening changed since it was loaded (an ingest, a follow, a reload)."""
@@ -234,12 +236,10 @@ class ListeningState:
                 return 0
             base = self._base
             if changed:
-                users = list(changed)
-                keep = ~pl.col("user_id").is_in(users)
-                heard = pl.concat([base.heard.filter(keep), *(h.heard for h in changed.values() if h.heard.height)],
+                keep = ~pl.col("user_id").is_in(list(changed))
+                heard = pl.concat([base.heard.filter(keep), _rows(changed, "heard")],
                                   how="vertical_relaxed").sort("user_id", maintain_order=True)
-                history = pl.concat([base.history.filter(keep),
-                                     *(h.history for h in changed.values() if h.history.height)],
+                history = pl.concat([base.history.filter(keep), _rows(changed, "history")],
                                     how="vertical_relaxed").sort("user_id", maintain_order=True)
                 self._base = _indexed(heard.rechunk(), history.rechunk())
             if shown:
@@ -247,8 +247,8 @@ class ListeningState:
                 days = pl.concat([self._shown_base[0].filter(keep), *(d for d in shown.values() if d.height)],
                                  how="vertical_relaxed").sort("user_id", maintain_order=True).rechunk()
                 self._shown_base = (days, _index(days))
-            for user_id, held in changed.items():  # published: the base holds them now
-                if self._changed.get(user_id) is held:
+            for user_id, batch in changed.items():  # published: the base holds them now
+                if self._changed.get(user_id) is batch:
                     del self._changed[user_id]
             for user_id, days in shown.items():
                 if self._shown_changed.get(user_id) is days:
@@ -320,6 +320,16 @@ def _merge_history(old: pl.DataFrame, new: pl.DataFrame, half_life_days: float) 
              *(pl.col(c).drop_nulls().first() for c in rest))
         .select(old.columns)
     )
+
+
+def _rows(changed: dict[str, _Base], part: str) -> pl.DataFrame:
+    """The ``part`` (``heard`` or ``history``) rows of every listener of ``changed``, each from the batch that
+    holds them now (a batch also holds rows of listeners a later batch changed again)."""
+    holders: dict[int, tuple[_Base, list[str]]] = {}
+    for user_id, batch in changed.items():
+        holders.setdefault(id(batch), (batch, []))[1].append(user_id)
+    return pl.concat([getattr(batch, part).filter(pl.col("user_id").is_in(mine)) for batch, mine in holders.values()],
+                     how="vertical_relaxed")
 
 
 def _indexed(heard: pl.DataFrame, history: pl.DataFrame) -> _Base:
