@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path
 
-from tastemaker.domain import MAX_USER_ID, USER_ID_PATTERN
 from tastemaker.engine.items import radio_queue, similar_artists_of
 from tastemaker.serving.answers import answer
 from tastemaker.serving.auth import AUTH_RESPONSES, requires
 from tastemaker.serving.errors import ERROR_RESPONSES
+from tastemaker.serving.params import Count, Played, ShownTo, Skipped
 from tastemaker.serving.responses import ORJSONResponse
 from tastemaker.serving.runtime import Runtime, runtime
-from tastemaker.serving.schemas import MAX_ITEMS, MAX_SESSION, Id, RadioOut, SimilarArtistsOut
+from tastemaker.serving.schemas import RadioOut, SimilarArtistsOut
 
 router = APIRouter(prefix="/v1/artists", tags=["artists"], responses={**ERROR_RESPONSES, **AUTH_RESPONSES})
 
@@ -24,10 +24,8 @@ def similar(
     rt: Annotated[Runtime, Depends(runtime)],
     artist_id: Annotated[str, Path(min_length=1, max_length=256, description="The artist's id or name",
                                    examples=["tm:artist:000001"])],
-    n: Annotated[int, Query(ge=1, le=MAX_ITEMS)] = 10,
-    user_id: Annotated[str | None, Query(min_length=1, max_length=MAX_USER_ID, pattern=USER_ID_PATTERN,
-                                         description="The listener shown the list: logs it as impressions")]
-    = None,
+    n: Count = 10,
+    user_id: ShownTo = None,
 ) -> ORJSONResponse:
     """The ``n`` artists most like ``artist_id`` by shared listeners (404: unknown artist). A name is taken
     for the artist it names (``note`` says how when it was not exact)."""
@@ -43,14 +41,10 @@ def radio(
     rt: Annotated[Runtime, Depends(runtime)],
     artist_id: Annotated[str, Path(min_length=1, max_length=256, description="The artist's id or name",
                                    examples=["tm:artist:000001"])],
-    n: Annotated[int, Query(ge=1, le=MAX_ITEMS)] = 10,
-    played: Annotated[list[Id] | None, Query(max_length=MAX_SESSION, description="A session track played "
-                                             "through (repeatable)")] = None,
-    skipped: Annotated[list[Id] | None, Query(max_length=MAX_SESSION, description="A session track skipped "
-                                              "(repeatable)")] = None,
-    user_id: Annotated[str | None, Query(min_length=1, max_length=MAX_USER_ID, pattern=USER_ID_PATTERN,
-                                         description="The listener: logs the tracks as impressions")]
-    = None,
+    n: Count = 10,
+    played: Played = None,
+    skipped: Skipped = None,
+    user_id: ShownTo = None,
 ) -> ORJSONResponse:
     """The next ``n`` tracks of the artist's radio: it starts from their most listened tracks and plays one
     of theirs at every fourth place, the rest by artists like them; skips steer away, nothing played comes

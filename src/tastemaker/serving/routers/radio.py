@@ -6,14 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from tastemaker.domain import MAX_USER_ID, USER_ID_PATTERN
 from tastemaker.engine.items import radio_queue
 from tastemaker.serving.answers import answer
 from tastemaker.serving.auth import AUTH_RESPONSES, requires
 from tastemaker.serving.errors import ERROR_RESPONSES
+from tastemaker.serving.params import Count, Played, ShownTo, Skipped
 from tastemaker.serving.responses import ORJSONResponse
 from tastemaker.serving.runtime import Runtime, runtime
-from tastemaker.serving.schemas import MAX_ITEMS, MAX_SESSION, Id, RadioOut
+from tastemaker.serving.schemas import RadioOut
 
 router = APIRouter(prefix="/v1", tags=["radio"], responses={**ERROR_RESPONSES, **AUTH_RESPONSES})
 
@@ -26,14 +26,10 @@ def radio(
                                            "(\"Back In Black\", \"AC/DC - Back In Black\"); an artist's "
                                            "radio is GET /v1/artists/{artist}/radio",
                                examples=["tm:track:000001"])],
-    n: Annotated[int, Query(ge=1, le=MAX_ITEMS)] = 10,
-    played: Annotated[list[Id] | None, Query(max_length=MAX_SESSION, description="A session track played "
-                                             "through (repeatable)")] = None,
-    skipped: Annotated[list[Id] | None, Query(max_length=MAX_SESSION, description="A session track skipped "
-                                              "(repeatable)")] = None,
-    user_id: Annotated[str | None, Query(min_length=1, max_length=MAX_USER_ID, pattern=USER_ID_PATTERN,
-                                         description="The listener: logs the tracks as impressions")]
-    = None,
+    n: Count = 10,
+    played: Played = None,
+    skipped: Skipped = None,
+    user_id: ShownTo = None,
 ) -> ORJSONResponse:
     """The next ``n`` tracks after ``seed``: skips steer away at once, nothing played comes back. A name is
     taken for the track it names (``note`` says how when it was not exact; 404 naming the closest matches

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path
 
-from tastemaker.domain import MAX_USER_ID, USER_ID_PATTERN
 from tastemaker.engine.items import similar_tracks
 from tastemaker.serving.answers import answer
 from tastemaker.serving.auth import AUTH_RESPONSES, requires
 from tastemaker.serving.errors import ERROR_RESPONSES
+from tastemaker.serving.params import Count, ShownTo
 from tastemaker.serving.responses import ORJSONResponse
 from tastemaker.serving.runtime import Runtime, runtime
-from tastemaker.serving.schemas import MAX_ITEMS, SimilarOut
+from tastemaker.serving.schemas import SimilarOut
 
 router = APIRouter(prefix="/v1/tracks", tags=["tracks"], responses={**ERROR_RESPONSES, **AUTH_RESPONSES})
 
@@ -24,10 +24,8 @@ def similar(
     track_id: Annotated[str, Path(min_length=1, max_length=256, description="The track's id or name "
                                   "(\"Back In Black\", \"AC/DC - Back In Black\")",
                                   examples=["tm:track:000001"])],
-    n: Annotated[int, Query(ge=1, le=MAX_ITEMS)] = 10,
-    user_id: Annotated[str | None, Query(min_length=1, max_length=MAX_USER_ID, pattern=USER_ID_PATTERN,
-                                         description="The listener shown the list: logs it as impressions")]
-    = None,
+    n: Count = 10,
+    user_id: ShownTo = None,
 ) -> ORJSONResponse:
     """The ``n`` tracks most like ``track_id`` (404: unknown track; an empty list: a track nothing is like yet).
     A name is taken for the track it names (``note`` says how when it was not exact)."""
