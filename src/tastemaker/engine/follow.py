@@ -45,6 +45,8 @@ STEP_ROWS = 5_000
 REQUEST_ROWS = 20_000
 #: listeners held apart from the state's base past which the loop folds them in (memory)
 CONSOLIDATE_AT = 2_000
+#: listeners with shown days held apart past which the loop folds those in (each impression flush adds some)
+SHOWN_CONSOLIDATE_AT = 300
 
 log = logging.getLogger("tastemaker.engine")
 
@@ -205,8 +207,11 @@ class StoreFollower:
                     if not added and self.behind_segments() == 0:
                         break
                     await asyncio.sleep(2 * (time.perf_counter() - started))  # two thirds of the time for requests
-                if self.state.pending() >= CONSOLIDATE_AT:
+                listening, shown = self.state.pending()
+                if listening >= CONSOLIDATE_AT:
                     await asyncio.to_thread(self.state.consolidate)
+                elif shown >= SHOWN_CONSOLIDATE_AT:  # a flush of shown lists every two seconds: fold them often
+                    await asyncio.to_thread(self.state.consolidate, False)
             except Exception as exc:  # a bad segment must not end following: logged, retried next time
                 log.warning("following the store failed, retrying: %s", exc)
 

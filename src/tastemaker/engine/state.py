@@ -218,20 +218,23 @@ class ListeningState:
         """Whether ``user_id``'s listening changed since it was loaded (an ingest, a follow, a reload)."""
         return user_id in self._touched
 
-    def pending(self) -> int:
-        """How many listeners' listening is held apart from the base (see :meth:`consolidate`)."""
-        return len(self._changed) + len(self._shown_changed)
+    def pending(self) -> tuple[int, int]:
+        """How many listeners' listening, and how many listeners' shown days, are held apart from the base
+        (see :meth:`consolidate`)."""
+        return len(self._changed), len(self._shown_changed)
 
-    def consolidate(self) -> int:
+    def consolidate(self, listening: bool = True, shown: bool = True) -> int:
         """Fold every listener changed since the load into the base frames; returns how many.
 
-        A changed listener is held as slices of the frames of the batch that changed them: cheap to
-        publish, but tens of thousands of them (a big import absorbed) cost far more memory than the
-        same rows in two frames. Run in the background (the follower's loop) when many are pending;
+        A changed listener is held in the frames of the batch that changed them: cheap to publish, but a
+        batch's frames live as long as one of its listeners points at them, so many batches (a big
+        import absorbed, a flush of shown lists every two seconds) cost more memory than the same rows
+        in the base. Run in the background (the follower's loop) when many are pending;
         readers see each listener's rows before or after, never a mix, and nothing else changes.
         """
         with self._lock:
-            changed, shown = dict(self._changed), dict(self._shown_changed)
+            changed = dict(self._changed) if listening else {}
+            shown = dict(self._shown_changed) if shown else {}  # type: ignore[assignment]
             if not changed and not shown:
                 return 0
             base = self._base

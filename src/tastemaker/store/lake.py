@@ -185,6 +185,9 @@ class LakeStore:
         ranked = ids[order]
         fresh = np.ones(len(ids), dtype=bool)
         fresh[order[1:]] = ranked[1:] != ranked[:-1]  # a repeat within the batch keeps its first row
+        listed = {str(seg["file"]) for seg in segments}
+        for gone in [f for f in self._ids if f.startswith(f"{name}-") and f not in listed]:
+            del self._ids[gone]  # merged or rewritten by another process: no longer read
         for seg in segments:  # sorted queries against sorted segments: cache-friendly lookups
             stored = self._segment_ids(str(seg["file"]))
             pos = np.minimum(np.searchsorted(stored, ranked), len(stored) - 1)
