@@ -67,6 +67,8 @@ class Reloader:
                                     self.sources.explore, self.sources.experiment)
             self._seen = key
             rt.swap(fresh)
+            before = _versions(current)
+            del current  # nothing here may hold the old set while it is collected, or it is frozen for good
             gc.unfreeze()  # the old set's cycles can be collected now; then, as at startup (app.settle_heap),
             gc.collect()   # the new set's objects go out of the collector's walks
             gc.freeze()
@@ -74,7 +76,7 @@ class Reloader:
         kept = any(wanted is not None and wanted != slot.version for wanted, slot in roles)
         rt.metrics.reloads.labels("kept" if kept else "swapped").inc()
         log.info("serving %s", _versions(fresh))
-        return Reloaded(True, _versions(current), _versions(fresh), _errors(fresh))
+        return Reloaded(True, before, _versions(fresh), _errors(fresh))
 
     async def watch(self, interval: float) -> None:
         """Check every ``interval`` seconds until cancelled (the app's lifespan runs this as a task)."""
