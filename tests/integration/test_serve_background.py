@@ -15,7 +15,7 @@ from tastemaker.store import open_store
 pytestmark = pytest.mark.slow
 
 
-def _wait(predicate, seconds: float = 60.0) -> bool:  # type: ignore[no-untyped-def]
+def _wait(predicate, seconds: float = 180.0) -> bool:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if predicate():
@@ -53,7 +53,7 @@ def test_the_server_merges_the_small_segments_its_ingest_adds(trained: Path, tmp
         event = {"user_id": "tm:user:000001", "ts": f"2024-06-01T10:{n:02d}:00Z", "type": "play",
                  "item_id": f"tm:track:{n:06d}", "ms_played": 200_000}
         assert server.client.post("/v1/events", json={"events": [event]}).json()["accepted"] == 1
-    assert _wait(lambda: store.small_segments("events") < 32, 30)
+    assert _wait(lambda: store.small_segments("events") < 32)
     stored = store.events().filter((pl.col("user_id") == "tm:user:000001")
                                    & (pl.col("ts") >= pl.datetime(2024, 6, 1, time_zone="UTC"))).collect()
     assert stored.height == 40 and stored["row_id"].n_unique() == 40  # every acknowledged event, once
