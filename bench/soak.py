@@ -272,8 +272,6 @@ def main() -> None:
     acknowledged = sum(r["accepted"] for r in rows if r["kind"] == "ingest")
     stored = (open_store(ws / "store").events().filter(pl.col("session_id").str.starts_with(f"soak-{spec['seed']}-"))
               .select(pl.len(), pl.col("row_id").n_unique().alias("unique")).collect().row(0, named=True))
-    first = [r for r in per_minute if r["minute"] <= 10]
-    last = [r for r in per_minute if r["minute"] > args.minutes - 10]
     lat = lambda part: float(np.percentile([x["ms"] for x in rows if part[0] <= x["t"] / 60 < part[1]], 99))  # noqa: E731
     p99_first, p99_last = lat((0, min(10, args.minutes))), lat((max(0, args.minutes - 10), args.minutes))
     rss_first = next((r["rss_mb"] for r in per_minute if r["minute"] == min(10, args.minutes) and "rss_mb" in r), None)
@@ -289,14 +287,14 @@ def main() -> None:
         "rss_after_10_min_mb": rss_first, "rss_end_mb": rss_last,
         "rss_ratio": round(rss_last / rss_first, 3) if rss_first and rss_last else None,
         "segments_max": max((r.get("segments", 0) for r in per_minute), default=0),
-        "per_minute": per_minute, "first_10": first[:1], "last_10": last[-1:],
+        "per_minute": per_minute,
         "machine": {"cpus": os.cpu_count()}, "date": time.strftime("%Y-%m-%d"),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=1))
     plot(per_minute, rate)
     write_doc(result)
-    print(json.dumps({k: v for k, v in result.items() if k not in ("per_minute", "first_10", "last_10")}), flush=True)
+    print(json.dumps({k: v for k, v in result.items() if k != "per_minute"}), flush=True)
 
 
 def plot(per_minute: list[dict[str, Any]], rate: float) -> None:

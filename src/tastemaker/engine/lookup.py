@@ -71,11 +71,6 @@ class Lookup:
         except UnknownName as exc:
             raise UnknownItem(str(exc), f"unknown_{kind}") from None
 
-    def listeners(self, item_id: str) -> int:
-        """How many listeners played ``item_id`` (a track or an artist), as the index counted them."""
-        self.index()
-        return self._listeners.get(item_id, 0)
-
     def tracks_of(self, artist_id: str, top: int = 10) -> list[str]:
         """The ``top`` music tracks of ``artist_id`` most listeners played, most played first: an artist
         radio's seeds."""
