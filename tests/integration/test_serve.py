@@ -282,6 +282,10 @@ def test_tracks_and_artists_go_by_name_search_finds_them_and_an_artists_radio_pl
     radio = RadioOut.model_validate(server.get("/v1/radio", params={"seed": f"{seed.title} by {seed.subtitle}",
                                                                     "n": 5}).json())
     assert radio.seed == seed.item_id and seed.item_id not in [i.item_id for i in radio.items]
+    for path in (f"/v1/tracks/{artist_id}/similar", f"/v1/radio?seed={artist_id}"):  # an artist's id on a track route
+        wrong = server.get(path)
+        assert (wrong.status_code, wrong.json()["code"]) == (404, "unknown_track")
+        assert f"/v1/artists/{artist_id}/radio" in wrong.json()["message"] and artist in wrong.json()["message"]
 
     nobody = server.get("/v1/artists/Qqqqzzzz Vvvvxxxx/radio")
     assert nobody.status_code == 404 and nobody.json()["code"] == "unknown_artist"

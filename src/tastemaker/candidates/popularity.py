@@ -172,22 +172,39 @@ class Popularity(Fitted):
         Users without a country chart get the global one; ``score`` is the chart's own score.
         """
         self._check()
+        charts, learned = self._frames()
         users = pl.DataFrame({"user_id": pl.Series(user_ids, dtype=pl.String)})
-        charts = pl.DataFrame({"chart": GLOBAL, "item_id": self.item_ids_, "score": self.scores_})
         if self.by_country:
-            users = users.join(self._homes(countries), on="user_id", how="left", maintain_order="left")
-            charts = pl.concat([charts, pl.DataFrame({"chart": self.chart_countries_, "item_id": self.chart_items_,
-                                                      "score": self.chart_scores_})])
+            users = users.join(self._homes(countries, learned), on="user_id", how="left", maintain_order="left")
             users = users.with_columns(pl.when(pl.col("chart").is_in(charts["chart"].unique().implode()))
                                        .then("chart").otherwise(pl.lit(GLOBAL)))
+            # only the charts these listeners use (one request: its country's and the global one)
+            charts = charts.filter(pl.col("chart").is_in(users["chart"].unique().implode()) | (pl.col("chart") == GLOBAL))
         else:
             users = users.with_columns(pl.lit(GLOBAL).alias("chart"))
         return from_charts(users, charts, k, exclude)
 
-    def _homes(self, countries: Mapping[str, str] | None) -> pl.DataFrame:
+    def _frames(self) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The charts as one frame (``chart, item_id, score``, best first within each) and the homes learned
+        at fit (``user_id, chart``), built once per fitted state: turning the arrays' strings into
+        frames took most of a request's time."""
+        key = (id(self.item_ids_), id(getattr(self, "chart_items_", None)), id(getattr(self, "user_ids_", None)))
+        cached = self.__dict__.get("_frames_cache")
+        if cached is not None and cached[0] == key:
+            return cached[1], cached[2]
+        charts = pl.DataFrame({"chart": GLOBAL, "item_id": self.item_ids_, "score": self.scores_})
+        learned = pl.DataFrame(schema={"user_id": pl.String, "chart": pl.String})
+        if self.by_country:
+            charts = pl.concat([charts, pl.DataFrame({"chart": self.chart_countries_, "item_id": self.chart_items_,
+                                                      "score": self.chart_scores_})])
+            learned = pl.DataFrame({"user_id": self.user_ids_, "chart": self.user_countries_},
+                                   schema={"user_id": pl.String, "chart": pl.String})
+        self.__dict__["_frames_cache"] = (key, charts, learned)
+        return charts, learned
+
+    def _homes(self, countries: Mapping[str, str] | None, learned: pl.DataFrame | None = None) -> pl.DataFrame:
         """``user_id, chart``: the given countries first, then the ones learned at fit."""
-        learned = pl.DataFrame({"user_id": self.user_ids_, "chart": self.user_countries_},
-                               schema={"user_id": pl.String, "chart": pl.String})
+        learned = self._frames()[1] if learned is None else learned
         if not countries:
             return learned
         given = pl.DataFrame({"user_id": list(countries), "chart": list(countries.values())},

@@ -66,6 +66,10 @@ class Lookup:
             return Resolved(Match("track", query, title, by, 0, EXACT, True), "id")
         if kind == "artist" and query in self.catalog.artist_names:
             return Resolved(Match("artist", query, self.catalog.artist_names[query], None, 0, EXACT, True), "id")
+        if kind == "track" and query in self.catalog.artist_names:  # an artist's id where a track's was asked
+            raise UnknownItem(f"{query!r} is an artist ({self.catalog.artist_names[query]}), not a track: its similar "
+                              f"artists are /v1/artists/{query}/similar, its radio /v1/artists/{query}/radio",
+                              "unknown_track")
         try:
             return self.index().resolve(query, kind)
         except UnknownName as exc:
