@@ -290,3 +290,18 @@ def test_tracks_and_artists_go_by_name_search_finds_them_and_an_artists_radio_pl
     nobody = server.get("/v1/artists/Qqqqzzzz Vvvvxxxx/radio")
     assert nobody.status_code == 404 and nobody.json()["code"] == "unknown_artist"
     assert "closest" in nobody.json()["message"]
+
+
+def test_a_catalogue_track_the_model_never_saw_starts_a_radio_from_its_artist(
+        server: httpx.Client, workspace: Path) -> None:
+    store = open_store(workspace / "store")
+    tracks = store.entities("tracks")
+    played = store.events().filter(pl.col("type") != "impression").select("item_id").unique().collect()["item_id"]
+    heard_artists = tracks.filter(pl.col("track_id").is_in(played.implode()))["artist_id"].unique()
+    unheard = tracks.filter(~pl.col("track_id").is_in(played.implode()) & pl.col("artist_id").is_in(heard_artists.implode()))
+    assert unheard.height, "the generated world has catalogue tracks nobody played"
+    seed = unheard["track_id"][0]
+    assert server.get(f"/v1/tracks/{seed}/similar").json()["items"] == []  # nothing is like it yet: an empty list
+    radio = RadioOut.model_validate(server.get("/v1/radio", params={"seed": seed, "n": 8}).json())
+    assert radio.seed == seed and len(radio.items) == 8 and seed not in [i.item_id for i in radio.items]
+    assert all(i.reason for i in radio.items)

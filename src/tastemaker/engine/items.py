@@ -86,10 +86,18 @@ def radio_queue(models: ModelSet, catalog: Catalog, seed: str, played: Sequence[
             raise UnknownItem(f"unknown artist {name!r}: {personal.name} {personal.version} knows none of their "
                               "tracks yet", "unknown_artist") from None
     else:
+        label = catalog.names.get(seed, seed)
         try:
-            queue = models.radio.next_tracks(seed, session, n, label=catalog.names.get(seed, seed))
+            queue = models.radio.next_tracks(seed, session, n, label=label)
         except KeyError:
-            raise UnknownItem(f"unknown track {catalog.names.get(seed, seed)!r}: {personal.name} "
-                              f"{personal.version} has never seen it") from None
+            # a catalogue track the model has not seen (new, or only ever skipped): the radio starts from its
+            # artist's tracks the model knows, and does not play the seed either
+            artist = catalog.artists.get(seed)
+            kin = [t for t, a in catalog.artists.items() if a == artist and t != seed] if artist else []
+            try:
+                queue = models.radio.next_tracks(kin, [*session, Played(seed, False)], n, label=label)
+            except KeyError:
+                raise UnknownItem(f"unknown track {label!r}: {personal.name} {personal.version} has never seen it "
+                                  "or any track of its artist") from None
     rows = catalog.titled(queue.drop("position"))
     return Served(served_items(rows), "model", personal.name, personal.version)
