@@ -298,7 +298,8 @@ def test_a_catalogue_track_the_model_never_saw_starts_a_radio_from_its_artist(
     tracks = store.entities("tracks")
     played = store.events().filter(pl.col("type") != "impression").select("item_id").unique().collect()["item_id"]
     heard_artists = tracks.filter(pl.col("track_id").is_in(played.implode()))["artist_id"].unique()
-    unheard = tracks.filter(~pl.col("track_id").is_in(played.implode()) & pl.col("artist_id").is_in(heard_artists.implode()))
+    unheard = tracks.filter(~pl.col("track_id").is_in(played.implode())
+                            & pl.col("artist_id").is_in(heard_artists.implode()))
     assert unheard.height, "the generated world has catalogue tracks nobody played"
     seed = unheard["track_id"][0]
     assert server.get(f"/v1/tracks/{seed}/similar").json()["items"] == []  # nothing is like it yet: an empty list
