@@ -169,12 +169,22 @@ def client(spec_path: str) -> None:
         asyncio.run(soak_loop(spec["port"], reqs, spec["rate"], spec["seconds"], Path(spec["log"])))
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int) -> tuple[float, float]:
+    """The resident memory of the server and its workers, all of it and the anonymous part only (MiB): the
+    rest maps files, the store's segments a scan read, which the kernel takes back when it needs them."""
     import psutil
 
     procs = [psutil.Process(pid)]
     procs += procs[0].children(recursive=True)
-    return sum(p.memory_info().rss for p in procs if p.is_running()) / 2**20
+    rss = anon = 0
+    for p in procs:
+        try:
+            rss += p.memory_info().rss
+            status = Path(f"/proc/{p.pid}/status").read_text()
+            anon += next(int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("RssAnon:"))
+        except (psutil.Error, OSError, StopIteration):
+            continue
+    return round(rss / 2**20, 1), round(anon / 2**20, 1)
 
 
 def segments(ws: Path) -> int:
@@ -259,7 +269,8 @@ def main() -> None:
             swaps[-1].update(done=round(now, 1), exit=trainer.returncode)
             trainer = None
         if now >= next_sample:
-            samples.append({"minute": int(next_sample // 60), "rss_mb": round(rss_mb(server.pid), 1),
+            rss, anon = rss_mb(server.pid)
+            samples.append({"minute": int(next_sample // 60), "rss_mb": rss, "rss_anon_mb": anon,
                             "segments": segments(ws), "server_cpu_s": round(cpu_seconds(server.pid), 1)})
             print(json.dumps(samples[-1]), flush=True)
             next_sample += 60
@@ -279,6 +290,9 @@ def main() -> None:
     p99_first, p99_last = lat((0, min(10, args.minutes))), lat((max(0, args.minutes - 10), args.minutes))
     rss_first = next((r["rss_mb"] for r in per_minute if r["minute"] == min(10, args.minutes) and "rss_mb" in r), None)
     rss_last = next((r["rss_mb"] for r in reversed(per_minute) if "rss_mb" in r), None)
+    anon_first = next((r["rss_anon_mb"] for r in per_minute if r["minute"] == min(10, args.minutes)
+                       and "rss_anon_mb" in r), None)
+    anon_last = next((r["rss_anon_mb"] for r in reversed(per_minute) if "rss_anon_mb" in r), None)
     result = {
         "minutes": args.minutes, "max_rps": round(top, 1), "share": args.share, "soak_rps": rate, "requests": len(rows),
         "errors": sum(r["status"] != 200 for r in rows),
@@ -289,6 +303,8 @@ def main() -> None:
         "p99_ratio": round(p99_last / p99_first, 2) if p99_first else None,
         "rss_after_10_min_mb": rss_first, "rss_end_mb": rss_last,
         "rss_ratio": round(rss_last / rss_first, 3) if rss_first and rss_last else None,
+        "rss_anon_after_10_min_mb": anon_first, "rss_anon_end_mb": anon_last,
+        "rss_anon_ratio": round(anon_last / anon_first, 3) if anon_first and anon_last else None,
         "segments_max": max((r.get("segments", 0) for r in per_minute), default=0),
         "per_minute": per_minute,
         "machine": {"cpus": os.cpu_count()}, "date": time.strftime("%Y-%m-%d"),
@@ -308,8 +324,10 @@ def plot(per_minute: list[dict[str, Any]], rate: float) -> None:
 
     minutes = [r["minute"] for r in per_minute]
     fig, axes = plt.subplots(4, 1, figsize=(9, 9), sharex=True)
-    axes[0].plot(minutes, [r.get("rss_mb") for r in per_minute])
+    axes[0].plot(minutes, [r.get("rss_mb") for r in per_minute], label="resident")
+    axes[0].plot(minutes, [r.get("rss_anon_mb") for r in per_minute], label="of it anonymous")
     axes[0].set_ylabel("server RSS (MiB)")
+    axes[0].legend()
     axes[1].plot(minutes, [r["p50_ms"] for r in per_minute], label="p50")
     axes[1].plot(minutes, [r["p99_ms"] for r in per_minute], label="p99")
     axes[1].set_ylabel("latency (ms)")
@@ -339,6 +357,7 @@ swapped in every 10 (the training at `nice -n 19`). Plot: `docs/soak.png`.
 | errors (any status but 200, or no answer) | {r['errors']:,} {r['errors_by_status'] or ''} | 0: {met(r['errors'] == 0)} |
 | acknowledged ingest events lost | {r['events_lost']:,} of {r['events_acknowledged']:,} | 0: {met(r['events_lost'] == 0)} |
 | RSS after 10 minutes → at the end | {r['rss_after_10_min_mb']} → {r['rss_end_mb']} MiB (×{r['rss_ratio']}) | within 10 %: {met(r['rss_ratio'] is not None and r['rss_ratio'] <= 1.10)} |
+| of it anonymous (not mapped files) | {r['rss_anon_after_10_min_mb']} → {r['rss_anon_end_mb']} MiB (×{r['rss_anon_ratio']}) | |
 | p99, first 10 minutes → last 10 | {r['p99_first_10_min_ms']} → {r['p99_last_10_min_ms']} ms (×{r['p99_ratio']}) | within 1.5×: {met(r['p99_ratio'] is not None and r['p99_ratio'] <= 1.5)} |
 | event segments, most at any minute | {r['segments_max']} | bounded |
 | forgets / model swaps | {len(r['forgets'])} / {len(r['swaps'])} | |
