@@ -110,18 +110,11 @@ def serve(
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = shared
     os.environ[SERVE_OPTIONS] = json.dumps({**options, "workspace": str(settings().workspace),
                                             "store_url": settings().store_url})
-    # the frame library's allocator keeps freed pages for speed; a long-running worker gives them back after a
-    # second (docs/serving.md, "Memory"); a value the operator set is kept
-    os.environ.setdefault("_RJEM_MALLOC_CONF", WORKER_ALLOCATOR)
     err.print(f"{workers} workers on {host}:{port}")
     try:
         uvicorn.run("tastemaker.serving.app:from_environment", factory=True, workers=workers, **common)
     finally:
         shutil.rmtree(shared, ignore_errors=True)
-
-
-#: jemalloc's settings in each worker process: freed pages go back to the system after a second
-WORKER_ALLOCATOR = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:1000"
 
 
 def _experiment(name: str | None, arms: str) -> dict[str, object] | None:
