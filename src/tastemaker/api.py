@@ -20,6 +20,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -140,6 +141,15 @@ class Workspace:
             if params:
                 raise ValueError(f"ranker takes no parameters, got {', '.join(params)}")
             return self._train_ranker()
+        return self._fit(model, params)
+
+    def candidate(self, model: str, until: datetime, **params: Any) -> Trained:
+        """Train ``model`` on the listens before ``until`` and register it **without** making it the version in
+        use: a candidate a gate judges on the listening after ``until`` (``tastemaker loop``)."""
+        return self._fit(model, params, until=until, promote=False)
+
+    def _fit(self, model: str, params: dict[str, Any], until: datetime | None = None,
+             promote: bool = True) -> Trained:
         from tastemaker.candidates.catalogue import create
         from tastemaker.candidates.data import TrainingData
         from tastemaker.ranking.pipeline import Pipeline
@@ -147,14 +157,16 @@ class Workspace:
         estimator = create(model, **params)
         started = time.perf_counter()
         seen = self.store.version()
-        data = TrainingData.from_store(self.store)
+        data = TrainingData.from_store(self.store, until=until)
         if data.interactions.is_empty():
-            raise ValueError("the store has no listens yet: run `tastemaker import` or `tastemaker generate` first")
+            raise ValueError("the store has no listens yet: run `tastemaker import` or `tastemaker generate` first"
+                             if until is None else f"the store has no listens before {until:%Y-%m-%d %H:%M}")
         loaded = time.perf_counter()
         estimator.fit(data)
         fitted = time.perf_counter()
         summary: dict[str, Any] = estimator.summary() if isinstance(estimator, Pipeline) else {}
-        version = self._register(model, estimator, data.interactions.height, seen, summary or None)
+        version = self._register(model, estimator, data.interactions.height, seen, summary or None, until=until,
+                                 promote=promote)
         return Trained(model, version, data.interactions.height,
                        _phases(started, loaded, fitted, time.perf_counter()), summary)
 
@@ -179,14 +191,15 @@ class Workspace:
                        {k: v for k, v in ranker.meta.items() if k != "params"})
 
     def _register(self, name: str, model: Any, pairs: int, store_version: int,
-                  metrics: dict[str, Any] | None = None) -> str:
+                  metrics: dict[str, Any] | None = None, until: datetime | None = None, promote: bool = True) -> str:
         """Save ``model`` as the next version of ``name`` with the store snapshot it saw: ``store_version``,
-        read *before* the training data (a write during training then shows as newer than the model)."""
+        read *before* the training data (a write during training then shows as newer than the model), and
+        ``until``, the instant its listening was cut at (none: everything stored)."""
         from tastemaker.candidates.registry import register
 
         data = {"store": self.store.url, "store_version": store_version, "events": self.store.count("events"),
-                "pairs": pairs}
-        return register(self.models_dir, name, model, data, metrics)
+                "pairs": pairs, **({"until": until.isoformat()} if until is not None else {})}
+        return register(self.models_dir, name, model, data, metrics, promote=promote)
 
     def model(self, name: str | None = None, version: str | None = None) -> Recommender:
         """A trained model from the registry: ``version`` of ``name`` (default its latest); ``name=None``: the

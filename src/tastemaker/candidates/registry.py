@@ -50,8 +50,9 @@ def _point(root: Path, name: str, version: str) -> None:
 
 
 def register(root: Path, name: str, model: Saveable, data: dict[str, Any],
-             metrics: dict[str, Any] | None = None) -> str:
-    """Save ``model`` as the next version of ``name``, make it the latest, and return the version."""
+             metrics: dict[str, Any] | None = None, *, promote: bool = True) -> str:
+    """Save ``model`` as the next version of ``name``, make it the latest (unless not ``promote``: a candidate
+    a gate judges first, :func:`promote` makes it live), and return the version."""
     existing = _versions(root, name)
     version = f"v{int(existing[-1][1:]) + 1 if existing else 1:04d}"
     folder = root / name / version
@@ -61,6 +62,8 @@ def register(root: Path, name: str, model: Saveable, data: dict[str, Any],
             "params": params, "data": data, "metrics": metrics or {}}
     (folder / "meta.json").write_text(json.dumps(meta, indent=1))
     _private(folder)
+    if not promote:
+        return version
     _point(root, name, version)
     store = data.get("store")
     if isinstance(store, str):  # the version it replaces may hold listeners forgotten since: delete it
@@ -196,6 +199,27 @@ def resolve(root: Path, name: str, version: str | None = None) -> Path:
 def rollback(root: Path, name: str, version: str) -> None:
     """Make an older ``version`` of ``name`` the latest again."""
     _point(root, name, resolve(root, name, version).name)
+
+
+def promote(root: Path, name: str, version: str) -> None:
+    """Make ``version`` of ``name`` the one in use (a candidate registered with ``promote=False``)."""
+    _point(root, name, resolve(root, name, version).name)
+
+
+def live(root: Path, name: str) -> str | None:
+    """The version of ``name`` in use, None when it has none."""
+    path = root / name / "LATEST"
+    return path.read_text().strip() if path.exists() else None
+
+
+def annotate(root: Path, name: str, version: str, **fields: Any) -> None:
+    """Add ``fields`` to a version's ``meta.json`` (a gate's verdict, a rollback's reason), replaced atomically."""
+    folder = resolve(root, name, version)
+    meta = json.loads((folder / "meta.json").read_text())
+    meta.update(fields)
+    tmp = folder / f".meta.{uuid.uuid4().hex}"
+    tmp.write_text(json.dumps(meta, indent=1, default=str))
+    os.replace(tmp, folder / "meta.json")
 
 
 def describe(root: Path, name: str, version: str | None = None) -> dict[str, Any]:

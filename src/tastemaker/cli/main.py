@@ -13,18 +13,20 @@ from typing import Annotated
 
 import typer
 
-from tastemaker.cli import (catalogue, experiments, generate, keys, maintenance, pipeline, privacy, search, serve,
-                            splits, surfaces, workspace)
+from tastemaker.cli import (catalogue, experiments, generate, keys, loop, maintenance, monitoring, pipeline,
+                            privacy, search, serve, splits, surfaces, workspace)
 from tastemaker.cli.invocation import playlist_app, use_workspace
 
 #: each command module's ``register``: workspace (init, import, stats), maintenance (compact), catalogue (kinds),
 #: generate, pipeline
 #: (train, recommend, radio, evaluate, demo, models, playlist discover-weekly), splits (evaluate-split, tune,
 #: compare, split), surfaces (playlist daily-mix, home, episodes, similar), search, serve, keys, privacy
-#: (forget, unforget, models prune), experiments (simulate, experiment)
+#: (forget, unforget, models prune), experiments (simulate, experiment), monitoring (monitor), loop
 REGISTERS: tuple[Callable[[typer.Typer], None], ...] = (
     workspace.register,
     maintenance.register,
+    monitoring.register,
+    loop.register,
     catalogue.register,
     generate.register,
     pipeline.register,

@@ -299,6 +299,14 @@ def demo(
     print_frame(f"Discover Weekly for {user}", playlist.select("position", "name", "artist_name", "reason"))
     out.rule("5. offline evaluation")
     _print_results(temporal_report(ws.store, 7.0, 10), 10)
+    out.rule("next: serve it, and watch it run")
+    where = ws.path
+    out.print(f"tastemaker --workspace {where} serve --model als     # the API on http://127.0.0.1:8000 "
+              "(/docs)\n"
+              f"  then open http://127.0.0.1:8000/ui                    # the dashboard (open: this workspace "
+              "has no API keys yet; `tastemaker keys create --scope admin` adds one)\n"
+              f"tastemaker --workspace {where} monitor                 # drift and what the lists led to\n"
+              f"tastemaker --workspace {where} loop --once --model als # retrain, gate, promote or keep")
 
 
 def _demo_user(events: pl.LazyFrame) -> str:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from fastapi.openapi.utils import get_openapi
 
@@ -31,7 +32,7 @@ from tastemaker.engine.precomputed import PARQUET, PRECOMPUTED_DIR
 from tastemaker.engine.recommend import RankerExperiment
 from tastemaker.engine.snapshot import Sources
 from tastemaker.engine.state import ListeningState
-from tastemaker.serving import errors
+from tastemaker.serving import dashboard, errors
 from tastemaker.serving.auth import Keyring
 from tastemaker.serving.impressions import ImpressionLog
 from tastemaker.serving.keys import keys_path
@@ -121,9 +122,12 @@ def create_app(settings: Settings, *, personal: str = "als", fallback: str = "po
                          default_response_class=ORJSONResponse,
                          description="Listening events in; recommendations, similar tracks and radio out.")
     app.state.keyring = Keyring(keys_path(settings.workspace))
+    app.state.workspace = settings.workspace  # the dashboard reads its monitoring, registry and experiments
     app.state.limiter = RateLimiter(rate_limit) if rate_limit > 0 else None  # per key; 0: none
     for module in (health, events, users, tracks, artists, radio, search, admin):
         app.include_router(module.router)
+    app.include_router(dashboard.router)  # /ui, behind the same keys (serving/dashboard/pages.py)
+    app.mount("/ui/static", StaticFiles(directory=dashboard.STATIC), name="ui-static")
     errors.install(app, metrics)
     # the last added is the outermost: the boundary sees everything, the metrics see every status
     app.add_middleware(BodyLimit, limits={"/v1/events": MAX_BODY_BYTES})
