@@ -87,3 +87,17 @@ def serve(ws: Path, request: pytest.FixtureRequest, *options: str) -> Server:
     request.addfinalizer(server.stop)
     server.wait_ready()
     return server
+
+
+def operated(trained: Path, to: Path, request: pytest.FixtureRequest) -> tuple[Path, Server, str, str]:
+    """A served copy of the trained workspace after one monitoring run and one loop cycle (ALS), with a ``read``
+    key and a ``read``+``admin`` key: what the dashboard's tests look at. Returns the workspace, the server
+    and the two keys."""
+    from tastemaker.serving.keys import create_key, keys_path
+
+    ws = copy_workspace(trained, to)
+    assert tm(ws, "monitor").returncode in (0, 1)
+    assert tm(ws, "loop", "--once", "--model", "als", "--holdout", "4").returncode == 0
+    _, viewer = create_key(keys_path(ws), ["read"], "viewer")
+    _, operator = create_key(keys_path(ws), ["read", "admin"], "operator")
+    return ws, serve(ws, request, "--model", "als"), viewer, operator

@@ -10,22 +10,16 @@ from pathlib import Path
 import httpx
 import polars as pl
 import pytest
-from serving_support import Server, copy_workspace, serve, tm
+from serving_support import Server, operated
 
 from tastemaker.loop.cycle import audit_log
-from tastemaker.serving.keys import create_key, keys_path
 from tastemaker.store import open_store
 
 
 @pytest.fixture(scope="module")
 def dash(trained: Path, tmp_path_factory: pytest.TempPathFactory,
          request: pytest.FixtureRequest) -> tuple[Path, Server, str, str]:
-    ws = copy_workspace(trained, tmp_path_factory.mktemp("dashboard") / "ws")
-    assert tm(ws, "monitor").returncode in (0, 1)
-    assert tm(ws, "loop", "--once", "--model", "als", "--holdout", "4").returncode == 0
-    _, viewer = create_key(keys_path(ws), ["read"], "viewer")
-    _, operator = create_key(keys_path(ws), ["read", "admin"], "operator")
-    return ws, serve(ws, request, "--model", "als"), viewer, operator
+    return operated(trained, tmp_path_factory.mktemp("dashboard") / "ws", request)
 
 
 @contextmanager

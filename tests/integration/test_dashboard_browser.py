@@ -8,9 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from serving_support import Server, copy_workspace, serve, tm
+from serving_support import Server, operated
 
-from tastemaker.serving.keys import create_key, keys_path
 from tastemaker.store import open_store
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -29,12 +28,7 @@ playwright = pytest.importorskip("playwright.sync_api")
 @pytest.fixture(scope="module")
 def site(trained: Path, tmp_path_factory: pytest.TempPathFactory,
          request: pytest.FixtureRequest) -> tuple[Path, Server, str, str]:
-    ws = copy_workspace(trained, tmp_path_factory.mktemp("browser") / "ws")
-    assert tm(ws, "monitor").returncode in (0, 1)
-    assert tm(ws, "loop", "--once", "--model", "als", "--holdout", "4").returncode == 0
-    _, viewer = create_key(keys_path(ws), ["read"], "viewer")
-    _, operator = create_key(keys_path(ws), ["read", "admin"], "operator")
-    return ws, serve(ws, request, "--model", "als"), viewer, operator
+    return operated(trained, tmp_path_factory.mktemp("browser") / "ws", request)
 
 
 @pytest.fixture(scope="module")
