@@ -79,23 +79,35 @@ def judge(drift: list[Drift], quality: pl.DataFrame, bounds: Bounds, at: datetim
 
 def run(store: Any, workspace: Path, at: datetime | None = None, *, window: timedelta = timedelta(days=1),
         reference: timedelta = timedelta(days=28), bounds: Bounds | None = None, write: bool = True) -> Report:
-    """Drift and quality at ``at`` (default: the newest event's time, so a replayed or imported history is
-    judged at its own end), judged against ``bounds`` (default: the workspace's ``monitoring.toml``)."""
+    """Drift and quality at ``at``, judged against ``bounds`` (default: the workspace's ``monitoring.toml``).
+    Without ``at``, drift is judged up to the newest listen and quality up to the newest list served (the same
+    time in service; an imported history is judged at its own end)."""
     bounds = bounds or Bounds.read(workspace)
     events = store.events()
-    if at is None:
-        newest = events.select(pl.col("ts").max()).collect().item()
-        # just after it, at the store's precision (milliseconds): a microsecond would be cast away
-        at = (newest + timedelta(milliseconds=1)) if newest is not None else datetime.now(UTC)
+    shown_at = at
+    if at is None:  # drift up to the newest listen, quality up to the newest list served (in service: the same)
+        at, shown_at = (_after(events.filter(pl.col("type") != "impression")),
+                        _after(events.filter(pl.col("type") == "impression")))
+        shown_at = max(at, shown_at) if shown_at is not None else at
+        at = at or shown_at or datetime.now(UTC)
+        shown_at = shown_at or at
     at = at if at.tzinfo else at.replace(tzinfo=UTC)
+    shown_at = shown_at if shown_at.tzinfo else shown_at.replace(tzinfo=UTC)
     drift = check(events, at, window=window, reference=reference, bounds=bounds)
     tracks = store.entities("tracks") if "tracks" in store.table_names() else None
-    quality = per_surface(events, at - window, at, tracks=tracks)
+    quality = per_surface(events, shown_at - window, shown_at, tracks=tracks)
     report = Report(at, window / timedelta(days=1), reference / timedelta(days=1), drift, quality)
     report.alerts = judge(drift, quality, bounds, at)
     if write:
         save(report, workspace / FOLDER)
     return report
+
+
+def _after(events: pl.LazyFrame) -> datetime | None:
+    """Just after the newest of ``events``, at the store's precision (a millisecond: a microsecond would be cast
+    away when compared with millisecond times); None without any."""
+    newest = events.select(pl.col("ts").max()).collect().item()
+    return newest + timedelta(milliseconds=1) if newest is not None else None
 
 
 def save(report: Report, folder: Path) -> None:
