@@ -4,7 +4,7 @@
 against the version in use on that holdout (``gate.py``), then promote it or keep the live version.
 :func:`watch`: for ``window`` after a promotion, compare what the served lists lead to since then with
 the same span before it, and the server's latency; when a guardrail breaks, point the registry back at
-the version that was live before (the server swaps it in by itself) .
+the version that was live before (the server swaps it in by itself).
 
 Every decision goes to ``<workspace>/loop/audit.jsonl`` (one JSON object a line, synced) and into the
 candidate's ``meta.json`` in the registry; ``<workspace>/loop/state.json`` holds the promotion being
@@ -61,7 +61,8 @@ def audit_log(workspace: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _record(workspace: Path, decision: Decision) -> None:
+def record(workspace: Path, decision: Decision) -> None:
+    """Append ``decision`` to the audit log, synced before it returns."""
     folder = workspace / FOLDER
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     with open(folder / "audit.jsonl", "a") as handle:
@@ -109,7 +110,7 @@ def cycle(ws: Any, model: str = "pipeline", holdout: timedelta = timedelta(days=
     live_before = registry.live(ws.models_dir, model)
     if newest is None:
         decision = Decision(now, model, "failed", None, live_before, ["the store has no listens"], checks)
-        _record(ws.path, decision)
+        record(ws.path, decision)
         return decision
     cut = newest - holdout
     # the live version's configuration on newer data (the registry keeps it): retraining, not re-tuning
@@ -129,7 +130,7 @@ def cycle(ws: Any, model: str = "pipeline", holdout: timedelta = timedelta(days=
                       gate={"action": action, "reasons": verdict.reasons, "checks": verdict.checks, "at": now})
     decision = Decision(now, model, action, trained.version, live_before, verdict.reasons, checks,
                         round(time.perf_counter() - started, 2))
-    _record(ws.path, decision)
+    record(ws.path, decision)
     return decision
 
 
@@ -192,5 +193,5 @@ def watch(ws: Any, config: WatchConfig = WatchConfig(), *, latency: Any = None,
         registry.annotate(ws.models_dir, model, state["version"], rolled_back={"at": at, "reasons": reasons})
         decision = Decision(at, model, "rolled_back", state["version"], previous, reasons, checks)
     _write_state(ws.path, None)
-    _record(ws.path, decision)
+    record(ws.path, decision)
     return decision

@@ -41,8 +41,6 @@ class Quality(BaseModel):
     min_play_rate: float = Field(0.02, ge=0, le=1)
     max_skip_rate: float = Field(0.7, ge=0, le=1)
     max_fallback_rate: float = Field(0.25, ge=0, le=1)
-    max_error_rate: float = Field(0.01, ge=0, le=1)
-    max_p99_ms: float = Field(250.0, gt=0)
     min_lists: int = Field(50, ge=1)
 
 

@@ -187,7 +187,7 @@ def models(request: Request, done: str | None = None) -> HTMLResponse:
 async def make_live(request: Request, name: str, version: str) -> Response:
     """Point the registry's ``LATEST`` of ``name`` at ``version`` (a promotion or a rollback): admin only."""
     from tastemaker.candidates.registry import live, promote
-    from tastemaker.loop.cycle import Decision, _record
+    from tastemaker.loop.cycle import Decision, record
 
     try:
         key = _allow(request, "admin")
@@ -205,7 +205,7 @@ async def make_live(request: Request, name: str, version: str) -> Response:
     from datetime import UTC, datetime
 
     who = key.name if key is not None else "an open dashboard"
-    _record(ws, Decision(datetime.now(UTC).isoformat(timespec="seconds"), name, "made_live", version, before,
+    record(ws, Decision(datetime.now(UTC).isoformat(timespec="seconds"), name, "made_live", version, before,
                          [f"made live from the dashboard by {who}"]))
     return RedirectResponse(f"/ui/models?done={quote(f'{name} {version} is live (was {before})')}",
                             status_code=303)
