@@ -13,7 +13,8 @@ logged itself and what was stored when it started, not what another worker showe
 
 A request that reads listening applies what is new itself only when all of it fits in
 :data:`REQUEST_ROWS` rows (another worker's ingest batch: seen at once); a bigger write (an
-outside import of a million events) is left to the loop, so no request waits on it. This
+outside import of a million events) is left to the loop; a request waits at most
+:data:`REQUEST_WAIT_S` for a step the loop is applying (usually that very write). This
 process's own ingest adds its rows directly (:meth:`StoreFollower.apply_own`) without reading
 the store.
 """
@@ -43,6 +44,8 @@ FOLLOW_S = 0.1
 STEP_ROWS = 5_000
 #: most rows a request applies itself before answering (more: the background loop does it)
 REQUEST_ROWS = 20_000
+#: longest a request waits for the background loop's step in progress before answering from what is held
+REQUEST_WAIT_S = 0.25
 #: listeners held apart from the state's base past which the loop folds them in (memory)
 CONSOLIDATE_AT = 2_000
 #: listeners with shown days held apart past which the loop folds those in (each impression flush adds some)
@@ -131,14 +134,15 @@ class StoreFollower:
 
         ``budget``: read at most this many rows in this call (a big segment is read in slices; the rest
         at the next call); ``whole``: a request's call, which applies nothing unless everything new fits
-        in the budget and nobody else is applying (a small write by another worker is seen at once; a big
-        import is left to the background loop, :meth:`run`, and the request never waits for it).
+        in the budget (a small write by another worker is seen at once; a big import is left to the background
+        loop, :meth:`run`); when the loop is applying a step, the request waits for it at most
+        :data:`REQUEST_WAIT_S` (the step is usually that small write) and then answers from what is held.
         Without a budget everything new is applied.
         """
         if _stat(self._manifest) == self._key and _stat(self._graves) == self._graves_key:
             return 0
-        if not self._lock.acquire(blocking=not whole):
-            return 0  # the background loop is applying: answer from what is held
+        if not self._lock.acquire(timeout=REQUEST_WAIT_S if whole else -1):
+            return 0  # the background loop is still applying a big write: answer from what is held
         try:
             key, graves = _stat(self._manifest), _stat(self._graves)
             added = 0
