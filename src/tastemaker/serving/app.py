@@ -12,7 +12,6 @@ See ``docs/serving.md`` for the endpoints.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -32,7 +31,7 @@ from tastemaker.engine.precomputed import PARQUET, PRECOMPUTED_DIR
 from tastemaker.engine.recommend import RankerExperiment
 from tastemaker.engine.snapshot import Sources
 from tastemaker.engine.state import ListeningState
-from tastemaker.serving import dashboard, errors
+from tastemaker.serving import dashboard, errors, heap
 from tastemaker.serving.auth import Keyring
 from tastemaker.serving.impressions import ImpressionLog
 from tastemaker.serving.keys import keys_path
@@ -102,7 +101,7 @@ def create_app(settings: Settings, *, personal: str = "als", fallback: str = "po
         impressions.on_stored = state.add_shown  # what this server showed counts for the no-repeat policy
         rt = Runtime(store, metrics, impressions, sources.build(store, state, follower=follower))
         app.state.runtime, app.state.reloader = rt, Reloader(rt, store, sources, seen)
-        settle_heap()
+        heap.settle()  # out of the collector's walks; the load's temporaries back to the system
         tasks = [asyncio.create_task(app.state.reloader.watch(reload_s)),
                  asyncio.create_task(impressions.run())]
         if follower is not None:  # what other processes store is absorbed here, in bounded steps
@@ -162,13 +161,6 @@ def from_environment() -> FastAPI:
     options = json.loads(os.environ[SERVE_OPTIONS])
     settings = Settings(workspace=Path(options.pop("workspace")), store_url=options.pop("store_url"))
     return create_app(settings, **options)
-
-
-def settle_heap() -> None:
-    """Move what a load created (id maps, titles: millions of objects) out of the garbage collector's
-    reach: a full collection that walks them pauses every request in flight (tens of milliseconds)."""
-    gc.collect()
-    gc.freeze()
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

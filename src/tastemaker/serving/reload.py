@@ -14,7 +14,6 @@ shows the error, and it is not tried again until ``LATEST`` changes (or a forced
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +22,7 @@ from fastapi import Request
 
 from tastemaker.engine.precomputed import Precomputed
 from tastemaker.engine.snapshot import Key, Snapshot, Sources
+from tastemaker.serving import heap
 from tastemaker.serving.runtime import Runtime
 
 log = logging.getLogger("tastemaker.serving")
@@ -69,9 +69,7 @@ class Reloader:
             rt.swap(fresh)
             before = _versions(current)
             del current  # nothing here may hold the old set while it is collected, or it is frozen for good
-            gc.unfreeze()  # the old set's cycles can be collected now; then, as at startup (app.settle_heap),
-            gc.collect()   # the new set's objects go out of the collector's walks
-            gc.freeze()
+            heap.settle(unfreeze=True)  # the old set collected, the new one frozen, the memory given back
         roles = ((key[0], fresh.models.personal), (key[1], fresh.models.fallback))
         kept = any(wanted is not None and wanted != slot.version for wanted, slot in roles)
         rt.metrics.reloads.labels("kept" if kept else "swapped").inc()
