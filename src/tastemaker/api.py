@@ -165,8 +165,9 @@ class Workspace:
         estimator.fit(data)
         fitted = time.perf_counter()
         summary: dict[str, Any] = estimator.summary() if isinstance(estimator, Pipeline) else {}
+        newest = data.plays["ts"].max() if data.plays is not None else None
         version = self._register(model, estimator, data.interactions.height, seen, summary or None, until=until,
-                                 promote=promote)
+                                 promote=promote, newest=newest)
         return Trained(model, version, data.interactions.height,
                        _phases(started, loaded, fitted, time.perf_counter()), summary)
 
@@ -191,14 +192,17 @@ class Workspace:
                        {k: v for k, v in ranker.meta.items() if k != "params"})
 
     def _register(self, name: str, model: Any, pairs: int, store_version: int,
-                  metrics: dict[str, Any] | None = None, until: datetime | None = None, promote: bool = True) -> str:
+                  metrics: dict[str, Any] | None = None, until: datetime | None = None, promote: bool = True,
+                  newest: Any = None) -> str:
         """Save ``model`` as the next version of ``name`` with the store snapshot it saw: ``store_version``,
-        read *before* the training data (a write during training then shows as newer than the model), and
-        ``until``, the instant its listening was cut at (none: everything stored)."""
+        read *before* the training data (a write during training then shows as newer than the model),
+        ``until``, the instant its listening was cut at (none: everything stored), and ``newest``, the time
+        of the newest play it learnt from (the data's own clock, which the loop's gate compares)."""
         from tastemaker.candidates.registry import register
 
         data = {"store": self.store.url, "store_version": store_version, "events": self.store.count("events"),
-                "pairs": pairs, **({"until": until.isoformat()} if until is not None else {})}
+                "pairs": pairs, **({"until": until.isoformat()} if until is not None else {}),
+                **({"newest": newest.isoformat()} if isinstance(newest, datetime) else {})}
         return register(self.models_dir, name, model, data, metrics, promote=promote)
 
     def model(self, name: str | None = None, version: str | None = None) -> Recommender:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pytest
 from serving_support import copy_workspace, tm
 
 from tastemaker.api import Workspace
 from tastemaker.candidates import registry
 from tastemaker.ingest.identity import row_ids
-from tastemaker.loop.cycle import WatchConfig, _write_state, audit_log, cycle, watch
+from tastemaker.loop.cycle import WatchConfig, _write_state, audit_log, cycle, watch, watched
 from tastemaker.loop.gate import GateConfig, judge
 from tastemaker.loop.metrics import p99_between
 from tastemaker.store import conform
@@ -25,6 +26,7 @@ def _newest(ws: Workspace) -> datetime:
 
 def test_loop_once_promotes_a_sound_candidate_and_writes_down_why(trained: Path, tmp_path: Path) -> None:
     ws = copy_workspace(trained, tmp_path / "ws")
+    _trained_by(ws / "models", "v0001", "0.0.1")  # older code: the live configuration is refit before the cut
     done = tm(ws, "loop", "--once", "--model", "als", "--holdout", "4", "--json")
     assert done.returncode == 0, done.stderr
     decision = json.loads(done.stdout)
@@ -40,6 +42,46 @@ def test_loop_once_promotes_a_sound_candidate_and_writes_down_why(trained: Path,
     assert [d["action"] for d in audit_log(ws)] == ["promoted"]
     readable = tm(ws, "loop", "--once", "--model", "als", "--holdout", "4")
     assert readable.returncode == 0 and "v0003: promoted" in readable.stdout and "NDCG@10" in readable.stdout
+
+
+def _trained_by(models: Path, version: str, code: str) -> None:
+    path = models / "als" / version / "meta.json"
+    meta = json.loads(path.read_text())
+    path.write_text(json.dumps({**meta, "code": code}))
+
+
+def test_a_candidate_fit_like_the_live_version_on_the_same_listening_is_not_refit(
+        trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = Workspace.open(copy_workspace(trained, tmp_path / "ws"))
+    monkeypatch.setattr(registry, "_code", lambda: "1.0.0+0123456789ab")  # a clean checkout at one commit
+    _trained_by(ws.models_dir, "v0001", "1.0.0+0123456789ab")
+    at = datetime(2030, 1, 1, tzinfo=UTC)
+    newest = registry.describe(ws.models_dir, "als", "v0001")["data"]["newest"]
+    assert datetime.fromisoformat(newest) == _newest(ws)  # the data's clock: what the gate compares with the cut
+    same = cycle(ws, "als", timedelta(days=4), now=at)
+    assert same.checks["live_saw_test"] and same.checks["quality"].startswith("not compared")
+    assert same.checks["live_refit"].startswith("not needed") and same.action == "promoted"
+    assert same.at == "2030-01-01T00:00:00+00:00" and watched(ws.path)["promoted_at"] == at.isoformat()
+
+    _trained_by(ws.models_dir, "v0001", "1.0.0+0123456789ab+dirty")  # local changes: refit as ever
+    registry.rollback(ws.models_dir, "als", "v0001")
+    changed = cycle(ws, "als", timedelta(days=4))
+    assert changed.checks["live_refit"] is True and changed.checks["quality"]["users"] >= 10
+
+
+def test_loop_judges_a_given_version_and_refuses_an_unknown_one(trained: Path, tmp_path: Path) -> None:
+    ws = copy_workspace(trained, tmp_path / "ws")
+    mine = Workspace.open(ws).candidate("als", until=_newest(Workspace.open(ws)) - timedelta(days=4), factors=8)
+    done = tm(ws, "loop", "--once", "--model", "als", "--holdout", "4", "--candidate", mine.version, "--json")
+    decision = json.loads(done.stdout)
+    assert decision["version"] == mine.version and decision["checks"]["trained"] == {"version": mine.version,
+                                                                                    "given": True}
+    assert (ws / "models" / "als" / "LATEST").read_text().strip() == (
+        mine.version if decision["action"] == "promoted" else "v0001")
+    unknown = tm(ws, "loop", "--once", "--model", "als", "--candidate", "v0099")
+    assert unknown.returncode != 0 and "no version 'v0099'" in unknown.stderr
+    scheduled = tm(ws, "loop", "--model", "als", "--candidate", mine.version)
+    assert scheduled.returncode != 0 and "--once" in scheduled.stderr
 
 
 def test_the_gate_refuses_a_candidate_with_shuffled_factors_and_force_is_recorded(trained: Path, tmp_path: Path) -> None:

@@ -83,6 +83,20 @@ def test_a_taste_shift_is_caught_on_its_first_day_by_the_signals_it_moves() -> N
     assert the_day_before == set()
 
 
+def test_a_mix_counts_listeners_so_one_heavy_listener_abroad_moves_nothing(steady: pl.DataFrame) -> None:
+    at = START + timedelta(days=DAYS)
+    day = at - timedelta(days=1)
+    one = steady.filter(pl.col("user_id") == "u7").head(1)
+    binge = pl.concat([one.with_columns(pl.lit(day + timedelta(seconds=i)).alias("ts"), pl.lit("JP").alias("country"),
+                                        pl.lit(f"t{i % 50}").alias("item_id"))
+                       for i in range(2_000)])  # as many listens as all the others' that day, from one listener
+    found = {d.signal: d for d in check(pl.concat([steady, binge]), at)}
+    assert not found["country_mix"].drifted and found["country_mix"].effect < 0.02
+    moved = steady.with_columns(pl.when((pl.col("ts") >= day) & (pl.col("user_id").str.slice(1).cast(pl.Int64) < 120))
+                                .then(pl.lit("JP")).otherwise(pl.col("country")).alias("country"))
+    assert {d.signal: d for d in check(moved, at)}["country_mix"].drifted  # 30 % of the listeners abroad
+
+
 def test_a_quiet_day_is_a_volume_drift_and_thin_data_is_no_verdict(steady: pl.DataFrame) -> None:
     at = START + timedelta(days=DAYS)
     quiet = steady.filter((pl.col("ts") < at - timedelta(days=1)) | (pl.col("user_id").str.slice(1).cast(pl.Int64) < 40))

@@ -239,3 +239,55 @@ def test_cli_generate_rejects_bad_options(tmp_path: Path, args: list[str], messa
     result = CliRunner().invoke(app, ["generate", "-o", str(tmp_path / "w"), *args])
     assert result.exit_code != 0
     assert message in result.stderr and result.stdout == ""
+
+
+def _plays_of_day(world: World) -> pl.DataFrame:
+    frame = pl.from_arrow(world.step_day())
+    assert isinstance(frame, pl.DataFrame)
+    return frame.filter(pl.col("type") == "play")
+
+
+def test_held_back_albums_are_unheard_until_released_then_a_wave_of_listens() -> None:
+    world = World(WorldConfig(seed=5, n_users=300, n_tracks=2_000, days=10, events_per_user=40))
+    albums = world.hold_back(0.05)
+    held = world.catalog.track_ids.filter(pa.array(np.isin(world.catalog.track_album, albums))).to_pylist()
+    history = pl.from_arrow(pa.concat_tables(world.generate_events()))
+    assert isinstance(history, pl.DataFrame) and len(held) > 0
+    assert history.filter(pl.col("item_id").is_in(held)).is_empty()
+    assert _plays_of_day(world).filter(pl.col("item_id").is_in(held)).is_empty()
+    assert world.release(albums) == len(held)
+    fresh = _plays_of_day(world)
+    assert fresh.filter(pl.col("item_id").is_in(held)).height / fresh.height > 0.03  # boosted as new releases are
+
+
+def test_a_taste_shift_moves_a_share_of_listeners_to_other_genres_and_skips_follow() -> None:
+    world = World(WorldConfig(seed=6, n_users=600, n_tracks=3_000, days=10, events_per_user=60))
+    for _ in world.generate_events():
+        pass
+    genres, taste = world.listeners.genres.copy(), world.listeners.taste.copy()
+    before = _plays_of_day(world)["skipped"].mean()
+    moved = world.shift_taste(0.5)
+    assert moved.size == 300
+    others = np.setdiff1d(np.arange(600), moved)
+    assert (world.listeners.genres[moved] != genres[moved]).all()
+    assert np.array_equal(world.listeners.genres[others], genres[others])
+    assert np.allclose(np.linalg.norm(world.listeners.taste[moved], axis=1), 1.0, atol=1e-5)
+    assert np.array_equal(world.listeners.taste[others], taste[others])
+    assert _plays_of_day(world)["skipped"].mean() > before + 0.03  # their old habits meet their new taste
+
+
+def test_plays_from_a_served_list_carry_the_listeners_country_and_device() -> None:
+    from tastemaker.simulate.exposure import exposure_log, response_events
+    from tastemaker.simulate.listeners import COUNTRIES, PLATFORMS
+
+    world = World(WorldConfig(seed=8, n_users=50, n_tracks=400, days=3, events_per_user=10))
+    users = world.listeners.ids.to_pylist()[:20]
+    lists = np.array([[f"tm:track:{(7 * i + j) % 400:06d}" for j in range(5)] for i in range(20)], dtype=object)
+    rng = np.random.default_rng(0)
+    out = world.respond(users, lists, 1, rng)
+    played = response_events(world, 1, exposure_log(world, 1, users, ["a"] * 20, ["model"] * 20, lists, out),
+                             "for-you", rng)
+    assert played.height > 0
+    who = world.user_index(played["user_id"].to_numpy())
+    assert played["country"].to_list() == [COUNTRIES[c][0] for c in world.listeners.country[who]]
+    assert played["platform"].to_list() == [PLATFORMS[p] for p in world.listeners.platform[who]]

@@ -43,6 +43,28 @@ def _versions(root: Path, name: str) -> list[str]:
     return sorted(p.name for p in folder.glob("v*") if (p / "meta.json").exists()) if folder.is_dir() else []
 
 
+def _code() -> str:
+    """The code that trained a version: the package version and, in a git checkout, its commit (a changed tree
+    marked ``+dirty``), so that the loop's gate knows when two versions were fit by the same code."""
+    import subprocess
+
+    import tastemaker
+
+    package = Path(tastemaker.__file__).resolve().parent
+    here = package.parents[1]
+    if here / "src" / "tastemaker" != package:  # installed, not run from a checkout: the version says it
+        return tastemaker.__version__
+    try:
+        git = ["git", "-C", str(here)]
+        head = subprocess.run([*git, "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
+                              timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no", "--", "src"],
+                               capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return tastemaker.__version__
+    return f"{tastemaker.__version__}+{head}" + ("+dirty" if dirty else "")
+
+
 def _point(root: Path, name: str, version: str) -> None:
     tmp = root / name / f".LATEST.{uuid.uuid4().hex}"
     tmp.write_text(version)
@@ -59,7 +81,7 @@ def register(root: Path, name: str, model: Saveable, data: dict[str, Any],
     model.save(folder)
     params = json.loads((folder / "params.json").read_text())
     meta = {"name": name, "version": version, "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "params": params, "data": data, "metrics": metrics or {}}
+            "code": _code(), "params": params, "data": data, "metrics": metrics or {}}
     (folder / "meta.json").write_text(json.dumps(meta, indent=1))
     _private(folder)
     if not promote:

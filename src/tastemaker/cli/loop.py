@@ -35,6 +35,9 @@ def loop(
                                                "promotion being watched.")] = 600.0,
     watch_hours: Annotated[float, typer.Option("--watch-hours", min=0.01, help="How long a promotion is "
                                                "watched (and rolled back when a guardrail breaks).")] = 6.0,
+    candidate: Annotated[str | None, typer.Option(
+        "--candidate", help="Judge this registered version (trained on all but the newest --holdout days) "
+                            "instead of training one; with --once.")] = None,
     server: Annotated[str | None, typer.Option("--server", help="The server's URL: its /metrics latency is "
                                                "watched after a promotion.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print each decision as one JSON object.")] = False,
@@ -54,7 +57,8 @@ def loop(
     latency = _latency(server)
 
     def turn() -> Decision:
-        decision = cycle(ws, model, timedelta(days=holdout), config, force=force, latency=latency)
+        decision = cycle(ws, model, timedelta(days=holdout), config, force=force, latency=latency,
+                         candidate=candidate)
         _show(decision, as_json)
         return decision
 
@@ -63,6 +67,8 @@ def loop(
         if decision is not None and decision.action != "watched":
             _show(decision, as_json)
 
+    if candidate is not None and not once:
+        raise fail("--candidate judges one version: use it with --once")
     if once:
         try:
             decision = turn()

@@ -90,17 +90,21 @@ def watched(workspace: Path) -> dict[str, Any] | None:
 
 def cycle(ws: Any, model: str = "pipeline", holdout: timedelta = timedelta(days=1),
           config: GateConfig = GateConfig(), *, force: bool = False, compact: bool = True,
-          latency: Any = None) -> Decision:
+          latency: Any = None, candidate: str | None = None, now: datetime | None = None) -> Decision:
     """One turn: compact, train a candidate on everything before the newest ``holdout``, gate, promote or keep.
 
     ``ws``: a :class:`~tastemaker.api.Workspace`; ``force``: promote even when the gate refuses (recorded as
     ``forced``, with the gate's reasons); ``latency``: a callable returning the server's latency histogram now
-    (``metrics.scrape``), kept with the promotion so :func:`watch` measures what came after it.
+    (``metrics.scrape``), kept with the promotion so :func:`watch` measures what came after it;
+    ``candidate``: judge this registered version (trained elsewhere, on the listens before the newest
+    ``holdout``) instead of training one; ``now``: the time the decision is stamped with and a promotion
+    is watched from (default: the clock; a simulation passes its own).
     """
     from tastemaker.candidates import registry
 
     started = time.perf_counter()
-    now = datetime.now(UTC).isoformat(timespec="seconds")
+    moment = now or datetime.now(UTC)
+    now_text = moment.isoformat(timespec="seconds")
     store = ws.store
     checks: dict[str, Any] = {}
     if compact and hasattr(store, "compact"):
@@ -109,26 +113,32 @@ def cycle(ws: Any, model: str = "pipeline", holdout: timedelta = timedelta(days=
     newest = (store.events().filter(pl.col("type") != "impression").select(pl.col("ts").max()).collect().item())
     live_before = registry.live(ws.models_dir, model)
     if newest is None:
-        decision = Decision(now, model, "failed", None, live_before, ["the store has no listens"], checks)
+        decision = Decision(now_text, model, "failed", None, live_before, ["the store has no listens"],
+                            checks)
         record(ws.path, decision)
         return decision
     cut = newest - holdout
     # the live version's configuration on newer data (the registry keeps it): retraining, not re-tuning
     params = ({k: v for k, v in registry.describe(ws.models_dir, model, live_before).get("params", {}).items()
                if k != "model"} if live_before is not None else {})
-    trained = ws.candidate(model, until=cut, **params)
-    checks["trained"] = {"version": trained.version, "pairs": trained.pairs, "seconds": trained.seconds}
-    verdict = judge(store, ws.models_dir, model, trained.version, live_before, cut, config)
+    if candidate is None:
+        trained = ws.candidate(model, until=cut, **params)
+        version = trained.version
+        checks["trained"] = {"version": version, "pairs": trained.pairs, "seconds": trained.seconds}
+    else:
+        version = registry.resolve(ws.models_dir, model, candidate).name  # ValueError names what exists
+        checks["trained"] = {"version": version, "given": True}
+    verdict = judge(store, ws.models_dir, model, version, live_before, cut, config)
     checks.update(verdict.checks)
     action = "promoted" if verdict.promote else ("forced" if force else "kept")
     if action != "kept":
-        registry.promote(ws.models_dir, model, trained.version)
-        _write_state(ws.path, {"model": model, "version": trained.version, "previous": live_before,
-                               "promoted_at": datetime.now(UTC).isoformat(),
+        registry.promote(ws.models_dir, model, version)
+        _write_state(ws.path, {"model": model, "version": version, "previous": live_before,
+                               "promoted_at": moment.isoformat(),
                                "latency_then": latency() if latency is not None else None})
-    registry.annotate(ws.models_dir, model, trained.version,
-                      gate={"action": action, "reasons": verdict.reasons, "checks": verdict.checks, "at": now})
-    decision = Decision(now, model, action, trained.version, live_before, verdict.reasons, checks,
+    registry.annotate(ws.models_dir, model, version, gate={"action": action, "reasons": verdict.reasons,
+                                                           "checks": verdict.checks, "at": now_text})
+    decision = Decision(now_text, model, action, version, live_before, verdict.reasons, checks,
                         round(time.perf_counter() - started, 2))
     record(ws.path, decision)
     return decision

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -95,16 +95,26 @@ def judge(store: Any, models_dir: Path, name: str, candidate: str, live: str | N
 
     if live is not None and live != candidate:
         live_meta = describe(models_dir, name, live)
-        until = live_meta.get("data", {}).get("until")
+        data = live_meta.get("data", {})
         checks["live"] = live
-        checks["live_saw_test"] = (datetime.fromisoformat(until) > cut) if until else (
-            datetime.fromisoformat(live_meta["created_at"]) > cut)
+        if data.get("until"):  # its listening was cut there (before it)
+            checks["live_saw_test"] = _aware(datetime.fromisoformat(data["until"])) > cut
+        elif data.get("newest"):  # the newest play it learnt from
+            checks["live_saw_test"] = _aware(datetime.fromisoformat(data["newest"])) >= cut
+        else:  # a version registered before either was kept: its training time says at most
+            checks["live_saw_test"] = datetime.fromisoformat(live_meta["created_at"]) > cut
         if len(users) < MIN_LISTENERS:
             checks["quality"] = f"not judged: {len(users)} listeners found a new track after the cut"
         else:
             from tastemaker.evaluation.metrics import per_user
             from tastemaker.evaluation.significance import paired
 
+            cand_meta = describe(models_dir, name, candidate)
+            if checks["live_saw_test"] and _same_fit(live_meta, cand_meta, cut):
+                # the live configuration refit before the cut would be this candidate: nothing to compare
+                checks["live_refit"] = "not needed: the candidate is the live configuration fit on the same listening"
+                checks["quality"] = "not compared: the same parameters and code on the same listening"
+                return Verdict(not reasons, reasons, checks)
             live_model = load(resolve(models_dir, name, live))
             if checks["live_saw_test"]:  # scored on what it learnt from: its configuration refit before the cut
                 live_model = _refit(store, name, live_meta, cut, live_model, checks)
@@ -121,6 +131,21 @@ def judge(store: Any, models_dir: Path, name: str, candidate: str, live: str | N
                                f"[{result.ci_low:.4f}, {result.ci_high:.4f}], Wilcoxon p {result.wilcoxon_p:.2g}, "
                                f"{result.users} listeners)")
     return Verdict(not reasons, reasons, checks)
+
+
+def _same_fit(live: dict[str, Any], candidate: dict[str, Any], cut: datetime) -> bool:
+    """Whether ``candidate`` was fit with ``live``'s parameters, by the same code, on the listening before ``cut``:
+    then refitting the live configuration there would train the candidate again."""
+    until = candidate.get("data", {}).get("until")
+    return (until is not None and _aware(datetime.fromisoformat(until)) == cut
+            and live.get("params") == candidate.get("params")
+            and live.get("code") is not None and live.get("code") == candidate.get("code")
+            and not str(live["code"]).endswith("+dirty"))
+
+
+def _aware(moment: datetime) -> datetime:
+    """``moment`` with a time zone (the store's times are UTC)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _refit(store: Any, name: str, meta: dict[str, Any], cut: datetime, model: Any, checks: dict[str, Any]) -> Any:

@@ -13,18 +13,23 @@ def scrape(url: str, timeout: float = 10.0) -> dict[str, float]:
     """The cumulative request counts per latency bucket (upper bound in seconds, as text: ``"0.05"``,
     ``"+Inf"``) of every ``/v1`` route of the server at ``url``, all workers together."""
     import httpx
+
+    return buckets(httpx.get(url.rstrip("/") + "/metrics", timeout=timeout).text)
+
+
+def buckets(text: str) -> dict[str, float]:
+    """The cumulative ``/v1`` request counts per latency bucket in a ``/metrics`` page's ``text``."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    text = httpx.get(url.rstrip("/") + "/metrics", timeout=timeout).text
-    buckets: dict[str, float] = {}
+    counts: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         if family.name != HISTOGRAM:
             continue
         for sample in family.samples:
             if sample.name.endswith("_bucket") and sample.labels.get("route", "").startswith("/v1"):
                 le = sample.labels["le"]
-                buckets[le] = buckets.get(le, 0.0) + sample.value
-    return buckets
+                counts[le] = counts.get(le, 0.0) + sample.value
+    return counts
 
 
 def p99_between(then: dict[str, float], now: dict[str, float], q: float = 0.99,

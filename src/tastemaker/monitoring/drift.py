@@ -12,7 +12,7 @@ The signals (:data:`SIGNALS`), computed from the store's ``events`` (impressions
 | ``skip_rate`` | skipped listens / listens | chi-square on the 2 × 2 table | abs(difference) >= 0.05 |
 | ``new_tracks`` | listens of tracks nobody had heard before that day | chi-square | abs(difference) >= 0.05 |
 | ``new_artists`` | listens of artists nobody had heard before that day | chi-square | abs(difference) >= 0.05 |
-| ``country_mix``, ``platform_mix``, ``surface_mix`` | listens by country, platform, surface | chi-square | PSI >= 0.1 |
+| ``country_mix``, ``platform_mix``, ``surface_mix`` | listeners a day by country, platform, surface | chi-square | PSI >= 0.1 |
 
 A signal drifts when its effect passes its bound **and** its test's p-value is under ``alpha``
 (default 0.01): the test alone flags negligible shifts on a million listens, the effect alone
@@ -20,7 +20,9 @@ flags noise on a quiet day. A daily count has one value a day, so its test is th
 against the reference days' median and spread (the median absolute deviation, never below the
 Poisson spread of the median), a robust z; p is its two-sided normal tail. PSI (the population
 stability index, sum over bins of (a - e) ln(a / e)) bins a continuous signal at the reference's
-deciles and a mix by category (categories under 1 % of both windows pooled as "other").
+deciles and a mix by category (categories under 1 % of both windows pooled as "other"). A mix counts
+listener-days, each split over the categories of its listens: a listener's listens are not independent
+draws, and counted one by one a few heavy listeners would move the mix (and the test would believe it).
 
 Tests come from scipy (``ks_2samp``, ``chi2_contingency``): the drift libraries made for this
 (Evidently, NannyML, alibi-detect, frouros) wrap the same tests with a dataframe stack this
@@ -52,9 +54,9 @@ SIGNALS: dict[str, tuple[Kind, str]] = {
     "skip_rate": ("rate", "skipped listens / listens"),
     "new_tracks": ("rate", "listens of tracks nobody had heard before that day / listens"),
     "new_artists": ("rate", "listens of artists nobody had heard before that day / listens"),
-    "country_mix": ("mix", "listens by country"),
-    "platform_mix": ("mix", "listens by platform"),
-    "surface_mix": ("mix", "listens by the surface they came from"),
+    "country_mix": ("mix", "listeners a day by country"),
+    "platform_mix": ("mix", "listeners a day by platform"),
+    "surface_mix": ("mix", "listeners a day by the surface their listens came from"),
 }
 LISTEN_TYPES = ("play", "skip")
 #: a category under this share of both windows is pooled into "other" (PSI and chi-square)
@@ -239,15 +241,26 @@ def _rate(name: str, hits_now: int, n_now: int, hits_ref: int, n_ref: int, bound
                  abs(diff) >= bound and p < alpha)
 
 
+def _listeners_by(part: pl.DataFrame, column: str) -> pl.DataFrame:
+    """``column, len``: listeners by category, each listener-day counted once and split over the categories
+    of its listens (a listener on two platforms half on each). Listens by category would let a few heavy
+    listeners move the mix, and would test thousands of listens of one person as if each were another's."""
+    cat = pl.col(column).fill_null("unknown")
+    if "user_id" not in part.columns or "day" not in part.columns:
+        return part.group_by(cat).len().with_columns(pl.col("len").cast(pl.Float64))
+    per = part.group_by("user_id", "day", cat).len("n")
+    return (per.with_columns((pl.col("n") / pl.col("n").sum().over("user_id", "day")).alias("len"))
+            .group_by(column).agg(pl.col("len").sum()))
+
+
 def _mix(name: str, now: pl.DataFrame, ref: pl.DataFrame, column: str, bound: float, alpha: float) -> Drift:
     kind = SIGNALS[name][0]
     if column not in now.columns:
         return Drift(name, kind, None, None, None, "psi", bound, None, False, f"the events have no {column}")
-    a = now.group_by(pl.col(column).fill_null("unknown")).len()
-    e = ref.group_by(pl.col(column).fill_null("unknown")).len()
+    a, e = _listeners_by(now, column), _listeners_by(ref, column)
     both = e.join(a, on=column, how="full", coalesce=True, suffix="_now").with_columns(
         pl.col("len", "len_now").fill_null(0))
-    n_now, n_ref = int(both["len_now"].sum()), int(both["len"].sum())
+    n_now, n_ref = round(float(both["len_now"].sum())), round(float(both["len"].sum()))
     if n_now < MIN_SAMPLE or n_ref < MIN_SAMPLE:
         return Drift(name, kind, None, None, None, "psi", bound, None, False,
                      f"too few listens ({n_now} now, {n_ref} before)")
@@ -258,7 +271,7 @@ def _mix(name: str, now: pl.DataFrame, ref: pl.DataFrame, column: str, bound: fl
         return Drift(name, kind, None, None, 0.0, "psi", bound, 1.0, False, "one category")
     e_share, a_share = both["len"].to_numpy() / n_ref, both["len_now"].to_numpy() / n_now
     index = psi(e_share, a_share)
-    table = np.vstack([both["len_now"].to_numpy(), both["len"].to_numpy()])
+    table = np.vstack([both["len_now"].to_numpy(), both["len"].to_numpy()]).round()
     table = table[:, table.sum(axis=0) > 0]
     p = float(stats.chi2_contingency(table)[1]) if table.shape[1] > 1 else 1.0
     top = both.with_columns((pl.col("len_now") / n_now).alias("share")).sort("share", descending=True)

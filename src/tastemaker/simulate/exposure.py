@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import numpy as np
 import polars as pl
 
+from tastemaker.simulate.listeners import COUNTRIES, PLATFORMS
 from tastemaker.simulate.sessions import DAY_MS
 from tastemaker.simulate.world import Outcomes, World
 
@@ -90,15 +91,20 @@ def response_events(world: World, day: int, exposures: pl.DataFrame, surface: st
     opens = earliest + (rng.random(lengths.height) * room).astype(np.int64)
     starts = pl.DataFrame({"user_id": lengths["user_id"], "_open": day_start_ms(world, day) + opens})
     duration = world.catalog.duration_ms
+    who = world.user_index(heard["user_id"].to_numpy())  # the app sends its listener's country and device
     played = (
         heard
         .join(starts, on="user_id", how="left", maintain_order="left")
-        .with_columns(pl.Series("duration_ms", duration[world.track_index(heard["item_id"].to_numpy())]))
+        .with_columns(pl.Series("duration_ms", duration[world.track_index(heard["item_id"].to_numpy())]),
+                      pl.Series("country", np.array([c[0] for c in COUNTRIES], dtype=object)[
+                          world.listeners.country[who]], dtype=pl.String),
+                      pl.Series("platform", np.array(PLATFORMS, dtype=object)[world.listeners.platform[who]],
+                                dtype=pl.String))
         .with_columns((pl.col("ms_played") + GAP_MS).cum_sum().over("user_id").alias("_end"))
         .with_columns((pl.col("_open") + pl.col("_end") - pl.col("ms_played") - GAP_MS).alias("ts"))
     )
     common = [pl.col("user_id"), pl.col("item_id"), pl.lit("track").alias("item_kind"), pl.col("artist_id"),
-              pl.lit(surface).alias("surface"),
+              pl.lit(surface).alias("surface"), pl.col("country"), pl.col("platform"),
               pl.format("tm:sim:{}-{}", pl.lit(day), pl.col("user_id")).alias("session_id")]
     plays = played.select(*common, pl.col("ts"), pl.lit("play").alias("type"), pl.col("ms_played"),
                           pl.col("duration_ms"), pl.col("skipped"), pl.col("position"))

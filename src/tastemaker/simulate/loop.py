@@ -197,7 +197,7 @@ def run_loop(config: LoopConfig, workspace: Path | str,
     start = world.day
     for done in range(1, config.days + 1):
         day_exposures, day_events = _one_day(world, config, served, arms_of, clock)
-        _post(store, state, day_events, f"sim-{world.day - 1}")
+        post_events(store, state, day_events, f"sim-{world.day - 1}")
         clock.lap("ingest")
         exposures.append(day_exposures)
         events.append(day_events.select(EVENT_COLUMNS))
@@ -267,7 +267,7 @@ def _organic(world: World) -> pl.DataFrame:
     return table.with_columns(pl.col("ts").dt.epoch("ms"), pl.lit("organic").alias("source"))
 
 
-def _post(store: Any, state: ListeningState, events: pl.DataFrame, request_id: str) -> None:
+def post_events(store: Any, state: ListeningState, events: pl.DataFrame, request_id: str) -> None:
     """Store ``events`` and add them to the listening state, as ``POST /v1/events`` does."""
     if events.is_empty():
         return

@@ -26,6 +26,9 @@ from tastemaker.simulate.sessions import DAY_MS, Heard, end_day, hear, plan_sess
 __all__ = ["Outcomes", "World", "WorldConfig"]
 
 _DAY_STREAM = 4  # seed-sequence tag of the organic day-by-day draws
+_WAVE_STREAM, _SHIFT_STREAM = 0x3A7E, 0x5F1F  # tags of the held-back albums' and the taste shift's draws
+#: the release day of albums held back (``hold_back``): far past any simulated day
+HELD_BACK_DAY = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +160,53 @@ class World:
             yield table
             if on_day is not None:
                 on_day(done, self.config.days)
+
+    def hold_back(self, share: float, seed: int = 0) -> np.ndarray:
+        """Keep a ``share`` of the albums unreleased (out of every day's listening) until :meth:`release`;
+        returns their indices. Call it before the history is generated, so nobody has heard them.
+
+        Example:
+            >>> w = World(WorldConfig(n_users=20, n_tracks=400, days=2))
+            >>> albums = w.hold_back(0.1)
+            >>> bool((w.catalog.album_release_day[albums] > 10_000).all())
+            True
+        """
+        if not 0.0 < share < 1.0:
+            raise ValueError(f"share must be within (0, 1), got {share}")
+        n_albums = len(self.catalog.album_release_day)
+        rng = np.random.default_rng([self.config.seed, _WAVE_STREAM, seed])
+        albums = np.sort(rng.choice(n_albums, max(1, round(share * n_albums)), replace=False))
+        self.catalog.album_release_day[albums] = HELD_BACK_DAY
+        self._today = None
+        return albums
+
+    def release(self, albums: np.ndarray, day: int | None = None) -> int:
+        """Release ``albums`` (held back by :meth:`hold_back`) on ``day`` (default: today): a wave of new
+        releases, boosted for a few weeks as every new release is. Returns the tracks released."""
+        day = self.day if day is None else day
+        self.catalog.album_release_day[albums] = day
+        self._today = None
+        return int(np.isin(self.catalog.track_album, albums).sum())
+
+    def shift_taste(self, share: float, seed: int = 0) -> np.ndarray:
+        """A ``share`` of the listeners turn to other music from today: each one's genres are moved half the
+        genre list away (their weights kept) and their taste vector is mixed anew from the new genres, so
+        what they choose and what they skip both change. Returns the listeners' indices."""
+        if not 0.0 < share <= 1.0:
+            raise ValueError(f"share must be within (0, 1], got {share}")
+        rng = np.random.default_rng([self.config.seed, _SHIFT_STREAM, seed])
+        who = np.sort(rng.choice(self.listeners.n, max(1, round(share * self.listeners.n)), replace=False))
+        n_genres = len(self.catalog.genre_names)
+        genres = (self.listeners.genres[who].astype(np.int64) + n_genres // 2) % n_genres
+        weights = np.diff(self.listeners.genre_cum[who], axis=1, prepend=0.0)
+        mix = np.einsum("nk,nkd->nd", weights, self.catalog.genre_centroids[genres])
+        noise = rng.normal(size=mix.shape)
+        noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+        taste = mix + noise * rng.uniform(0.1, 0.4, (who.size, 1))
+        self.listeners.genres[who] = genres.astype(self.listeners.genres.dtype)
+        self.listeners.taste[who] = (taste / np.linalg.norm(taste, axis=1, keepdims=True)).astype(
+            self.listeners.taste.dtype)
+        return who
 
     def respond(
         self,
