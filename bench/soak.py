@@ -208,6 +208,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=int, default=60)
     parser.add_argument("--share", type=float, default=0.8, help="the soak's rate as a share of the maximum")
+    parser.add_argument("--rps", type=float, help="the soak's rate in requests a second, instead of a share of the "
+                        "maximum (the maximum varies with how the connections fall on the workers)")
     parser.add_argument("--scratch", type=Path, default=Path(tempfile.gettempdir()) / "tastemaker-bench-soak")
     parser.add_argument("--client", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -240,7 +242,7 @@ def main() -> None:
 
     maxed = launch(phase="max", seconds=60, seed=6)  # its own events: the soak's are counted at the end
     top = json.loads(maxed.communicate()[0])["rps"]
-    rate = round(top * args.share, 1)
+    rate = round(args.rps if args.rps else top * args.share, 1)
     print(json.dumps({"max_rps": round(top, 1), "soak_rps": rate}), flush=True)
     time.sleep(5)
     log = args.scratch / "requests.jsonl"
@@ -294,7 +296,7 @@ def main() -> None:
                        and "rss_anon_mb" in r), None)
     anon_last = next((r["rss_anon_mb"] for r in reversed(per_minute) if "rss_anon_mb" in r), None)
     result = {
-        "minutes": args.minutes, "max_rps": round(top, 1), "share": args.share, "soak_rps": rate, "requests": len(rows),
+        "minutes": args.minutes, "max_rps": round(top, 1), "share": round(rate / top, 2), "soak_rps": rate, "requests": len(rows),
         "errors": sum(r["status"] != 200 for r in rows),
         "errors_by_status": {str(s): sum(r["status"] == s for r in rows) for s in {r["status"] for r in rows} if s != 200},
         "events_acknowledged": acknowledged, "events_stored": stored["len"], "events_unique": stored["unique"],

@@ -107,6 +107,16 @@ def test_a_quiet_day_is_a_volume_drift_and_thin_data_is_no_verdict(steady: pl.Da
     assert "too few" in thin["completion"].note
 
 
+def test_a_daily_count_needs_a_change_worth_paging_for_not_only_a_large_z(steady: pl.DataFrame) -> None:
+    at = START + timedelta(days=DAYS)
+    user = pl.col("user_id").str.slice(1).cast(pl.Int64)
+    dip = steady.filter((pl.col("ts") < at - timedelta(days=1)) | (user >= 52))  # 13 % fewer listeners today
+    found = {d.signal: d for d in check(dip, at)}["volume"]
+    assert found.effect < -4 and found.p_value < 0.01  # the test alone would page
+    assert not found.drifted and found.note.startswith("change -1")
+    assert {d.signal: d for d in check(dip, at, bounds=Bounds(count_change=0.1))}["volume"].drifted
+
+
 def test_bounds_come_from_the_workspace_file_and_a_typo_is_an_error(tmp_path: Path, steady: pl.DataFrame) -> None:
     (tmp_path / "monitoring.toml").write_text("alpha = 0.05\n[drift]\nskip_rate = 0.0001\n")
     bounds = Bounds.read(tmp_path)

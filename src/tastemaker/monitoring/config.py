@@ -3,6 +3,7 @@
 .. code-block:: toml
 
     alpha = 0.01              # a drift needs its test's p under this...
+    count_change = 0.2        # ...and a daily count a change of this share from the reference median...
     [drift]                   # ...and its effect past its bound (z, PSI or a difference: monitoring/drift.py)
     skip_rate = 0.08
     country_mix = 0.2
@@ -50,6 +51,8 @@ class Bounds(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     alpha: float = Field(0.01, gt=0, lt=1)
+    #: a daily count (volume, active listeners, catalogue growth) drifts only this far from its reference median
+    count_change: float = Field(0.2, ge=0)
     drift: dict[str, float] = Field(default_factory=dict)
     quality: Quality = Field(default_factory=Quality)
 

@@ -4,9 +4,9 @@ The signals (:data:`SIGNALS`), computed from the store's ``events`` (impressions
 
 | signal | what | test | effect and default bound |
 |---|---|---|---|
-| ``volume`` | listens a day | robust z of the window's daily mean among the reference days | abs(z) >= 4 |
-| ``active_listeners`` | distinct listeners a day | robust z | abs(z) >= 4 |
-| ``catalogue_growth`` | tracks heard for the first time, a day | robust z | abs(z) >= 4 |
+| ``volume`` | listens a day | robust z of the window's daily mean among the reference days | abs(z) >= 4, change >= 20 % |
+| ``active_listeners`` | distinct listeners a day | robust z | abs(z) >= 4, change >= 20 % |
+| ``catalogue_growth`` | tracks heard for the first time, a day | robust z | abs(z) >= 4, change >= 20 % |
 | ``plays_per_listener`` | listens per listener and day | Kolmogorov-Smirnov, two samples | PSI >= 0.2 |
 | ``completion`` | share of a track played (where its length is known) | Kolmogorov-Smirnov | PSI >= 0.2 |
 | ``skip_rate`` | skipped listens / listens | chi-square on the 2 × 2 table | abs(difference) >= 0.05 |
@@ -126,7 +126,7 @@ def check(events: pl.LazyFrame | pl.DataFrame, at: datetime, *, window: timedelt
                 kept = max(0, min(len(ref_days), (start.date() - settled).days))
                 ref_days = ref_days[len(ref_days) - kept:]
             out.append(_count(name, _daily(name, now, firsts, start, at), ref_days, days_now, days_ref,
-                              bounds.of(name), alpha))
+                              bounds.of(name), alpha, bounds.count_change))
         elif kind == "distribution":
             out.append(_distribution(name, _sample(name, now), _sample(name, ref), bounds.of(name), alpha))
         elif kind == "rate":
@@ -164,7 +164,9 @@ def _daily(name: str, part: pl.DataFrame, firsts: dict[str, pl.DataFrame], lo: d
 
 
 def _count(name: str, now: np.ndarray, ref: np.ndarray, days_now: float, days_ref: float, bound: float,
-           alpha: float) -> Drift:
+           alpha: float, change: float = 0.0) -> Drift:
+    """A daily count drifts when its robust z passes ``bound`` with p under ``alpha`` *and* it differs from the
+    reference median by at least ``change`` (a share): a z alone pages for a 13 % dip of a quiet world."""
     kind = SIGNALS[name][0]
     if ref.size < 3:
         return Drift(name, kind, None, None, None, "z", bound, None, False, "too few reference days")
@@ -173,8 +175,9 @@ def _count(name: str, now: np.ndarray, ref: np.ndarray, days_now: float, days_re
     spread = max(1.4826 * float(np.median(np.abs(ref - median))), float(np.sqrt(max(median, 1.0))))
     z = (current - median) / spread
     p = float(2 * stats.norm.sf(abs(z)))
+    moved = (current - median) / median if median > 0 else (np.inf if current > 0 else 0.0)
     return Drift(name, kind, round(current, 3), round(median, 3), round(z, 3), "z", bound, p,
-                 abs(z) >= bound and p < alpha)
+                 abs(z) >= bound and p < alpha and abs(moved) >= change, f"change {moved:+.1%}")
 
 
 def _sample(name: str, part: pl.DataFrame) -> np.ndarray:

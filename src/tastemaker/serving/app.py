@@ -108,6 +108,7 @@ def create_app(settings: Settings, *, personal: str = "als", fallback: str = "po
             tasks.append(asyncio.create_task(follower.run()))
         if hasattr(store, "compact"):  # small segments merged before they pile up
             tasks.append(asyncio.create_task(compact_loop(store, compact_s)))
+        tasks.append(asyncio.create_task(heap.give_back_every()))  # freed memory back to the system
         try:
             yield
         finally:

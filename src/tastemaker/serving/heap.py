@@ -5,11 +5,14 @@ disk, id maps, frames). The C allocator keeps freed memory in its arenas for reu
 returning it, and with requests and reloads on several threads each thread's arena keeps its own:
 measured on the 20,000-listener soak world (``bench/soak.py``'s), twelve forced reloads in one
 process grew it by 190 MB; with :func:`give_back` after each, by 35 MB. The cost is one pass over
-the arenas (a few milliseconds) once per load, never per request.
+the arenas (well under a millisecond to a few) once per load, and once a minute in the background
+(:func:`give_back_every`: what compactions, catch-ups and bursts of requests on many threads freed),
+never on a request's path.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import ctypes.util
 import gc
@@ -49,3 +52,14 @@ def settle(unfreeze: bool = False) -> None:
     gc.collect()
     gc.freeze()
     give_back()
+
+
+async def give_back_every(seconds: float = 60.0) -> None:
+    """Call :func:`give_back` every ``seconds`` in a worker thread until cancelled (a server's background task)."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            if not await asyncio.to_thread(give_back):
+                return  # not glibc: nothing to give back, ever
+        except Exception as exc:  # never fatal: memory is only held longer
+            log.warning("giving memory back failed: %s", exc)
