@@ -44,8 +44,8 @@ def _versions(root: Path, name: str) -> list[str]:
 
 
 def _code() -> str:
-    """The code that trained a version: the package version and, in a git checkout, its commit (a changed tree
-    marked ``+dirty``), so that the loop's gate knows when two versions were fit by the same code."""
+    """The code that trained a version, kept in its ``meta.json``: the package version and, in a git checkout, its
+    commit (a tree with local changes in ``src/`` marked ``+dirty``)."""
     import subprocess
 
     import tastemaker

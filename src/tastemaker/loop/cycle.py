@@ -128,7 +128,7 @@ def cycle(ws: Any, model: str = "pipeline", holdout: timedelta = timedelta(days=
     else:
         version = registry.resolve(ws.models_dir, model, candidate).name  # ValueError names what exists
         checks["trained"] = {"version": version, "given": True}
-    verdict = judge(store, ws.models_dir, model, version, live_before, cut, config)
+    verdict = judge(store, ws.models_dir, model, version, live_before, cut, config, fresh=candidate is None)
     checks.update(verdict.checks)
     action = "promoted" if verdict.promote else ("forced" if force else "kept")
     if action != "kept":

@@ -18,9 +18,14 @@ The checks, all of which must hold for a promotion:
 The live version may have been trained after the cut, on part of the listening it is scored on
 (``live_saw_test``): scored as it is, it would be judged on what it learnt from. Its configuration
 (the registry keeps it) is then trained on the listening before the cut and scored in its place
-(``live_refit``), so both sides saw the same data and only what changed is judged: the code, the
-parameters. With the loop's cadence equal to its holdout, the live version's data ends where the
-candidate's begins to be judged, and the version itself is scored.
+(``live_refit``), so both sides saw the same data and only what changed is judged: the parameters, a
+version handed in. With the loop's cadence equal to its holdout, the live version's data ends where the
+candidate's begins to be judged, and the version itself is scored. Whether it saw the holdout is read
+from the data's own clock: a version's ``until`` (its cut) or ``newest`` (its newest play).
+
+When the loop trained the candidate itself just now, with the live version's parameters on the listening
+before the cut, the refit would train the same model again: it is skipped, quality is "not compared",
+and validity and latency decide. A version handed in (``cycle(candidate=...)``) is always compared.
 """
 
 from __future__ import annotations
@@ -64,9 +69,10 @@ class Verdict:
 
 
 def judge(store: Any, models_dir: Path, name: str, candidate: str, live: str | None, cut: datetime,
-          config: GateConfig = GateConfig()) -> Verdict:
+          config: GateConfig = GateConfig(), *, fresh: bool = False) -> Verdict:
     """Judge version ``candidate`` of model ``name`` against ``live`` (None: nothing is live, only validity and
-    latency are judged) on the listening after ``cut``."""
+    latency are judged) on the listening after ``cut``. ``fresh``: the candidate was trained just now, by this
+    code, on the listening before ``cut`` (the loop's own candidate), not handed in."""
     from tastemaker.candidates.catalogue import load
     from tastemaker.candidates.registry import describe, resolve
     from tastemaker.evaluation.split import temporal_split
@@ -110,10 +116,10 @@ def judge(store: Any, models_dir: Path, name: str, candidate: str, live: str | N
             from tastemaker.evaluation.significance import paired
 
             cand_meta = describe(models_dir, name, candidate)
-            if checks["live_saw_test"] and _same_fit(live_meta, cand_meta, cut):
-                # the live configuration refit before the cut would be this candidate: nothing to compare
+            if checks["live_saw_test"] and fresh and _same_fit(live_meta, cand_meta, cut):
+                # the live configuration refit before the cut would be this candidate again: nothing to compare
                 checks["live_refit"] = "not needed: the candidate is the live configuration fit on the same listening"
-                checks["quality"] = "not compared: the same parameters and code on the same listening"
+                checks["quality"] = "not compared: the same parameters, fit just now on the same listening"
                 return Verdict(not reasons, reasons, checks)
             live_model = load(resolve(models_dir, name, live))
             if checks["live_saw_test"]:  # scored on what it learnt from: its configuration refit before the cut
@@ -134,13 +140,11 @@ def judge(store: Any, models_dir: Path, name: str, candidate: str, live: str | N
 
 
 def _same_fit(live: dict[str, Any], candidate: dict[str, Any], cut: datetime) -> bool:
-    """Whether ``candidate`` was fit with ``live``'s parameters, by the same code, on the listening before ``cut``:
-    then refitting the live configuration there would train the candidate again."""
+    """Whether ``candidate`` was fit with ``live``'s parameters on the listening before ``cut``: refitting the live
+    configuration there, with this code, would train the candidate again."""
     until = candidate.get("data", {}).get("until")
     return (until is not None and _aware(datetime.fromisoformat(until)) == cut
-            and live.get("params") == candidate.get("params")
-            and live.get("code") is not None and live.get("code") == candidate.get("code")
-            and not str(live["code"]).endswith("+dirty"))
+            and live.get("params") == candidate.get("params"))
 
 
 def _aware(moment: datetime) -> datetime:
