@@ -2,9 +2,9 @@
 
 Loading a model version allocates and frees hundreds of megabytes of temporaries (arrays read from
 disk, id maps, frames). The C allocator keeps freed memory in its arenas for reuse rather than
-returning it, and with requests and reloads on several threads each thread's arena keeps its own:
-measured on the 20,000-listener soak world (``bench/soak.py``'s), twelve forced reloads in one
-process grew it by 190 MB; with :func:`give_back` after each, by 35 MB. The cost is one pass over
+returning it, and with requests and reloads on several threads each thread's arena keeps its own.
+Measured by hand on the 20,000-listener soak world (``bench/soak.py``'s): twelve forced reloads with
+requests between them grew one process by 191 MB; with :func:`give_back` after each, by 58 MB. The cost is one pass over
 the arenas (well under a millisecond to a few) once per load, and once a minute in the background
 (:func:`give_back_every`: what compactions, catch-ups and bursts of requests on many threads freed),
 never on a request's path.
