@@ -114,6 +114,8 @@ def _show(decision: Decision, as_json: bool) -> None:
     if isinstance(quality, dict):
         line += (f"; NDCG@10 {quality['mean_b']:.4f} against {quality['mean_a']:.4f} over {quality['users']} "
                  f"listeners")
+    elif isinstance(quality, str):  # not judged, or not compared: say why
+        line += f"; quality {quality}"
     out.print(line)
     for reason in decision.reasons:
         out.print(f"  because {reason}")
