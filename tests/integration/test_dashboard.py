@@ -60,6 +60,8 @@ def test_every_page_shows_the_workspace_and_a_listener_view_logs_nothing(dash: t
         assert "skip_rate" in drift and drift.count("<svg") >= 12 and "1 monitoring run" in drift
         models = client.get("/ui/models").text
         assert "v0002" in models and "promoted" in models and "admin only" in models  # a read key cannot act
+        import tastemaker
+        assert f"<code>{tastemaker.__version__}" in models  # the code that trained each version
         assert "No experiment" in client.get("/ui/experiments").text
         data = client.get("/ui/data").text
         assert "events" in data and "Quarantine" in data and "play" in data

@@ -79,7 +79,7 @@ def models_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
         return
     print_frame("models", pl.DataFrame(
         [{"model": r["name"], "version": r["version"], "latest": "*" if r["latest"] else "", "trained": r["created_at"],
-          "pairs": r["data"].get("pairs"), "store version": r["data"].get("store_version")} for r in rows]
+          "code": r.get("code", ""), "pairs": r["data"].get("pairs"), "store version": r["data"].get("store_version")} for r in rows]
         or [{"model": "(none yet: tastemaker train MODEL)"}]))
 
 

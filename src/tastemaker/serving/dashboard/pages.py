@@ -175,7 +175,7 @@ def models(request: Request, done: str | None = None) -> HTMLResponse:
     for meta in reversed(catalogue(ws / "models")):
         gate = meta.get("gate") or {}
         rows.append({"name": meta["name"], "version": meta["version"], "latest": meta["latest"],
-                     "created": meta["created_at"], "pairs": meta.get("data", {}).get("pairs"),
+                     "created": meta["created_at"], "code": meta.get("code"), "pairs": meta.get("data", {}).get("pairs"),
                      "until": meta.get("data", {}).get("until"), "gate": gate.get("action"),
                      "reasons": gate.get("reasons", []),
                      "rolled_back": (meta.get("rolled_back") or {}).get("reasons", [])})
