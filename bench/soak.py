@@ -57,6 +57,8 @@ MIX = {"for-you": 0.40, "discover-weekly": 0.15, "daily-mix": 0.10, "home": 0.10
        "radio": 0.10, "ingest": 0.05}
 FORGET_EVERY_S = 180
 SWAP_EVERY_S = 600
+#: memory is sampled this often; each minute's row holds the median (and the extremes) of its samples
+PROBE_EVERY_S = 5
 #: listeners whose ingest batches are counted at the end (never forgotten), and the ones forgotten
 INGEST_USERS, FORGET_FROM = 2_000, 10_000
 
@@ -259,7 +261,7 @@ def main() -> None:
     load = launch(phase="soak", rate=rate, seconds=seconds, log=str(log))
     started = time.monotonic()
     samples, forgotten, swaps, trainer = [], [], [], None
-    next_forget, next_swap, next_sample = FORGET_EVERY_S, SWAP_EVERY_S, 60
+    next_forget, next_swap, next_sample, next_probe, probes = FORGET_EVERY_S, SWAP_EVERY_S, 60, 0.0, []
     import httpx
 
     admin = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
@@ -279,11 +281,16 @@ def main() -> None:
         if trainer is not None and trainer.poll() is not None:
             swaps[-1].update(done=round(now, 1), exit=trainer.returncode)
             trainer = None
+        if now >= next_probe:  # every 5 s: one sample swings with what is in flight at that instant
+            probes.append(rss_mb(server.pid))
+            next_probe += PROBE_EVERY_S
         if now >= next_sample:
-            rss, anon = rss_mb(server.pid)
+            rss, anon = (round(float(np.median([p[i] for p in probes])), 1) for i in (0, 1))
             samples.append({"minute": int(next_sample // 60), "rss_mb": rss, "rss_anon_mb": anon,
+                            "rss_min_mb": min(p[0] for p in probes), "rss_max_mb": max(p[0] for p in probes),
                             "segments": segments(ws), "server_cpu_s": round(cpu_seconds(server.pid), 1)})
             print(json.dumps(samples[-1]), flush=True)
+            probes.clear()
             next_sample += 60
     if trainer is not None:
         trainer.wait()

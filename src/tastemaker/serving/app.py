@@ -83,6 +83,7 @@ def create_app(settings: Settings, *, personal: str = "als", fallback: str = "po
     if reload_s <= 0 or impressions_flush_s <= 0:
         raise ValueError(f"reload_s and impressions_flush_s must be positive, got {reload_s}, "
                          f"{impressions_flush_s}")
+    heap.tune()  # before the server's threads: fewer arenas, big temporaries unmapped when freed
     metrics = Metrics()
     sources = Sources(settings.models_dir, personal, fallback,
                       settings.workspace / PRECOMPUTED_DIR / PARQUET, ann_above=ann_above, explore=explore,
