@@ -159,11 +159,23 @@ def serve_uvicorn(kind: str, port: int) -> None:
 
 
 def cpu_seconds(pid: int) -> float:
+    return sum(cpu_by_process(pid).values())
+
+
+def cpu_by_process(pid: int) -> dict[int, float]:
+    """CPU seconds of the server and each of its worker processes, by pid."""
     import psutil
 
     procs = [psutil.Process(pid)]
     procs += procs[0].children(recursive=True)
-    return sum(p.cpu_times().user + p.cpu_times().system for p in procs)
+    out = {}
+    for p in procs:
+        try:
+            times = p.cpu_times()
+        except psutil.Error:
+            continue
+        out[p.pid] = times.user + times.system
+    return out
 
 
 # ------------------------------------------------------------------ the load generator (its own process)
@@ -361,13 +373,17 @@ def settle(pid: int, limit_s: float = 60.0) -> None:
 
 def phase(name: str, port: int, pid: int, users: list[str], **spec: Any) -> dict[str, Any]:
     settle(pid)
-    load, cpu = os.getloadavg()[0], cpu_seconds(pid)
+    load, before = os.getloadavg()[0], cpu_by_process(pid)
     with tempfile.NamedTemporaryFile("w", suffix=".json") as f:  # (the item list is too long for argv)
         json.dump({"port": port, "users": users, **spec}, f)
         f.flush()
         _, out = run([sys.executable, __file__, "--client", f.name])
     row = {"phase": name, **json.loads(out), "load_1m_before": round(load, 2)}
-    row["server_cpu_ms_per_request"] = round((cpu_seconds(pid) - cpu) * 1000 / max(row.get("ok", 0), 1), 2)
+    spent = {p: s - before.get(p, 0.0) for p, s in cpu_by_process(pid).items()}
+    row["server_cpu_ms_per_request"] = round(sum(spent.values()) * 1000 / max(row.get("ok", 0), 1), 2)
+    # how the answering was shared: each process's part of the server's CPU, largest first (the supervisor too)
+    total = sum(spent.values()) or 1.0
+    row["cpu_share_by_process"] = sorted((round(v / total, 3) for v in spent.values()), reverse=True)
     print(json.dumps({k: v for k, v in row.items() if k != "statuses"}), flush=True)
     return row
 
@@ -693,12 +709,14 @@ def write_doc(result: dict[str, Any], meta: dict[str, Any], only: dict[str, Any]
                      f"{lb(r, 'p50_ms')} | "
                      f"{lb(r, 'p95_ms')} | {lb(r, 'p99_ms')} | {r['server_cpu_ms_per_request']} | "
                      f"{r['load_1m_before']} |")
-    lines += ["", "| closed loop | req/s | p50 (ms) | p99 (ms) | server CPU ms / answer |", "|---|---:|---:|---:|---:|"]
+    lines += ["", "| closed loop | req/s | p50 (ms) | p99 (ms) | server CPU ms / answer | CPU by process | client CPU s |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
     for name, key in (("for-you", "max"), ("`/healthz` (the HTTP stack alone)", "healthz_max"),
                       ("for-you after ingesting 50 batches", "max_after_ingest")):
         r = main_run[key]
+        split = " / ".join(f"{100 * x:.0f} %" for x in r.get("cpu_share_by_process", []) if x >= 0.005) or "–"
         lines.append(f"| {name} | {r['achieved_rps']} | {r['p50_ms']} | {r['p99_ms']} | "
-                     f"{r['server_cpu_ms_per_request']} |")
+                     f"{r['server_cpu_ms_per_request']} | {split} | {r.get('client_cpu_s', '–')} |")
     ing = main_run["ingest"]
     lines += ["", f"Ingest: {ing['batches']} batches of 1,000 new events over {ing['concurrency']} connections, "
               f"{ing['accepted_events']:,} accepted in {ing['seconds']} s = **{ing['events_per_s']:,} events/s** "

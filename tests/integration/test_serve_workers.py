@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -82,6 +83,37 @@ def test_two_workers_share_listening_forgets_and_metrics(trained: Path, tmp_path
     finally:
         a.close()
         b.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT balances on Linux; reads /proc")
+def test_connections_opened_together_spread_over_the_workers(trained: Path, tmp_path: Path, start: Start) -> None:
+    import json
+    import socket
+    from collections import Counter
+
+    server = start(copy_workspace(trained, tmp_path / "ws"), "--workers", "2")
+    for client in _clients_on_two_workers(server.url):  # both workers answer
+        client.close()
+    port = int(server.url.rsplit(":", 1)[1])
+    # each worker listens on a socket of its own (uvicorn's --workers shares one: the first worker to wake
+    # accepts every connection waiting, so a busy moment piles a client's pool onto one worker)
+    listening = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+    assert sum(1 for f in listening if f[1].endswith(f":{port:04X}") and f[3] == "0A") == 2
+    # a client opening its pool at once: every connection is made before the first request is sent
+    conns = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(32)]
+    try:
+        for conn in conns:
+            conn.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
+        workers = Counter[int]()
+        for conn in conns:
+            answer = b""
+            while b"}" not in answer:
+                answer += conn.recv(65536)
+            workers[json.loads(answer.partition(b"\r\n\r\n")[2])["process"]] += 1
+    finally:
+        for conn in conns:
+            conn.close()
+    assert len(workers) == 2 and min(workers.values()) >= 4, workers  # by chance: p < 1e-5
 
 
 def test_explored_for_you_logs_each_items_propensity(trained: Path, tmp_path: Path, start: Start) -> None:

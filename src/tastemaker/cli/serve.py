@@ -102,6 +102,7 @@ def serve(
 
     from tastemaker.engine.follow import StoreFollower
     from tastemaker.serving.app import SERVE_OPTIONS
+    from tastemaker.serving.workers import run as run_workers
 
     if not StoreFollower.followable(open_workspace_store()):
         raise fail("--workers above 1 needs the embedded store (the workers follow its manifest)")
@@ -112,7 +113,8 @@ def serve(
                                             "store_url": settings().store_url})
     err.print(f"{workers} workers on {host}:{port}")
     try:
-        uvicorn.run("tastemaker.serving.app:from_environment", factory=True, workers=workers, **common)
+        # each worker on a socket of its own, so the kernel spreads connections over them (serving/workers.py)
+        run_workers("tastemaker.serving.app:from_environment", workers, **common)
     finally:
         shutil.rmtree(shared, ignore_errors=True)
 
