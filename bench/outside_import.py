@@ -36,6 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "outside_import.json"
 DOC = ROOT / "docs" / "benchmarks.md"
 RATE, SECONDS = 50.0, 600.0
+#: ``--profile PATH``: py-spy's raw samples of the workers' lock-holding threads for 90 s from the import's start
+PROFILE = Path(sys.argv[sys.argv.index("--profile") + 1]) if "--profile" in sys.argv else None
 
 
 async def load(port: int, users: list[str], stop_file: Path, log: Path) -> None:
@@ -96,6 +98,12 @@ def main() -> None:
     client = subprocess.Popen([sys.executable, __file__, "--client", str(spec)], env={**os.environ, **ENV})
     time.sleep(10)
     rss_before = rss_mb(server.pid)
+    spy = None
+    if PROFILE is not None:  # which code holds the interpreter lock in the workers while they absorb
+        spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(server.pid),
+                                "--subprocesses", "--gil", "--duration", "90", "--rate", "250", "--nonblocking",
+                                "--format", "raw", "--output", str(PROFILE)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
     began = time.time()
     imported = subprocess.run(tm(ws, "import", "table", str(more), "--user-prefix", "new-", "--json"),
                               capture_output=True, text=True, env={**os.environ, **ENV})
@@ -117,7 +125,14 @@ def main() -> None:
     server.terminate()
     server.wait(60)
     rows = json.loads(log.read_text())
-    during = [ms for t, ms, _ in rows if began <= t <= (caught_up or import_done + 300)]
+    if spy is not None:
+        spy.wait(120)
+    end = caught_up or import_done + 300
+    during = [ms for t, ms, _ in rows if began <= t <= end]
+    importing = [ms for t, ms, _ in rows if began <= t <= import_done]
+    absorbing = [ms for t, ms, _ in rows if import_done < t <= end]
+    slow = sorted(((round(t - began, 1), round(ms, 1)) for t, ms, _ in rows if began <= t <= end and ms > 100),
+                  key=lambda x: -x[1])[:20]
     before = [ms for t, ms, _ in rows if t < began]
     errors = sum(status != 200 for _, _, status in rows)
     stored = open_store(ws / "store").events().filter(pl.col("user_id").str.starts_with("new-")).select(pl.len())
@@ -128,6 +143,12 @@ def main() -> None:
         "requests_during": len(during), "slowest_during_ms": round(max(during), 1) if during else None,
         "p99_during_ms": round(float(np.percentile(during, 99)), 1) if during else None,
         "over_100ms_during": sum(ms > 100 for ms in during),
+        "while_importing": {"requests": len(importing), "slowest_ms": round(max(importing), 1) if importing else None,
+                            "over_100ms": sum(ms > 100 for ms in importing)},
+        "while_absorbing": {"requests": len(absorbing), "slowest_ms": round(max(absorbing), 1) if absorbing else None,
+                            "over_100ms": sum(ms > 100 for ms in absorbing),
+                            "p99_ms": round(float(np.percentile(absorbing, 99)), 1) if absorbing else None},
+        "slowest_requests_s_after_start_ms": slow,
         "p99_before_ms": round(float(np.percentile(before, 99)), 1) if before else None,
         "slowest_before_ms": round(max(before), 1) if before else None,
         "errors": errors, "rss_before_mb": round(rss_before, 1), "rss_after_mb": round(rss_after, 1),
@@ -145,7 +166,13 @@ def main() -> None:
              f"| before the import | {len(before)} | {r['p99_before_ms']} ms | {r['slowest_before_ms']} ms | "
              f"{sum(ms > 100 for ms in before)} |",
              f"| from the import's start until absorbed | {r['requests_during']} | {r['p99_during_ms']} ms | "
-             f"{r['slowest_during_ms']} ms | {r['over_100ms_during']} |", "",
+             f"{r['slowest_during_ms']} ms | {r['over_100ms_during']} |",
+             f"| of them while the import ran ({r['import_s']} s, its own process on the same cores) | "
+             f"{r['while_importing']['requests']} | | {r['while_importing']['slowest_ms']} ms | "
+             f"{r['while_importing']['over_100ms']} |",
+             f"| of them after it, while the workers absorbed it | {r['while_absorbing']['requests']} | "
+             f"{r['while_absorbing']['p99_ms']} ms | {r['while_absorbing']['slowest_ms']} ms | "
+             f"{r['while_absorbing']['over_100ms']} |", "",
              f"Errors: {r['errors']}. Workers' memory {r['rss_before_mb']} → {r['rss_after_mb']} MiB (the new "
              "listeners' listening is held in memory, as every listener's is).", "", "<!-- outside-import:end -->"]
     replace_section(DOC, lines[0], lines[-1], "An outside import into a served workspace", lines)

@@ -16,7 +16,10 @@ script (``--client``): a raw asyncio HTTP/1.1 client on keep-alive connections.
   15 s drain are over counts as unfinished, its latency taken as the time it had waited (the
   percentiles are then lower bounds, flagged ``saturated``).
 - **Closed loop**: 16 connections back to back, 30 s: the maximum throughput; the same against
-  ``/healthz`` gives the ceiling of the HTTP stack alone.
+  ``/healthz`` gives the ceiling of the HTTP stack alone. Over 2,000 listeners each is asked again every
+  few seconds, and an unchanged listener's list is the one already ranked for them (kept by the service);
+  a second closed loop (20 s) asks each of the other listeners ALS knows at most once, so every list is
+  ranked.
 - **Ingest**: 50 batches of 1,000 new events over ``POST /v1/events``, 2 connections: events/s.
   Then the maximum throughput again, to show what 50 more store segments cost a read.
 - **Scoring only**, in a separate process before the server starts, for the same listeners: the
@@ -544,9 +547,15 @@ def profile_summary(raw: Path) -> dict[str, Any]:
     for stack, count in request:
         for frame in {f.split(" (")[0] + " (" + f.split(" (")[-1].split(":")[0] + ")" for f in stack.split(";")}:
             inclusive[frame] += count
+    ours_only = Counter({k: v for k, v in inclusive.items() if "tastemaker/" in k})
+    leaves: Counter[str] = Counter()  # where the time is spent itself (the innermost frame)
+    for stack, count in request:
+        leaf = stack.split(";")[-1]
+        leaves[leaf.split(" (")[0] + " (" + leaf.split(" (")[-1].split(":")[0] + ")"] += count
     return {"samples_in_requests": total, "samples_all_threads": sum(c for _, c in stacks),
             "buckets_share": {k: round(v / total, 3) for k, v in buckets.most_common()},
-            "top_frames_share": {k: round(v / total, 3) for k, v in inclusive.most_common(30)}}
+            "top_frames_share": {k: round(v / total, 3) for k, v in ours_only.most_common(30)},
+            "top_self_share": {k: round(v / total, 3) for k, v in leaves.most_common(20)}}
 
 
 # ------------------------------------------------------------------ the run
@@ -567,6 +576,9 @@ def serve_and_load(kind: str, pristine: Path, scratch: Path, users: list[str], i
                             duration=args.duration if kind == "tastemaker" else 15)
         if kind != "tastemaker":
             return rows
+        # every request a listener not asked before: no kept answer (engine/recommend.py), every list ranked
+        rows["max_each_once"] = phase("for-you max, each listener once", port, pid, args.fresh, phase="closed",
+                                      concurrency=CONCURRENCY, duration=20)
         sustainable = max(1, int(rows["max"]["achieved_rps"] * 0.5))
         rows["open"] = [phase(f"open {rate}/s", port, pid, users, phase="open", rate=rate, duration=args.duration)
                         for rate in sorted({sustainable, *args.rates})]
@@ -626,7 +638,9 @@ def main() -> None:
     model = pristine / "models" / "als" / (pristine / "models" / "als" / "LATEST").read_text().strip()
     with np.load(model / "arrays.npz") as a:
         known, items = a["users"], a["items"]
-    users = [str(u) for u in np.random.default_rng(0).choice(known, min(2000, len(known)), replace=False)]
+    drawn = np.random.default_rng(0).permutation(known)
+    users = [str(u) for u in drawn[:2000]]
+    args.fresh = [str(u) for u in drawn[2000:]]  # for the phase where no listener is asked twice
     (args.scratch / "users.json").write_text(json.dumps(users))
     _, out = run([sys.executable, __file__, "--scoring", str(pristine), "--scratch", str(args.scratch), "--model", args.model,
                   *(["--ann-above", str(args.ann_above)] if args.ann_above is not None else [])])
@@ -639,6 +653,7 @@ def main() -> None:
     result = {
         "p50_ms": at_200["p50_ms"], "p99_ms": at_200["p99_ms"], "p95_ms": at_200["p95_ms"],
         "saturated_at_200": bool(at_200.get("saturated")), "max_rps": main_run["max"]["achieved_rps"],
+        "max_rps_each_listener_once": main_run["max_each_once"]["achieved_rps"],
         "ingest_events_per_s": main_run["ingest"]["events_per_s"],
         "scoring_only_ms": only["pipeline_served" if args.model == "pipeline" else "retrieve_features_rank"]["p50_ms"],
         "targets": TARGETS[args.model],
@@ -698,6 +713,9 @@ def write_doc(result: dict[str, Any], meta: dict[str, Any], only: dict[str, Any]
              f"{'yes' if result['met']['p99_at_200'] else 'no'} |",
              f"| maximum throughput | ≥ {target['max_rps']:,} req/s | {result['max_rps']:,} req/s | "
              f"{'yes' if result['met']['max_rps'] else 'no'} |",
+             f"| of it with every list ranked (each request a listener not asked before) | ≥ {target['max_rps']:,} "
+             f"req/s | {result.get('max_rps_each_listener_once', '–'):,} req/s | "
+             f"{'yes' if result.get('max_rps_each_listener_once', 0) >= target['max_rps'] else 'no'} |",
              f"| ingest over HTTP | ≥ 5,000 events/s | {result['ingest_events_per_s']:,} events/s | "
              f"{'yes' if result['met']['ingest'] else 'no'} |",
              f"| scoring alone: {'the pipeline ranking one listener as served (`RankedPath.top`)' if pipeline else '200 candidates retrieved, described and ranked by LightGBM'} (`scoring_only_ms`, "
@@ -711,9 +729,14 @@ def write_doc(result: dict[str, Any], meta: dict[str, Any], only: dict[str, Any]
                      f"{r['load_1m_before']} |")
     lines += ["", "| closed loop | req/s | p50 (ms) | p99 (ms) | server CPU ms / answer | CPU by process | client CPU s |",
               "|---|---:|---:|---:|---:|---:|---:|"]
-    for name, key in (("for-you", "max"), ("`/healthz` (the HTTP stack alone)", "healthz_max"),
+    for name, key in (("for-you (2,000 listeners, each asked again every few seconds)", "max"),
+                      ("for-you, each request a listener not asked before (nothing kept: every list ranked)",
+                       "max_each_once"),
+                      ("`/healthz` (the HTTP stack alone)", "healthz_max"),
                       ("for-you after ingesting 50 batches", "max_after_ingest")):
-        r = main_run[key]
+        r = main_run.get(key)
+        if r is None:
+            continue
         split = " / ".join(f"{100 * x:.0f} %" for x in r.get("cpu_share_by_process", []) if x >= 0.005) or "–"
         lines.append(f"| {name} | {r['achieved_rps']} | {r['p50_ms']} | {r['p99_ms']} | "
                      f"{r['server_cpu_ms_per_request']} | {split} | {r.get('client_cpu_s', '–')} |")

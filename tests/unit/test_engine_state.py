@@ -116,3 +116,20 @@ def test_consolidating_changes_nothing_a_reader_sees_and_keeps_who_changed() -> 
     assert state.changed("u1") and state.changed("u3") and not state.changed("u2")  # fold-in still knows
     state.forget("u3")
     assert state.get("u3").heard.is_empty() and "u3" not in state.user_ids()
+
+
+def test_a_listeners_version_changes_with_their_listening_and_only_then() -> None:
+    state = ListeningState(_events(FIRST))
+    seen = {u: state.version(u) for u in ("u1", "u2", "u3")}
+    state.add(_events([("u1", "t9", "play", 4, 200_000)]))
+    assert state.version("u1") != seen["u1"] and state.version("u2") == seen["u2"]
+    after_play = state.version("u1")
+    state.add_shown(_events([("u2", "t1", "impression", 5, 0)]))  # shown days count for Discover Weekly
+    assert state.version("u2") != seen["u2"] and state.version("u1") == after_play
+    state.add(_events([("u3", "t2", "impression", 5, 0)]))  # not listening: nothing changed
+    assert state.version("u3") == seen["u3"]
+    versions = {u: state.version(u) for u in ("u1", "u2", "u3")}
+    state.consolidate()  # the same rows, held elsewhere
+    assert {u: state.version(u) for u in versions} == versions
+    state.forget("u1")
+    assert state.version("u1") not in (versions["u1"], seen["u1"])

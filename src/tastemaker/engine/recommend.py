@@ -51,6 +51,9 @@ MIX_POOL = 300
 ANONYMOUS = "\x00anonymous"
 #: the surfaces a precomputed Discover Weekly list can stand in for
 PRECOMPUTED_SURFACES = ("for-you", "discover-weekly")
+#: model answers of for-you kept per listener and length, each valid while the listener's listening is
+#: unchanged (``ListeningState.version``); a hot swap builds a new service, so a new model starts empty
+ANSWERS_KEPT = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +121,10 @@ class RecommendationService:
         self.models = models
         self.catalog = catalog
         self.precomputed = precomputed
+        #: (listener, n) -> (their listening's version, the model's for-you): the same listener asking again
+        #: with nothing new (the app reopened, a page reloaded) is answered without ranking again; never
+        #: with exploration, whose draws differ per answer
+        self._answers: dict[tuple[str, int], tuple[int, Served]] = {}
         self._surfaces: dict[str, Callable[[Listening, int], pl.DataFrame | list[dict[str, Any]]]] = {
             "for-you": self._for_you, "discover-weekly": self._discover_weekly, "daily-mix": self._daily_mix,
             "home": self._home}
@@ -140,6 +147,12 @@ class RecommendationService:
         listening = self.listening(user_id)
         personal = self.models.personal
         cause = self._cannot_personalise(user_id)
+        keep = cause is None and surface == "for-you" and self.explore == 0
+        if keep:
+            version = self.state.version(user_id)
+            kept = self._answers.get((user_id, n))
+            if kept is not None and kept[0] == version:
+                return kept[1]
         if cause is None:
             try:
                 rows = self._surfaces[surface](listening, n)
@@ -150,14 +163,19 @@ class RecommendationService:
                             exc_info=exc)
                 cause = "error"
             else:
+                served = None
                 if isinstance(rows, list):  # the array path: items built already, ordered by the ranker
                     if rows:
                         arm = self._arm(user_id)
-                        return Served(rows, "model", personal.name, personal.version, None,
-                                      self._ranked_by() if arm != MODEL_ORDER else None,
-                                      f"{self.experiment.name}:{arm}" if self.experiment and arm else None)
+                        served = Served(rows, "model", personal.name, personal.version, None,
+                                        self._ranked_by() if arm != MODEL_ORDER else None,
+                                        f"{self.experiment.name}:{arm}" if self.experiment and arm else None)
                 elif rows.height:
-                    return Served(served_items(rows), "model", personal.name, personal.version)
+                    served = Served(served_items(rows), "model", personal.name, personal.version)
+                if served is not None:
+                    if keep:
+                        self._keep((user_id, n), version, served)
+                    return served
                 cause = "empty"
         # a batch list written before a forget is the forgotten listener's old listening: never theirs now
         if self.precomputed is not None and surface in PRECOMPUTED_SURFACES and cause != "forgotten":
@@ -166,6 +184,17 @@ class RecommendationService:
                 return Served(served_items(rows), "precomputed", PRECOMPUTED_MODEL, self.precomputed.version,
                               cause)
         return self._popular(listening, n, cause)
+
+    def _keep(self, key: tuple[str, int], version: int, served: Served) -> None:
+        """Keep a for-you answer; past :data:`ANSWERS_KEPT` the oldest kept goes first."""
+        answers = self._answers
+        answers.pop(key, None)  # re-inserted last: the newest
+        answers[key] = (version, served)
+        while len(answers) > ANSWERS_KEPT:
+            try:
+                del answers[next(iter(answers))]
+            except (StopIteration, KeyError, RuntimeError):  # another thread emptied or changed it meanwhile
+                break
 
     def _cannot_personalise(self, user_id: str) -> str | None:
         """Why the personal model must not answer ``user_id``, or None when it may."""

@@ -21,6 +21,7 @@ assignment, so a request sees their listening before or after a batch, never hal
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -92,6 +93,10 @@ class ListeningState:
         #: every listener whose listening changed since it was loaded (kept when :meth:`consolidate` folds
         #: their rows into the base)
         self._touched: set[str] = set()
+        #: listener -> a number that changes whenever their listening or shown days do (from one counter:
+        #: never the same twice), what an answer computed from them is valid for (:meth:`version`)
+        self._versions: dict[str, int] = {}
+        self._counter = itertools.count(1)
         #: serialises writers; readers never take it
         self._lock = threading.Lock()
         #: counts forgets; a write that started before a listener's forget leaves them out
@@ -132,6 +137,7 @@ class ListeningState:
             at = _index(merged)
             for user_id in users:
                 self._shown_changed[user_id] = _slice(merged, at, user_id)
+                self._versions[user_id] = next(self._counter)
 
     def mark(self) -> int:
         """A token to pass to :meth:`add` for rows stored after this call (guards against a racing forget)."""
@@ -163,6 +169,7 @@ class ListeningState:
             self._touched.update(users)
             for user_id in users:
                 self._changed[user_id] = batch
+                self._versions[user_id] = next(self._counter)
 
     def _rows_of(self, users: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
         """``users``' heard and history rows now, read per batch that holds them (vectorised)."""
@@ -189,12 +196,14 @@ class ListeningState:
             self._touched.update(users)
             for user_id in users:
                 self._changed[user_id] = batch
+                self._versions[user_id] = next(self._counter)
 
     def forget(self, user_id: str) -> None:
         """Drop ``user_id``'s listening, from memory too (call after the store forgot them)."""
         with self._lock:
             self._forgets += 1
             self._forgotten[user_id] = self._forgets
+            self._versions[user_id] = next(self._counter)
             self._changed.pop(user_id, None)
             self._touched.discard(user_id)
             self._shown_changed.pop(user_id, None)
@@ -213,6 +222,12 @@ class ListeningState:
             return base.history
         kept = base.history.filter(~pl.col("user_id").is_in(list(changed)))
         return pl.concat([kept, _rows(changed, "history")], how="vertical_relaxed")
+
+    def version(self, user_id: str) -> int:
+        """A number that differs after any change to ``user_id``'s listening or shown days (an ingest, a
+        follow, a reload, a forget): an answer computed from their listening holds while it is the same.
+        Folding into the base (:meth:`consolidate`) changes no listener's rows and no version."""
+        return self._versions.get(user_id, 0)
 
     def changed(self, user_id: str) -> bool:
         """Whether ``user_id``'s listening changed since it was loaded (an ingest, a follow, a reload)."""
