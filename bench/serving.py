@@ -582,6 +582,9 @@ def serve_and_load(kind: str, pristine: Path, scratch: Path, users: list[str], i
         sustainable = max(1, int(rows["max"]["achieved_rps"] * 0.5))
         rows["open"] = [phase(f"open {rate}/s", port, pid, users, phase="open", rate=rate, duration=args.duration)
                         for rate in sorted({sustainable, *args.rates})]
+        # the same at 200 req/s with no listener asked twice: every list ranked, none kept
+        rows["open_each_once"] = phase("open 200/s, each listener once", port, pid, args.fresh[-6_000:], phase="open",
+                                       rate=200, duration=args.duration)
         spy = profile(pid, 20, scratch / "profile.txt") if not args.no_profile else None
         if spy is not None:
             phase("profiled", port, pid, users, phase="closed", concurrency=CONCURRENCY, duration=22)
@@ -704,7 +707,8 @@ def write_doc(result: dict[str, Any], meta: dict[str, Any], only: dict[str, Any]
              f"ALS knows {world['als_users']:,} listeners and {world['als_items']:,} tracks), `tastemaker serve "
              f"--workers {meta.get('workers', 1)}` on 127.0.0.1 ({served}), the load "
              f"from another process. Every request: `GET /v1/users/{{id}}/recommendations?"
-             f"surface=for-you&n=10` for one of 2,000 listeners ALS knows. Open loop: latency from each request's "
+             f"surface=for-you&n=10` for one of 2,000 listeners ALS knows (an unchanged listener asked again gets "
+             f"the list already ranked for them), or, where marked, for a listener not asked before. Open loop: latency from each request's "
              f"scheduled time, at most {meta['max_in_flight']} in flight, {meta['duration_s']:g} s per rate; "
              f"closed loop: {meta['closed_loop_concurrency']} connections back to back.{index}", "",
              "| measure | target | measured | met |", "|---|---:|---:|---|",
@@ -713,7 +717,11 @@ def write_doc(result: dict[str, Any], meta: dict[str, Any], only: dict[str, Any]
              f"{'yes' if result['met']['p99_at_200'] else 'no'} |",
              f"| maximum throughput | ≥ {target['max_rps']:,} req/s | {result['max_rps']:,} req/s | "
              f"{'yes' if result['met']['max_rps'] else 'no'} |",
-             f"| of it with every list ranked (each request a listener not asked before) | ≥ {target['max_rps']:,} "
+             f"| p99 at 200 req/s with every list ranked (each request a listener not asked before) | "
+             f"≤ {target['p99_ms_at_200']} ms | {lb(main_run['open_each_once'], 'p99_ms')} ms "
+             f"(p50 {lb(main_run['open_each_once'], 'p50_ms')} ms) | "
+             f"{'yes' if (main_run['open_each_once']['p99_ms'] or 1e9) <= target['p99_ms_at_200'] else 'no'} |",
+             f"| maximum throughput with every list ranked (each request a listener not asked before) | ≥ {target['max_rps']:,} "
              f"req/s | {result.get('max_rps_each_listener_once', '–'):,} req/s | "
              f"{'yes' if result.get('max_rps_each_listener_once', 0) >= target['max_rps'] else 'no'} |",
              f"| ingest over HTTP | ≥ 5,000 events/s | {result['ingest_events_per_s']:,} events/s | "
@@ -722,8 +730,9 @@ def write_doc(result: dict[str, Any], meta: dict[str, Any], only: dict[str, Any]
              f"p50) | | {result['scoring_only_ms']} ms | |", "",
              "| offered req/s | answered req/s | answered / sent (errors) | p50 (ms) | p95 (ms) | p99 (ms) | "
              "server CPU ms / answer | load before |", "|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in main_run["open"]:
-        lines.append(f"| {r['rate']:g} | {r['achieved_rps']} | {r['ok']:,} / {r['requests']:,} ({r['errors']}) | "
+    for r in [*main_run["open"], *([{**main_run["open_each_once"], "rate": "200, each listener once"}]
+                                   if "open_each_once" in main_run else [])]:
+        lines.append(f"| {r['rate'] if isinstance(r['rate'], str) else format(r['rate'], 'g')} | {r['achieved_rps']} | {r['ok']:,} / {r['requests']:,} ({r['errors']}) | "
                      f"{lb(r, 'p50_ms')} | "
                      f"{lb(r, 'p95_ms')} | {lb(r, 'p99_ms')} | {r['server_cpu_ms_per_request']} | "
                      f"{r['load_1m_before']} |")

@@ -50,6 +50,20 @@ def test_compaction_merges_small_segments_and_keeps_every_row_once(tmp_path: Pat
     assert store.compact("events", small_rows=10, target_rows=600).after == len(segments)  # nothing small left
 
 
+def test_merged_segments_are_merged_again_once_there_are_enough_of_one_kind(tmp_path: Path) -> None:
+    from tastemaker.store.lake import MEDIUM_FANOUT
+
+    store = _fill(tmp_path / "store", batches=MEDIUM_FANOUT * 4, size=50)  # a quarter impressions only
+    before = _rows(store)
+    # every segment is "medium" here (50 rows: at least small_rows, under half of target_rows)
+    assert store.compact("events", small_rows=50, target_rows=2000).after == 2  # 24 plays -> 1, 8 impressions -> 1
+    assert _rows(store).equals(before)
+    plays = open_store(tmp_path / "few")
+    for b in range(MEDIUM_FANOUT - 1):
+        plays.append({"events": _events(range(b * 50, (b + 1) * 50))})
+    assert plays.compact("events", small_rows=50, target_rows=2000).rows_merged == 0  # too few to merge yet
+
+
 def test_an_entity_table_merges_only_neighbours_so_the_latest_value_still_wins(tmp_path: Path) -> None:
     store = open_store(tmp_path / "store")
     for i, country in enumerate(["SE", "NO", "DK", "FI", "IS"]):

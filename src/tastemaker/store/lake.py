@@ -39,6 +39,10 @@ FORGOTTEN = "forgotten.jsonl"
 SMALL_ROWS = 50_000
 #: most rows of a segment compaction writes
 TARGET_ROWS = 1_000_000
+#: a log's merged segments (``SMALL_ROWS`` up to half of ``TARGET_ROWS``) are merged again once there are this
+#: many of one kind: without it every merge of a server's impressions left one more file for good (the hour's
+#: soak ended with 115 and counting)
+MEDIUM_FANOUT = 8
 #: the columns that name a listener, per table: what :meth:`LakeStore.forget_user` removes rows by
 USER_COLUMNS: dict[str, tuple[str, ...]] = {"events": ("user_id",), "users": ("user_id",),
                                             "edges": ("src", "dst")}
@@ -241,7 +245,8 @@ class LakeStore:
     # ------------------------------------------------------------------ compaction
     def compact(self, table: str = "events", small_rows: int = SMALL_ROWS,
                 target_rows: int = TARGET_ROWS) -> CompactResult:
-        """Merge ``table``'s segments of fewer than ``small_rows`` rows into segments of up to ``target_rows``.
+        """Merge ``table``'s segments of fewer than ``small_rows`` rows into segments of up to ``target_rows``
+        (and, for a log, :data:`MEDIUM_FANOUT` or more segments of one kind under half ``target_rows`` as well).
 
         Every ingest request and every impression flush adds a segment; without this, every scan (a
         server's start, a forget, a training job) opens them all. The same rows, ``row_id`` and all,
@@ -493,6 +498,20 @@ def _runs(segments: list[dict[str, object]], small_rows: int, target_rows: int,
             run, total = [], 0
         open_runs[key] = ([*run, i], total + rows)
     runs.extend(run for run, _ in open_runs.values())
+    if by_flag:  # merged segments are merged again once there are MEDIUM_FANOUT of one kind (size tiers)
+        for flag in (False, True):
+            medium = [i for i, seg in enumerate(segments) if bool(seg.get("impressions_only")) == flag
+                      and small_rows <= int(seg["rows"]) < target_rows // 2]  # type: ignore[call-overload]
+            if len(medium) < MEDIUM_FANOUT:
+                continue
+            run, total = [], 0
+            for i in medium:
+                rows = int(segments[i]["rows"])  # type: ignore[call-overload]
+                if run and total + rows > target_rows:
+                    runs.append(run)
+                    run, total = [], 0
+                run, total = [*run, i], total + rows
+            runs.append(run)
     return [r for r in runs if len(r) > 1]
 
 
