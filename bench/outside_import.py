@@ -97,7 +97,7 @@ def main() -> None:
     spec.write_text(json.dumps({"port": port, "users": users, "stop": str(stop), "log": str(log)}))
     client = subprocess.Popen([sys.executable, __file__, "--client", str(spec)], env={**os.environ, **ENV})
     time.sleep(10)
-    rss_before = rss_mb(server.pid)
+    rss_before = rss_mb(server.pid)[0]
     spy = None
     if PROFILE is not None:  # which code holds the interpreter lock in the workers while they absorb
         spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(server.pid),
@@ -118,7 +118,7 @@ def main() -> None:
             break
         time.sleep(0.3)
     time.sleep(5)
-    rss_after = rss_mb(server.pid)
+    rss_after = rss_mb(server.pid)[0]
     stop.touch()
     client.wait(120)
     probe.close()

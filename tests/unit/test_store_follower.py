@@ -64,3 +64,23 @@ def test_applied_ids_merge_without_losing_any() -> None:
     assert ids.missing(pl.Series([1, 2, 3, 4, 5, 6]).to_numpy()).tolist() == [False, False, False, True, False,
                                                                                True]
     assert len(ids) == 4  # {1, 3, 5} and {2, 3}
+
+
+def test_applied_ids_stay_a_set_across_many_merges(monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    import tastemaker.engine.follow as follow
+
+    monkeypatch.setattr(follow, "MERGE_AT", 50)  # merge into the base every few batches
+    rng = np.random.default_rng(4)
+    start = rng.integers(-1_000, 1_000, 300)
+    ids, truth = AppliedIds(start), set(start.tolist())
+    for _ in range(40):
+        batch = rng.integers(-1_500, 1_500, int(rng.integers(1, 40)))
+        ids.add(batch)
+        truth.update(batch.tolist())
+    probe = np.arange(-1_600, 1_600)
+    assert ids.missing(probe).tolist() == [p not in truth for p in probe.tolist()]
+    assert len(ids) == len(truth)
+    base = ids._base
+    assert (np.diff(base) > 0).all()  # still sorted, no repeats

@@ -75,7 +75,10 @@ class AppliedIds:
         ids = np.asarray(ids, dtype=np.int64)
         self._recent = np.union1d(self._recent, ids[~_member(self._base, ids)])
         if len(self._recent) > MERGE_AT:
-            self._base, self._recent = np.union1d(self._base, self._recent), np.empty(0, dtype=np.int64)
+            # both sorted, none of the recent in the base: one insertion pass, not a sort of millions of ids
+            # (which held the interpreter lock for a few hundred milliseconds at each merge while an import was absorbed)
+            self._base = np.insert(self._base, np.searchsorted(self._base, self._recent), self._recent)
+            self._recent = np.empty(0, dtype=np.int64)
 
 
 def _member(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
