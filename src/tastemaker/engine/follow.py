@@ -110,6 +110,8 @@ class StoreFollower:
         self._buried: set[tuple[str, int]] = set(store.tombstones())
         self._offsets: dict[str, int] = {}  # segments read in part: the next row to read
         self._lock = threading.Lock()
+        #: the background loop is absorbing more than one step's rows (an import): a request does not wait for it
+        self._absorbing = False
 
     @classmethod
     def followable(cls, store: Any) -> bool:
@@ -139,19 +141,24 @@ class StoreFollower:
         ``budget``: read at most this many rows in this call (a big segment is read in slices; the rest
         at the next call); ``whole``: a request's call, which applies nothing unless everything new fits
         in the budget (a small write by another worker is seen at once; a big import is left to the background
-        loop, :meth:`run`); when the loop is applying a step, the request waits for it at most
-        :data:`REQUEST_WAIT_S` (the step is usually that small write) and then answers from what is held.
+        loop, :meth:`run`); when the loop is applying a step that is all there is to apply (usually that small
+        write), the request waits for it at most :data:`REQUEST_WAIT_S`; while the loop absorbs more than a
+        step's rows (an import), a request never waits and answers from what is held.
         Without a budget everything new is applied.
         """
         if _stat(self._manifest) == self._key and _stat(self._graves) == self._graves_key:
             return 0
-        if not self._lock.acquire(timeout=REQUEST_WAIT_S if whole else -1):
-            return 0  # the background loop is still applying a big write: answer from what is held
+        # a request waits for the loop's step only when that step is all there is (usually another worker's
+        # small write); while an import is absorbed, step after step, it answers from what is held at once
+        if not self._lock.acquire(timeout=(0 if self._absorbing else REQUEST_WAIT_S) if whole else -1):
+            return 0
         try:
             key, graves = _stat(self._manifest), _stat(self._graves)
             added = 0
             if key != self._key:
                 parts, done = self._parts(budget, whole)
+                if not whole:
+                    self._absorbing = not done
                 added = self._apply(parts) if parts else 0
                 if done:
                     self._key = key
