@@ -52,8 +52,9 @@ ANONYMOUS = "\x00anonymous"
 #: the surfaces a precomputed Discover Weekly list can stand in for
 PRECOMPUTED_SURFACES = ("for-you", "discover-weekly")
 #: model answers of for-you kept per listener and length, each valid while the listener's listening is
-#: unchanged (``ListeningState.version``); a hot swap builds a new service, so a new model starts empty
-ANSWERS_KEPT = 50_000
+#: unchanged (``ListeningState.version``); a hot swap builds a new service, so a new model starts empty.
+#: An answer of 10 items holds about 7 KB of Python objects: at most ~60 MB per worker
+ANSWERS_KEPT = 8_192
 
 
 @dataclass(frozen=True, slots=True)
