@@ -47,7 +47,7 @@ REQUEST_ROWS = 20_000
 #: longest a request waits for the background loop's step in progress before answering from what is held
 REQUEST_WAIT_S = 0.25
 #: listeners held apart from the state's base past which the loop folds them in (memory: each holds the
-#: frames of the batch that changed them last; a fold of the soak world's 330,000 rows takes ~0.1 s)
+#: frames of the batch that changed them last; a fold of the soak world's 330,000 rows took ~0.1 s, by hand)
 CONSOLIDATE_AT = 256
 #: listeners with shown days held apart past which the loop folds those in (each impression flush adds some)
 SHOWN_CONSOLIDATE_AT = 300
